@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the degradation work of issue 2."""

@@ -1,0 +1,56 @@
+"""Small utilities shared by every layer: atomic writes and generators.
+
+Nothing here imports torch at module level beyond what a caller already needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A reader never sees a half-written file: the rename is atomic on POSIX when both
+    names are on one file system, which is why the temporary lives in the same folder.
+    On any exception the temporary is removed and ``path`` is left as it was.
+
+    The temporary keeps ``path``'s suffix, so writers that pick a format by extension
+    (Pillow, tifffile, safetensors) still work.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
+    """Return a CPU ``torch.Generator``: ``seed`` itself if it is one, else seeded with it.
+
+    ``None`` draws a fresh seed from the OS, so results differ run to run; pass an
+    int for reproducible results.
+    """
+    if isinstance(seed, torch.Generator):
+        return seed
+    gen = torch.Generator()
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    return gen

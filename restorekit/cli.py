@@ -1,0 +1,223 @@
+"""The ``restorekit`` command.
+
+Every command imports torch and the library lazily, so ``restorekit --help`` is instant.
+User errors (bad arguments, missing or broken files, unknown names) print one line,
+``restorekit: error: ...``, and exit with code 2; a traceback means a bug in restorekit.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+app = typer.Typer(
+    name="restorekit",
+    help="Attention-based image restoration: denoising, dehazing and super-resolution.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An error in the user's input: reported as one line with exit code 2."""
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"restorekit: error: {message}", err=True)
+
+
+def _file_seed(seed: int, name: str) -> int:
+    """A per-file seed that depends on the file's name, not on which other files exist.
+
+    So degrading a folder gives each image the same noise whether it is processed alone
+    or with others, and in any order.
+    """
+    return zlib.crc32(f"{seed}:{name}".encode()) & 0x7FFFFFFF
+
+
+def _check_dirs(src: Path, dst: Path, *, src_flag: str) -> None:
+    """Refuse a missing input folder, and an output folder that is the input folder."""
+    if not src.is_dir():
+        raise UserError(f"{src_flag} {src}: no such folder")
+    if dst.resolve() == src.resolve():
+        raise UserError(
+            f"the output folder {dst} is the input folder: inputs are never overwritten"
+        )
+
+
+class OutFormat(str, Enum):
+    png = "png"
+    tif = "tif"
+
+
+@app.command()
+def degrade(
+    input_dir: Annotated[Path, typer.Argument(help="Folder of clean images.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
+    name: Annotated[
+        str, typer.Option("--name", help="Degradation preset; see `restorekit degrade --list`.")
+    ] = "gaussian_low",
+    seed: Annotated[int, typer.Option(help="Seed; each file gets its own, from its name.")] = 0,
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", help="Output format (lossless).")
+    ] = OutFormat.png,
+    max_pixels: Annotated[
+        int | None, typer.Option(help="Refuse images with more pixels than this.")
+    ] = None,
+) -> None:
+    """Apply a named degradation to every image of a folder.
+
+    Outputs keep each input's name and bit depth (as PNG or TIFF, so nothing is lost to
+    JPEG). Salt-and-pepper and defect presets also write their corruption masks to
+    OUT/masks/. A bad file is reported and skipped; the exit code is then 2.
+    """
+    from restorekit.degrade import create_degradation
+    from restorekit.io import list_images, read_image, read_image_info, write_image
+    from restorekit.utils import make_generator
+
+    _check_dirs(input_dir, out, src_flag="INPUT_DIR")
+    op = create_degradation(name)  # unknown names fail here, before any file is read
+    files = list_images(input_dir)
+    if not files:
+        raise UserError(f"INPUT_DIR {input_dir}: no images found")
+    bad = 0
+    for path in _progress(files, f"degrade {name}"):
+        try:
+            depth = read_image_info(path).bit_depth
+            x = read_image(path, **_limit(max_pixels))
+        except (ValueError, OSError) as err:
+            _fail(str(err))
+            bad += 1
+            continue
+        result = op(x[None], generator=make_generator(_file_seed(seed, path.name)))
+        target = out / f"{path.stem}.{fmt.value}"
+        write_image(target, result.lq[0], bit_depth=16 if depth == 16 else 8)
+        if result.mask is not None:
+            write_image(out / "masks" / f"{path.stem}.png", result.mask[0])
+    typer.echo(f"wrote {len(files) - bad} images to {out} ({name}, seed {seed})")
+    if bad:
+        raise typer.Exit(EXIT_USER_ERROR)
+
+
+@app.command()
+def downsample(
+    hr_dir: Annotated[Path, typer.Option("--hr-dir", help="Folder of high-resolution images.")],
+    lr_dir: Annotated[Path, typer.Option("--lr-dir", help="Output folder for the LR images.")],
+    scale: Annotated[int, typer.Option(help="Downscale factor: 2, 3 or 4.")] = 4,
+    bicubic_up: Annotated[
+        bool,
+        typer.Option("--bicubic-up", help="Upscale the LR image back to HR size (pre-upsampling)."),
+    ] = False,
+    gray: Annotated[
+        bool, typer.Option("--gray", help="Convert to grayscale (BT.601 luma).")
+    ] = False,
+) -> None:
+    """Make low-resolution images with MATLAB-exact bicubic imresize (the field's convention).
+
+    Each HR image is first cropped at its bottom and right to a multiple of the scale
+    ("modcrop"), so the LR image times the scale has exactly the HR crop's size. Outputs
+    are lossless PNG at the input's bit depth, named as the inputs.
+    """
+    from restorekit.degrade import imresize
+    from restorekit.io import list_images, read_image, read_image_info, write_image
+
+    if scale not in (2, 3, 4):
+        raise UserError(f"--scale {scale}: choose 2, 3 or 4")
+    _check_dirs(hr_dir, lr_dir, src_flag="--hr-dir")
+    files = list_images(hr_dir)
+    if not files:
+        raise UserError(f"--hr-dir {hr_dir}: no images found")
+    bad = 0
+    for path in _progress(files, f"downsample x{scale}"):
+        try:
+            depth = read_image_info(path).bit_depth
+            hr = read_image(path)[None]
+        except (ValueError, OSError) as err:
+            _fail(str(err))
+            bad += 1
+            continue
+        hr = _to_gray(hr) if gray else hr[:, :3]  # alpha is not resized with the image
+        h, w = (hr.shape[-2] // scale) * scale, (hr.shape[-1] // scale) * scale
+        if h == 0 or w == 0:
+            _fail(f"{path}: {hr.shape[-2]}x{hr.shape[-1]} is smaller than the scale {scale}")
+            bad += 1
+            continue
+        hr = hr[..., :h, :w].double()
+        lr = imresize(hr, 1 / scale)
+        if bicubic_up:
+            lr = imresize(lr, size=(h, w))
+        write_image(lr_dir / f"{path.stem}.png", lr[0], bit_depth=16 if depth == 16 else 8)
+    typer.echo(f"wrote {len(files) - bad} LR images (x{scale}) to {lr_dir}")
+    if bad:
+        raise typer.Exit(EXIT_USER_ERROR)
+
+
+def _to_gray(x):  # torch is imported lazily, so no annotations
+    """RGB(A) -> gray with ITU-R BT.601 weights (what MATLAB rgb2gray uses); gray stays."""
+    if x.shape[1] < 3:
+        return x[:, :1]
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return 0.298936021293775 * r + 0.587043074451121 * g + 0.114020904255103 * b
+
+
+def _limit(max_pixels: int | None) -> dict:
+    return {} if max_pixels is None else {"max_pixels": max_pixels}
+
+
+def _progress(items: list, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="img", disable=None, file=sys.stderr)
+
+
+@app.command("degradations")
+def list_degradations_cmd() -> None:
+    """List the degradation presets that `restorekit degrade --name` accepts."""
+    from restorekit.degrade import create_degradation, list_degradations
+
+    for name in list_degradations():
+        typer.echo(f"{name:16s} {create_degradation(name)!r}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the images and table.")] = Path(
+        "out/demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
+) -> None:
+    """Degrade bundled real photos with every preset and score each against its original."""
+    from restorekit.demo import run_demo
+
+    table = run_demo(out, seed=seed)
+    typer.echo(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted")
+        sys.exit(130)
+    except click.UsageError as err:
+        where = f"{err.ctx.command_path}: " if err.ctx is not None else ""
+        _fail(where + err.format_message())
+        sys.exit(EXIT_USER_ERROR)
+    except (UserError, ValueError, FileNotFoundError, NotADirectoryError, ImportError) as err:
+        _fail(str(err))
+        sys.exit(EXIT_USER_ERROR)
+    if isinstance(code, int) and code:
+        sys.exit(code)

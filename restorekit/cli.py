@@ -13,8 +13,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+
+try:  # typer >= 0.29 vendors click; older typer uses click itself
+    from typer.exceptions import TyperException as _UsageError
+except ImportError:  # pragma: no cover
+    from click import ClickException as _UsageError
 
 app = typer.Typer(
     name="restorekit",
@@ -207,13 +211,14 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     try:
         code = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted")
         sys.exit(130)
-    except click.UsageError as err:
-        where = f"{err.ctx.command_path}: " if err.ctx is not None else ""
+    except _UsageError as err:
+        ctx = getattr(err, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
         _fail(where + err.format_message())
         sys.exit(EXIT_USER_ERROR)
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, ImportError) as err:

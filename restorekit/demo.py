@@ -68,7 +68,8 @@ def bundled_samples() -> Iterator[Sample]:
     face = imresize(faces, size=(48, 48)).clamp(0, 1)
     yield Sample("lfw_face_48", face, ("gaussian_low", "gaussian_high", "salt_pepper"))
     left, _right, disparity = data.stereo_motorcycle()
-    depth = disparity_to_depth(torch.as_tensor(disparity, dtype=torch.float64))
+    # Stereo holes are occluded background: fill them from the far side, not with max depth.
+    depth = disparity_to_depth(torch.as_tensor(disparity, dtype=torch.float64), fill="background")
     yield Sample("motorcycle", _to_tensor(left), ("haze",), depth.reshape(1, 1, *disparity.shape))
 
 

@@ -43,9 +43,10 @@ def photos(tmp_path: Path) -> Path:
 
 def test_degrade_writes_every_image_at_its_bit_depth(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert run([
-        "degrade", str(photos), "--out", str(out), "--name", "gaussian_high", "--seed", "3"
-    ]) == 0
+    assert (
+        run(["degrade", str(photos), "--out", str(out), "--name", "gaussian_high", "--seed", "3"])
+        == 0
+    )
     assert read_image_info(out / "camera16.png").bit_depth == 16
     assert read_image_info(out / "astro.png").bit_depth == 8
     noisy, clean = read_image(out / "astro.png"), read_image(photos / "astro.png")
@@ -121,7 +122,9 @@ def test_user_errors_are_one_line_with_exit_code_2(
 
 def test_downsample_modcrops_and_matches_imresize(photos: Path, tmp_path: Path) -> None:
     lr_dir = tmp_path / "lr"
-    assert run(["downsample", "--hr-dir", str(photos), "--lr-dir", str(lr_dir), "--scale", "3"]) == 0
+    assert (
+        run(["downsample", "--hr-dir", str(photos), "--lr-dir", str(lr_dir), "--scale", "3"]) == 0
+    )
     # 40x48 -> modcrop 39x48 -> 13x16; 36x44 -> 36x42 -> 12x14
     lr = read_image(lr_dir / "astro.png")
     assert lr.shape == (3, 13, 16)

@@ -51,12 +51,19 @@ def register(name: str) -> Callable[[Callable[[], Degradation]], Callable[[], De
     """Register a zero-argument factory for a named preset (``gaussian_low``, ...)."""
 
     def deco(factory: Callable[[], Degradation]) -> Callable[[], Degradation]:
-        if name in _PRESETS:
+        known = _PRESETS.get(name)
+        # The same definition imported twice (pytest's doctest collection does this) is
+        # fine; two different factories under one name are a bug.
+        if known is not None and _origin(known) != _origin(factory):
             raise ValueError(f"degradation preset {name!r} is registered twice")
         _PRESETS[name] = factory
         return factory
 
     return deco
+
+
+def _origin(factory: Callable[[], Degradation]) -> tuple[str, str]:
+    return factory.__module__, factory.__qualname__
 
 
 def list_degradations() -> list[str]:

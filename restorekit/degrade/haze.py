@@ -1,1 +1,390 @@
-"""Placeholder: filled in by the degradation work of issue 2."""
+"""Synthetic haze from the atmospheric scattering model, and depth for images without it.
+
+The model (Narasimhan & Nayar 2002, "Vision and the Atmosphere", IJCV,
+https://doi.org/10.1023/A:1016328200723; the form used by He et al. 2009, "Single Image
+Haze Removal Using Dark Channel Prior", CVPR, https://doi.org/10.1109/CVPR.2009.5206515)::
+
+    I = J * t + A * (1 - t),    t = exp(-beta * d)
+
+with J the clear image, d the scene depth, beta the scattering coefficient, A the
+airlight (the colour of the haze, a grey level or an RGB colour) and t the transmission.
+
+Ranges follow RESIDE (Li et al. 2019, "Benchmarking Single-Image Dehazing and Beyond",
+IEEE TIP, https://arxiv.org/abs/1712.04143): its outdoor set draws beta in [0.04, 0.2]
+with depth from a monocular estimator in metre-like units, and airlight in [0.7, 1.0]
+(indoor) / [0.8, 1.0] (outdoor). Our depth priors and :func:`disparity_to_depth` return
+depth normalised to [0, 1]; with that depth, beta 0.04-0.2 would leave the scene almost
+clear (t >= 0.82), so :class:`Haze` multiplies the normalised depth by ``depth_scale``
+(default 12, "the far end of the scene is 12 units away"). The far end's transmission is
+then exp(-12 * beta): 0.62 at beta 0.04, 0.24 at 0.12 and 0.09 at 0.2, the range of
+RESIDE's visibly hazy images.
+
+The skimage motorcycle (Middlebury 2014, Scharstein et al., GCPR 2014,
+https://vision.middlebury.edu/stereo/data/scenes2014/) ships a true disparity map; depth
+is proportional to 1 / disparity there (:func:`disparity_to_depth`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from restorekit.degrade.base import Degradation, Degraded, register, uniform
+
+__all__ = [
+    "DEPTH_PRIORS",
+    "Haze",
+    "dark_channel_depth",
+    "disparity_to_depth",
+    "haze",
+    "transmission",
+    "vertical_gradient_depth",
+]
+
+logger = logging.getLogger(__name__)
+
+DepthPrior = Literal["vertical", "dark_channel"]
+
+
+def _check_images(x: torch.Tensor, *, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a float tensor of shape (B, C, H, W), got {got}")
+
+
+def _work_dtype(t: torch.Tensor) -> torch.dtype:
+    # Half-precision inputs are computed in float32; exp and pooling need the range.
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+def _per_image(
+    value: float | torch.Tensor, batch: int | None, *, name: str, ndim_extra: int = 0
+) -> torch.Tensor:
+    """A float or a (B, ...) tensor as float64 on the CPU, checked finite and >= 0."""
+    v = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+    if v.ndim not in (0, 1, 1 + ndim_extra) or (v.ndim >= 1 and batch and v.shape[0] != batch):
+        raise ValueError(f"{name} must be a float or have batch size {batch}, got {tuple(v.shape)}")
+    if not torch.isfinite(v).all() or (v < 0).any():
+        raise ValueError(f"{name} must be finite and >= 0, got {v.tolist()}")
+    return v
+
+
+def _check_depth(depth: torch.Tensor) -> None:
+    _check_images(depth, name="depth")
+    if depth.shape[1] != 1:
+        raise ValueError(f"depth must have one channel, (B, 1, H, W), got {tuple(depth.shape)}")
+    if not torch.isfinite(depth).all():
+        raise ValueError(
+            "depth has non-finite values; mask or fill them first (disparity_to_depth fills them)"
+        )
+    if (depth < 0).any():
+        raise ValueError(f"depth must be >= 0, got a minimum of {depth.min().item():.4g}")
+
+
+def transmission(depth: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
+    """Transmission ``t = exp(-beta * depth)``: the fraction of scene light that survives.
+
+    Args:
+        depth: scene depth, (B, 1, H, W) float, finite and >= 0 (any unit; beta is per unit).
+        beta: scattering coefficient >= 0, a float or a (B,) tensor (one per image; a
+            depth with B = 1 is then shared by the batch).
+
+    Returns:
+        (B, 1, H, W) transmission in (0, 1], decreasing with depth; 1 where depth is 0.
+
+    Example:
+        >>> d = torch.tensor([0.0, 1.0, 10.0]).view(1, 1, 1, 3)
+        >>> transmission(d, 0.1).flatten().tolist()  # doctest: +ELLIPSIS
+        [1.0, 0.904..., 0.367...]
+    """
+    _check_depth(depth)
+    b = _per_image(beta, None, name="beta")
+    if b.ndim == 1 and depth.shape[0] not in (1, b.shape[0]):
+        raise ValueError(f"beta has {b.shape[0]} values but depth has batch {depth.shape[0]}")
+    dtype = _work_dtype(depth)
+    b = b.to(device=depth.device, dtype=dtype).reshape(-1, 1, 1, 1)
+    return torch.exp(-b * depth.to(dtype))
+
+
+def haze(
+    x: torch.Tensor,
+    depth: torch.Tensor,
+    *,
+    beta: float | torch.Tensor,
+    airlight: float | torch.Tensor,
+) -> torch.Tensor:
+    """Hazy images by the scattering model ``I = J * t + A * (1 - t)``, ``t = exp(-beta * d)``.
+
+    Each output pixel is a convex combination of the clear pixel and the airlight, so
+    inputs in [0, 1] and an airlight <= 1 give an output in [0, 1] (no clipping needed).
+
+    Args:
+        x: clear images J, (B, C, H, W) float in [0, 1].
+        depth: scene depth d, (B, 1, H, W) or (1, 1, H, W) float, finite and >= 0.
+            Non-finite values (e.g. holes of a disparity map) raise ValueError: mask or
+            fill them first.
+        beta: scattering coefficient per unit depth, a float or a (B,) tensor, >= 0.
+        airlight: the haze colour A >= 0: a float (grey), a (B,) tensor (a grey per
+            image) or a (B, C) tensor (a colour per image).
+
+    Returns:
+        Hazy images, (B, C, H, W), ``x``'s dtype.
+
+    Example:
+        >>> x = torch.zeros(1, 3, 4, 4)
+        >>> d = torch.linspace(0, 1, 4).view(1, 1, 1, 4).expand(1, 1, 4, 4)
+        >>> y = haze(x, d, beta=2.0, airlight=1.0)
+        >>> [round(v, 3) for v in y[0, 0, 0].tolist()]  # 1 - exp(-2 d)
+        [0.0, 0.487, 0.736, 0.865]
+        >>> torch.equal(haze(x, d, beta=0.0, airlight=1.0), x)
+        True
+    """
+    _check_images(x)
+    _check_depth(depth)
+    bsz, c, h, w = x.shape
+    if depth.shape[0] not in (1, bsz) or depth.shape[2:] != (h, w):
+        raise ValueError(
+            f"depth must be (B, 1, H, W) or (1, 1, H, W) matching x {tuple(x.shape)}, "
+            f"got {tuple(depth.shape)}"
+        )
+    a = _per_image(airlight, bsz, name="airlight", ndim_extra=1)
+    if a.ndim == 2 and a.shape[1] not in (1, c):
+        raise ValueError(f"airlight (B, C) must have C = {c} colours, got {tuple(a.shape)}")
+    b = _per_image(beta, bsz, name="beta")
+    dtype = _work_dtype(x)
+    t = transmission(depth.to(x.device), b)
+    a = a.to(device=x.device, dtype=dtype).reshape(a.shape[0] if a.ndim else 1, -1, 1, 1)
+    return (x.to(dtype) * t + a * (1 - t)).to(x.dtype)
+
+
+def vertical_gradient_depth(
+    x: torch.Tensor, *, near: float = 0.0, far: float = 1.0, horizon: float = 0.0
+) -> torch.Tensor:
+    """The usual outdoor depth prior: far at the top of the image, near at the bottom.
+
+    Depth grows linearly from ``near`` at the bottom row to ``far`` at the horizon line
+    ``horizon`` (a fraction of the height from the top) and stays ``far`` above it (sky).
+    With ``horizon=0`` the ramp spans the whole height. Only ``x``'s shape, device and
+    dtype are used.
+
+    Args:
+        x: images, (B, C, H, W) float.
+        near: depth of the bottom row, in [0, 1].
+        far: depth at and above the horizon, in [near, 1].
+        horizon: where the ramp reaches ``far``, as a fraction of the height from the
+            top, in [0, 1).
+
+    Returns:
+        (B, 1, H, W) normalised depth in [near, far], constant along each row.
+
+    Example:
+        >>> d = vertical_gradient_depth(torch.zeros(2, 3, 5, 4))
+        >>> d.shape, d[0, 0, :, 0].tolist()
+        (torch.Size([2, 1, 5, 4]), [1.0, 0.75, 0.5, 0.25, 0.0])
+        >>> vertical_gradient_depth(torch.zeros(1, 1, 5, 1), horizon=0.5).flatten().tolist()
+        [1.0, 1.0, 1.0, 0.5, 0.0]
+    """
+    _check_images(x)
+    if not 0.0 <= near <= far <= 1.0:
+        raise ValueError(f"near and far must satisfy 0 <= near <= far <= 1, got {near}, {far}")
+    if not 0.0 <= horizon < 1.0:
+        raise ValueError(f"horizon must be in [0, 1), got {horizon}")
+    b, _, h, w = x.shape
+    dtype = _work_dtype(x)
+    # Height above the bottom row, 0 (bottom) .. 1 (top), then rescaled so the ramp
+    # ends at the horizon line. A one-row image is all "top", hence far.
+    up = torch.linspace(1.0, 0.0, h, device=x.device, dtype=dtype) if h > 1 else None
+    up = torch.ones(1, device=x.device, dtype=dtype) if up is None else up
+    ramp = (up / (1.0 - horizon)).clamp(max=1.0)
+    depth = near + (far - near) * ramp
+    return depth.view(1, 1, h, 1).expand(b, 1, h, w).to(x.dtype).contiguous()
+
+
+def _box_filter(t: torch.Tensor, size: int, *, reduce: str) -> torch.Tensor:
+    """Separable ``size`` x ``size`` mean or min filter with edge-replicated borders."""
+    lo, hi = (size - 1) // 2, size // 2
+    t = F.pad(t, (lo, hi, lo, hi), mode="replicate")
+    if reduce == "min":
+        t = -F.max_pool2d(-t, (1, size), stride=1)
+        return -F.max_pool2d(-t, (size, 1), stride=1)
+    t = F.avg_pool2d(t, (1, size), stride=1)
+    return F.avg_pool2d(t, (size, 1), stride=1)
+
+
+def dark_channel_depth(x: torch.Tensor, *, patch: int = 15, smooth: int = 31) -> torch.Tensor:
+    """A learning-free depth prior from the dark channel: brighter, greyer areas are farther.
+
+    The dark channel (He et al. 2009) is the minimum over the colour channels and over a
+    ``patch`` x ``patch`` window. It is high where every channel is bright, that is where
+    a region is bright *and* unsaturated (sky, distant haze-lit scenery), and low on
+    nearby saturated or shadowed objects; so it rises with distance in outdoor photos.
+    The dark channel is smoothed by three passes of a ``smooth`` x ``smooth`` box filter
+    (close to a Gaussian), because depth varies slowly and the haze must not copy
+    texture, then stretched to [0, 1] per image. A flat image gives depth 0 (no cue).
+
+    Args:
+        x: images, (B, C, H, W) float in [0, 1]; grey images use brightness alone.
+        patch: side of the minimum window, >= 1 (15 as in He et al.).
+        smooth: side of the smoothing box, >= 1.
+
+    Returns:
+        (B, 1, H, W) normalised depth in [0, 1], ``x``'s dtype.
+
+    Example:
+        >>> x = torch.zeros(1, 3, 32, 32)
+        >>> x[..., :16, :] = 0.9  # a bright grey top half (sky)
+        >>> d = dark_channel_depth(x, patch=3, smooth=5)
+        >>> d.shape, bool(d[..., 0, :].min() == 1), bool(d[..., -1, :].max() == 0)
+        (torch.Size([1, 1, 32, 32]), True, True)
+    """
+    _check_images(x)
+    if patch < 1 or smooth < 1:
+        raise ValueError(f"patch and smooth must be >= 1, got patch={patch}, smooth={smooth}")
+    dark = x.to(_work_dtype(x)).amin(dim=1, keepdim=True)
+    dark = _box_filter(dark, patch, reduce="min")
+    for _ in range(3):
+        dark = _box_filter(dark, smooth, reduce="mean")
+    lo = dark.amin(dim=(2, 3), keepdim=True)
+    span = dark.amax(dim=(2, 3), keepdim=True) - lo
+    # Flat images (span 0) get depth 0 rather than a division by zero.
+    depth = torch.where(span > 0, (dark - lo) / span.clamp(min=1e-12), torch.zeros_like(dark))
+    return depth.clamp(0.0, 1.0).to(x.dtype)
+
+
+def disparity_to_depth(
+    disparity: torch.Tensor | np.ndarray, *, fill: Literal["far", "background"] = "far"
+) -> torch.Tensor:
+    """Normalised depth from a stereo disparity map: depth proportional to 1 / disparity.
+
+    Depth is ``1 / disparity`` divided by its maximum over the image, so the farthest
+    valid point is at 1 and the ratios between depths are the true ones (a min-max
+    stretch would put the nearest point at depth 0, with no haze). Non-finite
+    disparities (occlusions and holes: the Middlebury files mark them ``inf``) and
+    disparities <= 0 have no depth; ``fill`` decides theirs:
+
+    * ``"far"``: the maximum depth 1, the simplest safe value for haze;
+    * ``"background"``: the depth of the farthest valid neighbour, grown into each hole
+      one pixel ring at a time (3 x 3 max-filter of the known depths). Stereo holes are
+      mostly occluded background beside a foreground edge, so this avoids the bright
+      haze halo that ``"far"`` draws around near objects.
+
+    Args:
+        disparity: (H, W) or (B, 1, H, W) tensor or array, in pixels. Each image needs
+            at least one finite disparity > 0.
+        fill: how invalid disparities get a depth, ``"far"`` or ``"background"``.
+
+    Returns:
+        (B, 1, H, W) depth in (0, 1], float32 (float64 for float64 input).
+
+    Example:
+        >>> disp = torch.tensor([[40.0, 20.0], [10.0, float("inf")]])
+        >>> disparity_to_depth(disp).flatten().tolist()
+        [0.25, 0.5, 1.0, 1.0]
+        >>> disp = torch.tensor([[10.0, 40.0, float("nan"), 40.0]])
+        >>> disparity_to_depth(disp, fill="background").flatten().tolist()
+        [1.0, 0.25, 0.25, 0.25]
+    """
+    if fill not in ("far", "background"):
+        raise ValueError(f"fill must be 'far' or 'background', got {fill!r}")
+    d = torch.as_tensor(disparity)
+    if d.ndim == 2:
+        d = d[None, None]
+    if d.ndim != 4 or d.shape[1] != 1:
+        raise ValueError(f"disparity must be (H, W) or (B, 1, H, W), got {tuple(d.shape)}")
+    d = d.to(torch.float64 if d.dtype == torch.float64 else torch.float32)
+    valid = torch.isfinite(d) & (d > 0)
+    if not valid.flatten(1).any(dim=1).all():
+        raise ValueError("disparity has an image with no finite value > 0")
+    n_bad = int((~valid).sum())
+    if n_bad:
+        logger.debug("disparity_to_depth: %d invalid disparities filled (%s)", n_bad, fill)
+    inv = torch.where(valid, 1.0 / torch.where(valid, d, torch.ones_like(d)), torch.zeros_like(d))
+    depth = inv / inv.amax(dim=(2, 3), keepdim=True)
+    if fill == "far":
+        return torch.where(valid, depth, torch.ones_like(d))
+    # Valid depths are > 0, so 0 marks "unknown" and a max-filter spreads known depths
+    # into the holes ring by ring; every image has a valid pixel, so this terminates.
+    known = torch.where(valid, depth, torch.zeros_like(d))
+    while not (known > 0).all():
+        grown = F.max_pool2d(known, 3, stride=1, padding=1)
+        known = torch.where(known > 0, known, grown)
+    return known
+
+
+DEPTH_PRIORS = {"vertical": vertical_gradient_depth, "dark_channel": dark_channel_depth}
+"""Depth priors by name, for :class:`Haze`: each maps (B, C, H, W) images to (B, 1, H, W)."""
+
+
+class Haze(Degradation):
+    """Twin of :func:`haze`: one beta and one grey airlight per image, from their ranges.
+
+    Depth is the ``depth`` given to :meth:`forward` (normalised to [0, 1], e.g. from
+    :func:`disparity_to_depth`) or, without one, the ``depth_prior`` of the image. It is
+    multiplied by ``depth_scale`` before the model, so beta keeps RESIDE's per-unit scale:
+    the far end (depth 1) has transmission ``exp(-beta * depth_scale)``, 0.62 .. 0.09 for
+    the default ranges (see the module docstring).
+
+    Args:
+        beta_range: (lo, hi) scattering coefficient per unit of scaled depth (RESIDE OTS).
+        airlight_range: (lo, hi) grey airlight, within [0, 1] so the output stays in [0, 1].
+        depth_scale: the scaled depth of the far end of the scene, > 0.
+        depth_prior: ``"vertical"`` (:func:`vertical_gradient_depth`) or
+            ``"dark_channel"`` (:func:`dark_channel_depth`).
+    """
+
+    def __init__(
+        self,
+        beta_range: tuple[float, float] = (0.04, 0.2),
+        airlight_range: tuple[float, float] = (0.7, 1.0),
+        *,
+        depth_scale: float = 12.0,
+        depth_prior: DepthPrior = "vertical",
+    ):
+        super().__init__()
+        for name, (lo, hi) in (("beta_range", beta_range), ("airlight_range", airlight_range)):
+            if not 0.0 <= lo <= hi:
+                raise ValueError(f"{name} must satisfy 0 <= lo <= hi, got {(lo, hi)}")
+        if airlight_range[1] > 1.0:
+            raise ValueError(f"airlight_range must lie within [0, 1], got {airlight_range}")
+        if not depth_scale > 0:
+            raise ValueError(f"depth_scale must be > 0, got {depth_scale}")
+        if depth_prior not in DEPTH_PRIORS:
+            raise ValueError(
+                f"depth_prior must be one of {sorted(DEPTH_PRIORS)}, got {depth_prior!r}"
+            )
+        self.beta_range = (float(beta_range[0]), float(beta_range[1]))
+        self.airlight_range = (float(airlight_range[0]), float(airlight_range[1]))
+        self.depth_scale = float(depth_scale)
+        self.depth_prior = depth_prior
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        generator: torch.Generator,
+        depth: torch.Tensor | None = None,
+    ) -> Degraded:
+        """Haze ``x`` (B, C, H, W) in [0, 1]; ``depth`` (B or 1, 1, H, W) in [0, 1] or None."""
+        _check_images(x)
+        if depth is None:
+            depth = DEPTH_PRIORS[self.depth_prior](x)
+        b = x.shape[0]
+        beta = uniform(*self.beta_range, b, generator)
+        airlight = uniform(*self.airlight_range, b, generator)
+        scaled = depth.to(x.device) * self.depth_scale
+        return Degraded(haze(x, scaled, beta=beta, airlight=airlight))
+
+    def extra_repr(self) -> str:
+        return (
+            f"beta_range={self.beta_range}, airlight_range={self.airlight_range}, "
+            f"depth_scale={self.depth_scale}, depth_prior={self.depth_prior!r}"
+        )
+
+
+@register("haze")
+def _haze() -> Degradation:
+    return Haze()

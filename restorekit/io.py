@@ -1,0 +1,803 @@
+"""Read and write images and medical volumes as float tensors in [0, 1].
+
+Images: PNG, JPEG, TIFF and BMP; gray, gray+alpha, RGB, RGBA and palette; 8 and 16 bits
+(and float TIFF). Nothing is reduced silently: 16-bit PNG is decoded with pypng because
+Pillow reduces 16-bit colour PNG to 8 bits, and TIFF goes through tifffile for every depth.
+Volumes: NIfTI (nibabel), DICOM files and series (pydicom) and fastMRI ``.h5`` (h5py); those
+three packages are imported only when a volume is read (extra ``restorekit[mri]``).
+
+Every reader checks the file before decoding: a missing, empty, truncated or foreign file,
+or one larger than a pixel limit (a "decompression bomb"), raises an error naming the file.
+Writes are atomic (temporary file, then rename), so a crash never leaves half a file.
+
+References:
+    - PNG (3rd edition): https://www.w3.org/TR/png-3/
+    - TIFF 6.0: https://www.itu.int/itudoc/itu-t/com16/tiff-fx/docs/tiff6.pdf
+    - DICOM PS3.3 (image plane C.7.6.2, pixel value transformation C.7.6.16.2.9):
+      https://dicom.nema.org/medical/dicom/current/output/html/part03.html
+    - NIfTI-1: https://nifti.nimh.nih.gov/nifti-1
+    - fastMRI (Zbontar et al. 2018): https://arxiv.org/abs/1811.08839
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import png
+import tifffile
+import torch
+from PIL import BmpImagePlugin, Image, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
+
+from restorekit.utils import atomic_path
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "ImageInfo",
+    "ImageReadError",
+    "list_images",
+    "read_image",
+    "read_image_info",
+    "read_volume",
+    "write_image",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 150_000_000
+"""Largest width x height read by default; ``RESTOREKIT_MAX_PIXELS`` overrides it."""
+
+MAX_PIXELS_ENV = "RESTOREKIT_MAX_PIXELS"
+
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
+"""Suffixes (lower case) that :func:`list_images` and :func:`write_image` accept."""
+
+_FORMAT_BY_SUFFIX = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+# Formats are recognised by their first bytes, not by the suffix, so a misnamed file
+# still reads and a text file named .png is reported as "not an image".
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),  # BigTIFF
+    (b"MM\x00+", "TIFF"),
+    (b"BM", "BMP"),
+)
+# Opening through the format's own class skips Image.open's built-in bomb check (a
+# warning above ~89 MP, an error above ~179 MP), which would override max_pixels; the
+# size is checked here instead, from the header, before any pixel is decoded.
+_PIL_CLASSES: dict[str, Callable[[str], Any]] = {
+    "PNG": PngImagePlugin.PngImageFile,
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "BMP": BmpImagePlugin.BmpImageFile,
+    "TIFF": TiffImagePlugin.TiffImageFile,
+}
+# Pillow mode -> (channels, mode to convert to); colour-key transparency adds an alpha.
+_PIL_MODES = {
+    "1": (1, "L"),
+    "L": (1, "L"),
+    "LA": (2, "LA"),
+    "P": (3, "RGB"),
+    "PA": (4, "RGBA"),
+    "RGB": (3, "RGB"),
+    "RGBA": (4, "RGBA"),
+    "CMYK": (3, "RGB"),
+    "YCbCr": (3, "RGB"),
+    "I;16": (1, "I;16"),
+    "I;16B": (1, "I;16"),
+    "I;16L": (1, "I;16"),
+}
+_ALPHA_TWIN = {"L": "LA", "RGB": "RGBA"}
+# PNG colour type -> channels: gray, RGB, palette (read as RGB), gray+alpha, RGBA.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+
+
+class ImageReadError(ValueError):
+    """A file that cannot be read as an image; the message starts with the file's path."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`read_image` will return, read from the header without decoding pixels.
+
+    Attributes:
+        width: Width in pixels (after EXIF rotation, for JPEG).
+        height: Height in pixels (after EXIF rotation, for JPEG).
+        channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (palettes count as RGB or RGBA).
+        bit_depth: 8, 16, or 32 for floating-point TIFF.
+        format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"BMP"``.
+    """
+
+    width: int
+    height: int
+    channels: int
+    bit_depth: int
+    format: str
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Return the image files directly inside ``folder``, sorted by name.
+
+    Files are matched by :data:`IMAGE_SUFFIXES`, ignoring case; sub-folders are not
+    searched. Hidden files (names starting with ``.``) are skipped, which also skips the
+    temporary files of writes still in progress.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist.
+        NotADirectoryError: ``folder`` is a file.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def read_image_info(path: str | os.PathLike[str]) -> ImageInfo:
+    """Read an image's size, channel count, bit depth and format from its header.
+
+    No pixel data is decoded, so this is cheap even for huge files (and applies no pixel
+    limit). ``channels`` and the size match what :func:`read_image` returns.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ImageReadError: the file is empty, not a PNG/JPEG/TIFF/BMP image, or corrupt.
+
+    Example:
+        >>> import tempfile, torch
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     write_image(f"{d}/x.tif", torch.zeros(2, 8, 10), bit_depth=16)
+        ...     read_image_info(f"{d}/x.tif")
+        ImageInfo(width=10, height=8, channels=2, bit_depth=16, format='TIFF')
+    """
+    file = Path(path)
+    fmt = _sniff(file)
+    try:
+        if fmt == "TIFF":
+            with tifffile.TiffFile(file) as tif:
+                page = tif.pages[0]
+                channels, depth = _tiff_layout(page, file)
+                return ImageInfo(page.imagewidth, page.imagelength, channels, depth, fmt)
+        with _PIL_CLASSES[fmt](str(file)) as im:
+            width, height = im.size
+            channels, _ = _pil_target(im, file)
+            if fmt == "JPEG" and _exif_orientation(im) in (5, 6, 7, 8):
+                width, height = height, width  # these orientations rotate by 90 degrees
+            depth = 8
+            if fmt == "PNG":
+                depth, color_type = _png_header(file)
+                depth = 16 if depth == 16 else 8
+                has_key = "transparency" in im.info and color_type in (0, 2, 3)
+                channels = _PNG_CHANNELS[color_type] + has_key
+            return ImageInfo(width, height, channels, depth, fmt)
+    except ImageReadError:
+        raise
+    except Exception as err:
+        raise ImageReadError(f"{file}: corrupt {fmt} header ({err})") from err
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> torch.Tensor:
+    """Read an image file as a float tensor in [0, 1].
+
+    Integer samples are divided by their maximum (255, 65535, or ``2**bits - 1`` for other
+    TIFF depths), so 16-bit files keep their 16 bits. Palette images become RGB, or RGBA
+    when the palette has transparency; colour-key transparency (PNG ``tRNS`` on gray or
+    RGB) adds an alpha channel too. Gray+alpha stays two channels. JPEG is turned upright
+    by its EXIF orientation; other formats are returned as stored. Multi-page TIFF: the
+    first page. Float TIFF is returned as is, with values outside [0, 1] clipped (logged).
+
+    Args:
+        path: A PNG, JPEG, TIFF or BMP file; the format is detected from its content.
+        max_pixels: Refuse images with more than this many pixels (width x height), read
+            from the header before decoding. ``None``: the ``RESTOREKIT_MAX_PIXELS``
+            environment variable if set, else :data:`DEFAULT_MAX_PIXELS`.
+
+    Returns:
+        (C, H, W) float32 in [0, 1]; C is 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ImageReadError: empty, truncated, corrupt, not an image, or over ``max_pixels``.
+
+    Example:
+        >>> import tempfile, torch
+        >>> x = torch.rand(3, 8, 10)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     write_image(f"{d}/x.png", x, bit_depth=16)
+        ...     y = read_image(f"{d}/x.png")
+        >>> y.shape, y.dtype, bool((y - x).abs().max() <= 0.5 / 65535)
+        (torch.Size([3, 8, 10]), torch.float32, True)
+    """
+    file = Path(path)
+    limit = _resolve_max_pixels(max_pixels)
+    fmt = _sniff(file)
+    if fmt == "TIFF":
+        arr, scale = _read_tiff(file, limit)
+    elif fmt == "PNG" and _png_header(file)[0] == 16:
+        arr, scale = _read_png16(file, limit)
+    else:
+        arr, scale = _read_pil(file, fmt, limit)
+    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).to(torch.float32)
+    return x / scale if scale != 1 else x
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    image: torch.Tensor,
+    *,
+    bit_depth: int = 8,
+    quality: int = 95,
+) -> None:
+    """Write a float image tensor to PNG, JPEG, TIFF or BMP, chosen by the suffix.
+
+    Values are clipped to [0, 1], scaled to ``2**bit_depth - 1`` and rounded with
+    ``torch.round`` (round half to even), so ``read_image`` of the result returns the
+    same quantised values exactly for the lossless formats. The file appears atomically:
+    on any error nothing is left at ``path`` (an existing file is kept as it was).
+
+    Args:
+        path: Target file; the suffix (any case) picks the format: .png, .jpg/.jpeg,
+            .tif/.tiff or .bmp. Missing parent folders are created.
+        image: (C, H, W) or (1, C, H, W) float tensor, C = 1 (gray), 2 (gray+alpha),
+            3 (RGB) or 4 (RGBA); any device.
+        bit_depth: 8 or 16 (PNG, TIFF); 32 writes float32 TIFF without rounding. JPEG and
+            BMP are 8-bit only. Neither stores alpha, so they take 1 or 3 channels.
+        quality: JPEG quality, 1-100; ignored by the other formats.
+
+    Raises:
+        ValueError: unsupported suffix, bit depth, channel count, shape, dtype or quality,
+            or non-finite values.
+
+    Example:
+        >>> import tempfile, torch
+        >>> x = torch.tensor([[[0.0, 0.5, 1.0, 2.0]]])  # (1, 1, 4) gray; 2.0 is clipped
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     write_image(f"{d}/x.png", x)
+        ...     (read_image(f"{d}/x.png") * 255).round().tolist()
+        [[[0.0, 128.0, 255.0, 255.0]]]
+    """
+    target = Path(path)
+    fmt = _FORMAT_BY_SUFFIX.get(target.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"{target}: cannot write suffix {target.suffix!r}; use one of {IMAGE_SUFFIXES}"
+        )
+    allowed_depths = {"PNG": (8, 16), "TIFF": (8, 16, 32), "JPEG": (8,), "BMP": (8,)}[fmt]
+    if bit_depth not in allowed_depths:
+        raise ValueError(f"{target}: {fmt} takes bit_depth in {allowed_depths}, not {bit_depth}")
+    if fmt == "JPEG" and not 1 <= quality <= 100:
+        raise ValueError(f"{target}: JPEG quality must be in 1..100, not {quality}")
+    arr = _quantise(image, bit_depth, target)  # (H, W, C)
+    channels = arr.shape[-1]
+    if fmt in ("JPEG", "BMP") and channels not in (1, 3):
+        raise ValueError(
+            f"{target}: {fmt} stores gray or RGB only, not {channels} channels "
+            "(alpha would be lost); write PNG or TIFF instead"
+        )
+    with atomic_path(target) as tmp:
+        if fmt == "TIFF":
+            _write_tiff(tmp, arr)
+        elif fmt == "PNG" and bit_depth == 16:
+            _write_png16(tmp, arr)
+        else:
+            pil = Image.fromarray(arr[..., 0] if channels == 1 else arr)
+            options = {"quality": quality} if fmt == "JPEG" else {}
+            pil.save(tmp, format=fmt, **options)
+
+
+def read_volume(path: str | os.PathLike[str], *, key: str | None = None) -> torch.Tensor:
+    """Read a medical volume as a stack of slices, min-max normalised to [0, 1].
+
+    Formats, by path:
+
+    - a folder: one DICOM series (every DICOM file in it, not recursive), sorted along
+      the slice normal by ImagePositionPatient, else by InstanceNumber, else by name;
+    - ``.dcm`` (or any file with the DICOM preamble): one single- or multi-frame DICOM
+      file, frames in stored order;
+    - ``.nii`` / ``.nii.gz``: NIfTI, sliced along the last spatial axis (axial for RAS
+      volumes); each slice is ``data[:, :, k]`` in stored array order, so H runs along
+      the first voxel axis. A 4D file gives its first volume;
+    - ``.h5`` / ``.hdf5``: fastMRI, the dataset ``key``, else ``reconstruction_rss``, else
+      ``reconstruction_esc``.
+
+    DICOM RescaleSlope/RescaleIntercept are applied per slice (also from the functional
+    groups of enhanced multi-frame files), and MONOCHROME1 is inverted so that bright
+    means high signal; NIfTI scaling (scl_slope/scl_inter) is applied by nibabel. The
+    whole volume is then mapped from [min, max] to [0, 1]; a constant volume gives
+    zeros. Non-finite voxels are set to the minimum (logged).
+
+    Args:
+        path: A file or a DICOM folder.
+        key: The dataset to read from an ``.h5`` file; an error for other formats.
+
+    Returns:
+        (S, 1, H, W) float32 in [0, 1], S slices.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ImportError: nibabel, pydicom or h5py is missing (``pip install 'restorekit[mri]'``).
+        ValueError: unknown format, unreadable file, missing key (the message lists the
+            keys present), or a folder without exactly one DICOM series.
+
+    Example:
+        >>> import tempfile, nibabel, numpy as np
+        >>> data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)  # (X, Y, Z)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     nibabel.save(nibabel.Nifti1Image(data, np.eye(4)), f"{d}/v.nii.gz")
+        ...     v = read_volume(f"{d}/v.nii.gz")
+        >>> v.shape, float(v.min()), float(v.max())
+        (torch.Size([4, 1, 2, 3]), 0.0, 1.0)
+    """
+    src = Path(path)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such file or folder")
+    name = src.name.lower()
+    is_h5 = name.endswith((".h5", ".hdf5"))
+    if key is not None and not is_h5:
+        raise ValueError(f"{src}: key={key!r} applies to .h5 files only")
+    if src.is_dir():
+        vol = _read_dicom_folder(src)
+    elif name.endswith((".nii", ".nii.gz")):
+        vol = _read_nifti(src)
+    elif is_h5:
+        vol = _read_h5(src, key)
+    elif name.endswith(".dcm") or _has_dicom_preamble(src):
+        vol = _read_dicom_file(src)
+    else:
+        raise ValueError(
+            f"{src}: unknown volume format; expected .nii, .nii.gz, .dcm, .h5 "
+            "or a folder of DICOM files"
+        )
+    return _normalise_volume(vol, src)
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _resolve_max_pixels(max_pixels: int | None) -> int:
+    if max_pixels is None:
+        env = os.environ.get(MAX_PIXELS_ENV)
+        if not env:
+            return DEFAULT_MAX_PIXELS
+        try:
+            max_pixels = int(float(env))  # accepts "150000000" and "1.5e8"
+        except ValueError:
+            raise ValueError(f"{MAX_PIXELS_ENV}={env!r} is not a number of pixels") from None
+    if max_pixels <= 0:
+        raise ValueError(f"max_pixels must be positive, not {max_pixels}")
+    return int(max_pixels)
+
+
+def _check_pixels(file: Path, width: int, height: int, limit: int) -> None:
+    if width * height > limit:
+        raise ImageReadError(
+            f"{file}: {width}x{height} = {width * height} pixels exceeds the limit of "
+            f"{limit} (possible decompression bomb; raise max_pixels or {MAX_PIXELS_ENV})"
+        )
+
+
+def _sniff(file: Path) -> str:
+    """Return the format of ``file`` from its first bytes; errors name the file."""
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no such file")
+    if file.is_dir():
+        raise ImageReadError(f"{file}: is a folder, not an image file")
+    with open(file, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise ImageReadError(f"{file}: empty file")
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            return fmt
+    raise ImageReadError(f"{file}: not a PNG, JPEG, TIFF or BMP image")
+
+
+def _png_header(file: Path) -> tuple[int, int]:
+    """Bit depth and colour type of a PNG, from its IHDR chunk.
+
+    Pillow's mode cannot tell them: it opens 16-bit RGB as "RGB" and 16-bit gray+alpha
+    as "RGBA". IHDR is always the first chunk: 8-byte signature, length, b"IHDR",
+    width, height, then bit depth (offset 24) and colour type (offset 25).
+    """
+    with open(file, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[12:16] != b"IHDR":
+        raise ImageReadError(f"{file}: corrupt PNG header")
+    return head[24], head[25]
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    return int(im.getexif().get(0x0112, 1))  # 0x0112: the EXIF Orientation tag
+
+
+def _pil_target(im: Image.Image, file: Path) -> tuple[int, str]:
+    """Channels and the Pillow mode to convert to; a transparency key adds an alpha."""
+    if im.mode not in _PIL_MODES:
+        raise ImageReadError(f"{file}: unsupported image mode {im.mode!r}")
+    channels, target = _PIL_MODES[im.mode]
+    if "transparency" in im.info and target in _ALPHA_TWIN:
+        return channels + 1, _ALPHA_TWIN[target]
+    return channels, target
+
+
+def _read_pil(file: Path, fmt: str, limit: int) -> tuple[np.ndarray, float]:
+    """Decode with Pillow: (H, W, C) uint8 (uint16 for 16-bit gray TIFF) and its scale."""
+    try:
+        with _PIL_CLASSES[fmt](str(file)) as im:
+            _check_pixels(file, *im.size, limit)
+            _, target = _pil_target(im, file)  # unsupported modes fail before decoding
+            # load() inside the try: a truncated file raises here rather than coming
+            # back partly gray (ImageFile.LOAD_TRUNCATED_IMAGES is left False).
+            im.load()
+            out: Image.Image = ImageOps.exif_transpose(im) if fmt == "JPEG" else im
+            if target == "I;16":
+                arr = np.array(out, dtype=np.uint16)
+            else:
+                arr = np.array(out if out.mode == target else out.convert(target))
+    except ImageReadError:
+        raise
+    except Exception as err:
+        raise ImageReadError(f"{file}: cannot decode {fmt} ({err})") from err
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    return (arr[..., None] if arr.ndim == 2 else arr), scale
+
+
+def _read_png16(file: Path, limit: int) -> tuple[np.ndarray, float]:
+    """Decode a 16-bit PNG with pypng, which keeps all 16 bits of colour images."""
+    try:
+        reader = png.Reader(filename=str(file))
+        reader.preamble()
+        _check_pixels(file, reader.width, reader.height, limit)
+        width, height, rows, meta = reader.read()
+        # read() yields rows of native-order uint16 (array "H"): view them, no copy.
+        arr = np.stack([np.frombuffer(row, dtype=np.uint16) for row in rows])
+    except ImageReadError:
+        raise
+    except Exception as err:
+        raise ImageReadError(f"{file}: cannot decode PNG ({err})") from err
+    if arr.shape != (height, width * meta["planes"]):
+        raise ImageReadError(f"{file}: truncated PNG ({arr.shape[0]} of {height} rows)")
+    arr = arr.reshape(height, width, meta["planes"])
+    key = meta.get("transparent")
+    if key is not None:  # colour-key transparency becomes an alpha channel
+        opaque = ~np.all(arr == np.asarray(key, dtype=np.uint16), axis=-1, keepdims=True)
+        arr = np.concatenate([arr, opaque.astype(np.uint16) * 65535], axis=-1)
+    return arr, 65535.0
+
+
+def _tiff_layout(page: Any, file: Path) -> tuple[int, int]:
+    """Channels and bit depth that a TIFF page will be read as; errors if unsupported."""
+    photometric = int(page.photometric)
+    spp = int(page.samplesperpixel)
+    bps = int(page.bitspersample)
+    fmt = int(page.sampleformat)
+    if int(getattr(page, "imagedepth", 1)) != 1:
+        raise ImageReadError(f"{file}: volumetric TIFF pages are not supported")
+    if fmt == 3:
+        depth = 32
+    elif fmt == 1 and bps <= 16:
+        depth = 8 if bps <= 8 else 16
+    else:
+        raise ImageReadError(f"{file}: {bps}-bit sample format {fmt} is not supported")
+    if photometric == 3:  # palette
+        return 3, 8 if _tiff_palette_scale(page.colormap)[1] == 255 else 16
+    if photometric in (0, 1) and spp in (1, 2):  # MINISWHITE, MINISBLACK (+ alpha)
+        return spp, depth
+    if photometric in (2, 6) and spp in (3, 4):  # RGB, YCbCr (+ alpha)
+        return spp, depth
+    raise ImageReadError(
+        f"{file}: TIFF photometric {photometric} with {spp} samples is not supported"
+    )
+
+
+def _tiff_palette_scale(colormap: np.ndarray) -> tuple[np.ndarray, float]:
+    """Colormap entries and their maximum: TIFF stores 16-bit entries, but most writers
+    store 8-bit colours either shifted (v << 8) or replicated (v * 257)."""
+    cmap = np.asarray(colormap, dtype=np.uint16)
+    if np.all(cmap % 256 == 0):
+        return cmap // 256, 255.0
+    if np.all(cmap % 257 == 0):
+        return cmap // 257, 255.0
+    return cmap, 65535.0
+
+
+def _read_tiff(file: Path, limit: int) -> tuple[np.ndarray, float]:
+    try:
+        with tifffile.TiffFile(file) as tif:
+            page = tif.pages[0]
+            _check_pixels(file, page.imagewidth, page.imagelength, limit)
+            channels, depth = _tiff_layout(page, file)
+            if len(tif.pages) > 1:
+                logger.info("%s: %d pages; reading the first", file, len(tif.pages))
+            try:
+                arr = page.asarray()
+            except ValueError as err:
+                if "imagecodecs" not in str(err):
+                    raise
+                # LZW and JPEG need the optional imagecodecs package; Pillow decodes
+                # them too, losslessly for 8-bit data and 16-bit gray.
+                if depth == 8 or (depth == 16 and channels == 1):
+                    return _read_pil(file, "TIFF", limit)
+                raise ImageReadError(
+                    f"{file}: {page.compression.name}-compressed {depth}-bit TIFF needs "
+                    "the imagecodecs package (pip install imagecodecs)"
+                ) from err
+            axes = page.axes
+            photometric, bps = int(page.photometric), int(page.bitspersample)
+            colormap = page.colormap
+    except ImageReadError:
+        raise
+    except Exception as err:
+        raise ImageReadError(f"{file}: cannot decode TIFF ({err})") from err
+    if axes.startswith("S"):
+        arr = np.moveaxis(arr, 0, -1)  # planar (separate) samples
+    elif arr.ndim == 2:
+        arr = arr[..., None]
+    if photometric == 3:
+        cmap, scale = _tiff_palette_scale(colormap)
+        return np.moveaxis(cmap[:, arr[..., 0]], 0, -1), scale
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.dtype.kind == "f":
+        out = arr.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise ImageReadError(f"{file}: float TIFF holds NaN or infinite values")
+        if out.min() < 0 or out.max() > 1:
+            logger.warning(
+                "%s: float values in [%g, %g] clipped to [0, 1]", file, out.min(), out.max()
+            )
+            out = out.clip(0, 1)
+        scale = 1.0
+    else:
+        out, scale = arr, float(2**bps - 1)
+    if photometric == 0:  # MINISWHITE: 0 is white; the alpha channel is not inverted
+        out = out.astype(np.float32)
+        out[..., 0] = scale - out[..., 0]
+    return out, scale
+
+
+def _quantise(image: torch.Tensor, bit_depth: int, target: Path) -> np.ndarray:
+    """(C, H, W) or (1, C, H, W) float -> (H, W, C) uint8/uint16 (float32 for 32 bits)."""
+    if not isinstance(image, torch.Tensor):
+        raise ValueError(f"{target}: image must be a torch.Tensor, not {type(image).__name__}")
+    x = image.detach()
+    if x.ndim == 4 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 3 or not 1 <= x.shape[0] <= 4:
+        raise ValueError(
+            f"{target}: image must be (C, H, W) with C in 1..4, got {tuple(image.shape)}"
+        )
+    if not (x.is_floating_point() or x.dtype == torch.bool):
+        raise ValueError(f"{target}: image must be float in [0, 1], not {x.dtype}")
+    # float64 keeps v / 65535 * 65535 exact before rounding.
+    x = x.to("cpu", torch.float64)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{target}: image holds NaN or infinite values")
+    x = x.clamp(0, 1).permute(1, 2, 0)
+    if bit_depth == 32:
+        return x.to(torch.float32).numpy()
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    return torch.round(x * (2**bit_depth - 1)).numpy().astype(dtype)
+
+
+def _write_png16(tmp: Path, arr: np.ndarray) -> None:
+    height, width, channels = arr.shape
+    writer = png.Writer(
+        width, height, greyscale=channels < 3, alpha=channels in (2, 4), bitdepth=16
+    )
+    rows = arr.astype(">u2").reshape(height, -1)  # PNG stores 16-bit samples big-endian
+    with open(tmp, "wb") as f:
+        writer.write_packed(f, (row.tobytes() for row in rows))
+
+
+def _write_tiff(tmp: Path, arr: np.ndarray) -> None:
+    channels = arr.shape[-1]
+    tifffile.imwrite(
+        tmp,
+        arr[..., 0] if channels == 1 else arr,
+        photometric="minisblack" if channels < 3 else "rgb",
+        planarconfig=None if channels == 1 else "contig",
+        extrasamples=("unassalpha",) if channels in (2, 4) else None,
+        compression="zlib",  # lossless deflate, read by every TIFF reader we know
+        metadata=None,
+    )
+
+
+# ---------------------------------------------------------------------------- volumes
+
+
+def _optional(module: str, what: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(
+            f"reading {what} needs {module.split('.')[0]}: pip install 'restorekit[mri]'"
+        ) from err
+
+
+def _normalise_volume(vol: np.ndarray, src: Path) -> torch.Tensor:
+    """(S, H, W) -> (S, 1, H, W) float32, min-max over the whole volume."""
+    vol = np.asarray(vol, dtype=np.float64)
+    finite = np.isfinite(vol)
+    if not finite.all():
+        if not finite.any():
+            raise ValueError(f"{src}: volume holds no finite values")
+        logger.warning("%s: %d non-finite voxels set to the minimum", src, (~finite).sum())
+        vol = np.where(finite, vol, vol[finite].min())
+    lo, hi = vol.min(), vol.max()
+    out = (vol - lo) / (hi - lo) if hi > lo else np.zeros_like(vol)
+    return torch.from_numpy(out.astype(np.float32))[:, None]
+
+
+def _read_nifti(src: Path) -> np.ndarray:
+    nib = _optional("nibabel", "NIfTI")
+    try:
+        img = nib.load(str(src))
+        shape = img.shape
+    except Exception as err:
+        raise ValueError(f"{src}: cannot read NIfTI ({err})") from err
+    if len(shape) not in (2, 3, 4):
+        raise ValueError(f"{src}: {len(shape)}D NIfTI is not supported (2D, 3D or 4D)")
+    if len(shape) == 4:
+        logger.info("%s: 4D NIfTI with %d volumes; reading the first", src, shape[3])
+    try:
+        # Slicing the proxy reads (and scales) only the first volume of a 4D file.
+        data = np.asarray(img.dataobj[..., 0] if len(shape) == 4 else img.dataobj)
+    except Exception as err:
+        raise ValueError(f"{src}: cannot read NIfTI data ({err})") from err
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{src}: NIfTI data type {data.dtype} is not supported")
+    if data.ndim == 2:
+        data = data[..., None]
+    return np.moveaxis(data, -1, 0)  # (X, Y, Z) -> (Z, X, Y)
+
+
+def _read_h5(src: Path, key: str | None) -> np.ndarray:
+    h5py = _optional("h5py", "fastMRI .h5 files")
+    try:
+        f = h5py.File(src, "r")
+    except OSError as err:
+        raise ValueError(f"{src}: not a readable HDF5 file ({err})") from err
+    with f:
+        keys = sorted(f.keys())
+        if key is None:
+            key = next((k for k in ("reconstruction_rss", "reconstruction_esc") if k in f), None)
+            if key is None:
+                raise ValueError(
+                    f"{src}: no 'reconstruction_rss' or 'reconstruction_esc' dataset "
+                    f"(keys: {keys}); pass key= to pick one"
+                )
+        elif key not in f:
+            raise ValueError(f"{src}: no dataset {key!r} (keys: {keys})")
+        dset = f[key]
+        if not isinstance(dset, h5py.Dataset):
+            raise ValueError(f"{src}: {key!r} is a group, not a dataset (keys: {keys})")
+        data = dset[()]
+    if np.iscomplexobj(data) or data.dtype.kind not in "biuf":
+        raise ValueError(f"{src}: {key!r} holds {data.dtype} data; expected real images")
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise ValueError(f"{src}: {key!r} has shape {data.shape}; expected (slices, H, W)")
+    return data
+
+
+def _has_dicom_preamble(src: Path) -> bool:
+    # DICOM Part 10 files: a 128-byte preamble, then b"DICM".
+    with open(src, "rb") as f:
+        return f.read(132)[128:] == b"DICM"
+
+
+def _dicom_rescale(ds: Any, frame: int) -> tuple[float, float]:
+    """Slope and intercept of one frame. Enhanced multi-frame objects keep them in the
+    per-frame or shared functional groups (PixelValueTransformationSequence)."""
+    for groups, index in (
+        ("PerFrameFunctionalGroupsSequence", frame),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
+        seq = ds.get(groups)
+        if seq is not None and len(seq) > index:
+            pvt = seq[index].get("PixelValueTransformationSequence")
+            if pvt:
+                return float(pvt[0].get("RescaleSlope", 1)), float(
+                    pvt[0].get("RescaleIntercept", 0)
+                )
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    return float(1 if slope in (None, "") else slope), float(intercept or 0)
+
+
+def _dicom_frames(ds: Any, src: Path) -> np.ndarray:
+    """All frames of one dataset as (F, H, W) float64 after rescaling."""
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise ValueError(f"{src}: colour DICOM is not supported (gray volumes only)")
+    try:
+        arr = ds.pixel_array
+    except Exception as err:
+        raise ValueError(f"{src}: cannot decode DICOM pixel data ({err})") from err
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    arr = np.asarray(arr, dtype=np.float64).reshape(frames, *arr.shape[-2:])
+    for i in range(frames):
+        slope, intercept = _dicom_rescale(ds, i)
+        arr[i] = arr[i] * slope + intercept
+    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+        arr = -arr  # MONOCHROME1 shows the lowest value as white
+    return arr
+
+
+def _read_dicom_file(src: Path) -> np.ndarray:
+    pydicom = _optional("pydicom", "DICOM")
+    try:
+        ds = pydicom.dcmread(src)
+    except Exception as err:
+        raise ValueError(f"{src}: not a readable DICOM file ({err})") from err
+    if "PixelData" not in ds:
+        raise ValueError(f"{src}: DICOM file without pixel data")
+    return _dicom_frames(ds, src)
+
+
+def _read_dicom_folder(folder: Path) -> np.ndarray:
+    pydicom = _optional("pydicom", "DICOM")
+    errors = _optional("pydicom.errors", "DICOM")
+    slices = []
+    for file in sorted(folder.iterdir()):
+        if not file.is_file() or file.name.startswith("."):
+            continue
+        try:
+            ds = pydicom.dcmread(file)
+        except errors.InvalidDicomError:
+            logger.debug("%s: not DICOM, skipped", file)
+            continue
+        except Exception as err:
+            raise ValueError(f"{file}: not a readable DICOM file ({err})") from err
+        if "PixelData" in ds:  # DICOMDIR and other non-image objects are skipped
+            slices.append((file, ds))
+    if not slices:
+        raise ValueError(f"{folder}: no DICOM images in this folder")
+    series = {str(ds.get("SeriesInstanceUID", "")) for _, ds in slices}
+    if len(series) > 1:
+        raise ValueError(f"{folder}: holds {len(series)} DICOM series; give one series per folder")
+    if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for _, ds in slices):
+        raise ValueError(f"{folder}: multi-frame files in a series; read each file on its own")
+    shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in slices}
+    if len(shapes) > 1:
+        raise ValueError(f"{folder}: slices differ in size {sorted(shapes)}")
+    slices.sort(key=_dicom_sort_key([ds for _, ds in slices]))
+    return np.concatenate([_dicom_frames(ds, file) for file, ds in slices])
+
+
+def _dicom_sort_key(datasets: list[Any]) -> Callable[[tuple[Path, Any]], Any]:
+    """Sort by position along the slice normal, else InstanceNumber, else file name."""
+    try:
+        orient = np.asarray(datasets[0].ImageOrientationPatient, dtype=np.float64)
+        normal = np.cross(orient[:3], orient[3:])
+        for ds in datasets:
+            np.asarray(ds.ImagePositionPatient, dtype=np.float64)
+    except (AttributeError, ValueError, TypeError):
+        pass
+    else:
+        return lambda item: float(normal @ np.asarray(item[1].ImagePositionPatient, float))
+    if all(ds.get("InstanceNumber") is not None for ds in datasets):
+        return lambda item: int(item[1].InstanceNumber)
+    return lambda item: item[0].name

@@ -1,0 +1,1 @@
+"""Model zoo: restoration architectures, discriminators and feature backbones."""

@@ -1,0 +1,61 @@
+"""What every restoration model shares: its scale, its size multiple, pad-and-crop.
+
+A restoration network subclasses :class:`Restorer`, sets ``scale`` (1 for denoising and
+dehazing, 2/3/4 for super-resolution), ``size_multiple`` (what its downsamplings or windows
+need) and ``in_channels``, and implements :meth:`Restorer.restore` on inputs whose height
+and width are multiples of ``size_multiple``. ``forward`` accepts any size: it pads with
+reflection (replication when the image is smaller than the pad), restores, and crops the
+output back to ``scale`` times the input size, as NAFNet and Restormer do.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad (B, C, H, W) at the bottom and right so H and W are multiples of ``multiple``.
+
+    Reflection keeps image statistics at the border; replication is used when the image
+    is too small to reflect (reflect needs pad < size).
+
+    >>> pad_to_multiple(torch.zeros(1, 1, 5, 8), 4).shape
+    torch.Size([1, 1, 8, 8])
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+class Restorer(nn.Module):
+    """Base of every restoration network: any input size in, ``scale`` x that size out.
+
+    Attributes:
+        scale: output size / input size (1 for denoising and dehazing).
+        size_multiple: height and width that :meth:`restore` needs to divide.
+        in_channels: 1 (gray) or 3 (RGB); the output has the same number of channels.
+    """
+
+    scale: int = 1
+    size_multiple: int = 1
+    in_channels: int = 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restore (B, in_channels, H, W) -> (B, in_channels, scale*H, scale*W)."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects (B, {self.in_channels}, H, W) input, "
+                f"got {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        y = self.restore(pad_to_multiple(x, self.size_multiple))
+        return y[..., : h * self.scale, : w * self.scale]
+
+    def restore(self, x: torch.Tensor) -> torch.Tensor:
+        """The network proper, on inputs whose sides divide ``size_multiple``."""
+        raise NotImplementedError

@@ -76,22 +76,16 @@ def bundled_samples() -> Iterator[Sample]:
 def _score(
     name: str, task: str, compared: str, pred: torch.Tensor, gt: torch.Tensor, *, crop: int, y: bool
 ) -> Row:
-    space = (
-        "Y (MATLAB rgb2ycbcr)"
-        if y and gt.shape[1] == 3
-        else ("gray" if gt.shape[1] == 1 else "RGB")
-    )
-    protocol = f"{space}, crop {crop}, data range 1, outputs clipped to [0,1]"
+    if gt.shape[1] == 1:
+        space = "gray"
+    else:
+        space = "Y (MATLAB rgb2ycbcr, float)" if y else "RGB"
+    protocol = f"{space}, crop {crop}, data range 1, float inputs (not quantised), clipped [0,1]"
     pred = pred.clamp(0, 1)
     kw = {"crop_border": crop, "y_channel": y}
-    return Row(
-        name,
-        task,
-        compared,
-        float(psnr(pred, gt, **kw)[0]),
-        float(ssim(pred, gt, **kw)[0]),
-        protocol,
-    )
+    score_psnr = float(psnr(pred, gt, **kw)[0])
+    score_ssim = float(ssim(pred, gt, **kw)[0])
+    return Row(name, task, compared, score_psnr, score_ssim, protocol)
 
 
 def run_demo(out: Path, *, seed: int = 0) -> str:
@@ -132,7 +126,7 @@ def run_demo(out: Path, *, seed: int = 0) -> str:
 
 def _markdown(rows: list[Row], seed: int) -> str:
     lines = [
-        f"# restorekit demo: degraded inputs scored against their originals (seed {seed})",
+        f"# restorekit demo: degraded inputs scored against their originals (noise seed {seed})",
         "",
         "PSNR in dB and SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, valid region).",
         "",

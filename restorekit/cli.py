@@ -49,16 +49,6 @@ def _file_seed(seed: int, name: str) -> int:
     return zlib.crc32(f"{seed}:{name}".encode()) & 0x7FFFFFFF
 
 
-def _check_dirs(src: Path, dst: Path, *, src_flag: str) -> None:
-    """Refuse a missing input folder, and an output folder that is the input folder."""
-    if not src.is_dir():
-        raise UserError(f"{src_flag} {src}: no such folder")
-    if dst.resolve() == src.resolve():
-        raise UserError(
-            f"the output folder {dst} is the input folder: inputs are never overwritten"
-        )
-
-
 class OutFormat(str, Enum):
     png = "png"
     tif = "tif"
@@ -69,7 +59,8 @@ def degrade(
     input_dir: Annotated[Path, typer.Argument(help="Folder of clean images.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
     name: Annotated[
-        str, typer.Option("--name", help="Degradation preset; see `restorekit degrade --list`.")
+        str,
+        typer.Option("--name", help="Degradation preset; `restorekit degradations` lists them."),
     ] = "gaussian_low",
     seed: Annotated[int, typer.Option(help="Seed; each file gets its own, from its name.")] = 0,
     fmt: Annotated[
@@ -82,35 +73,22 @@ def degrade(
     """Apply a named degradation to every image of a folder.
 
     Outputs keep each input's name and bit depth (as PNG or TIFF, so nothing is lost to
-    JPEG). Salt-and-pepper and defect presets also write their corruption masks to
-    OUT/masks/. A bad file is reported and skipped; the exit code is then 2.
+    JPEG); an alpha channel is dropped. Salt-and-pepper and defect presets also write
+    their corruption masks to OUT/masks/. A bad file is reported and skipped; the exit
+    code is then 2.
     """
     from restorekit.degrade import create_degradation
-    from restorekit.io import list_images, read_image, read_image_info, write_image
+    from restorekit.io import write_image
     from restorekit.utils import make_generator
 
-    _check_dirs(input_dir, out, src_flag="INPUT_DIR")
     op = create_degradation(name)  # unknown names fail here, before any file is read
-    files = list_images(input_dir)
-    if not files:
-        raise UserError(f"INPUT_DIR {input_dir}: no images found")
-    bad = 0
-    for path in _progress(files, f"degrade {name}"):
-        try:
-            depth = read_image_info(path).bit_depth
-            x = read_image(path, **_limit(max_pixels))
-        except (ValueError, OSError) as err:
-            _fail(str(err))
-            bad += 1
-            continue
-        result = op(x[None], generator=make_generator(_file_seed(seed, path.name)))
-        target = out / f"{path.stem}.{fmt.value}"
-        write_image(target, result.lq[0], bit_depth=16 if depth == 16 else 8)
+    batch = _ImageFolder(input_dir, out, src_flag="INPUT_DIR", max_pixels=max_pixels)
+    for path, bit_depth, x in batch.images(f"degrade {name}"):
+        result = op(x, generator=make_generator(_file_seed(seed, path.name)))
+        write_image(out / f"{path.stem}.{fmt.value}", result.lq[0], bit_depth=bit_depth)
         if result.mask is not None:
             write_image(out / "masks" / f"{path.stem}.png", result.mask[0])
-    typer.echo(f"wrote {len(files) - bad} images to {out} ({name}, seed {seed})")
-    if bad:
-        raise typer.Exit(EXIT_USER_ERROR)
+    batch.finish(f"wrote {{n}} images to {out} ({name}, seed {seed})")
 
 
 @app.command()
@@ -130,52 +108,81 @@ def downsample(
 
     Each HR image is first cropped at its bottom and right to a multiple of the scale
     ("modcrop"), so the LR image times the scale has exactly the HR crop's size. Outputs
-    are lossless PNG at the input's bit depth, named as the inputs.
+    are lossless PNG at the input's bit depth, named as the inputs; alpha is dropped.
     """
     from restorekit.degrade import imresize
-    from restorekit.io import list_images, read_image, read_image_info, write_image
+    from restorekit.io import write_image
 
     if scale not in (2, 3, 4):
         raise UserError(f"--scale {scale}: choose 2, 3 or 4")
-    _check_dirs(hr_dir, lr_dir, src_flag="--hr-dir")
-    files = list_images(hr_dir)
-    if not files:
-        raise UserError(f"--hr-dir {hr_dir}: no images found")
-    bad = 0
-    for path in _progress(files, f"downsample x{scale}"):
-        try:
-            depth = read_image_info(path).bit_depth
-            hr = read_image(path)[None]
-        except (ValueError, OSError) as err:
-            _fail(str(err))
-            bad += 1
-            continue
-        hr = _to_gray(hr) if gray else hr[:, :3]  # alpha is not resized with the image
+    batch = _ImageFolder(hr_dir, lr_dir, src_flag="--hr-dir")
+    for path, bit_depth, hr in batch.images(f"downsample x{scale}"):
+        hr = _to_gray(hr) if gray else hr
         h, w = (hr.shape[-2] // scale) * scale, (hr.shape[-1] // scale) * scale
         if h == 0 or w == 0:
-            _fail(f"{path}: {hr.shape[-2]}x{hr.shape[-1]} is smaller than the scale {scale}")
-            bad += 1
+            batch.skip(f"{path}: {hr.shape[-2]}x{hr.shape[-1]} is smaller than the scale {scale}")
             continue
-        hr = hr[..., :h, :w].double()
-        lr = imresize(hr, 1 / scale)
+        lr = imresize(hr[..., :h, :w].double(), 1 / scale)
         if bicubic_up:
             lr = imresize(lr, size=(h, w))
-        write_image(lr_dir / f"{path.stem}.png", lr[0], bit_depth=16 if depth == 16 else 8)
-    typer.echo(f"wrote {len(files) - bad} LR images (x{scale}) to {lr_dir}")
-    if bad:
-        raise typer.Exit(EXIT_USER_ERROR)
+        write_image(lr_dir / f"{path.stem}.png", lr[0], bit_depth=bit_depth)
+    batch.finish(f"wrote {{n}} LR images (x{scale}) to {lr_dir}")
+
+
+class _ImageFolder:
+    """Reads every image of a folder for a command that writes one output per image.
+
+    It refuses a missing input folder or an output folder equal to it, reports each bad
+    file on one line and skips it, and makes the command exit with code 2 if any was bad.
+    """
+
+    def __init__(
+        self, src: Path, dst: Path, *, src_flag: str, max_pixels: int | None = None
+    ) -> None:
+        from restorekit.io import list_images
+
+        if not src.is_dir():
+            raise UserError(f"{src_flag} {src}: no such folder")
+        if dst.resolve() == src.resolve():
+            raise UserError(
+                f"the output folder {dst} is the input folder: inputs are never overwritten"
+            )
+        self.files = list_images(src)
+        if not self.files:
+            raise UserError(f"{src_flag} {src}: no images found")
+        self.max_pixels = max_pixels
+        self.bad = 0
+
+    def images(self, desc: str):  # -> Iterator[(path, bit depth to write, (1, C, H, W))]
+        """Yield (path, 8 or 16, image without alpha) for each readable file."""
+        from restorekit.io import read_image, read_image_info
+
+        limit = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
+        for path in _progress(self.files, desc):
+            try:
+                bit_depth = 16 if read_image_info(path).bit_depth == 16 else 8
+                x = read_image(path, **limit)
+            except (ValueError, OSError) as err:
+                self.skip(str(err))
+                continue
+            yield path, bit_depth, x[None, : 3 if x.shape[0] >= 3 else 1]
+
+    def skip(self, message: str) -> None:
+        _fail(message)
+        self.bad += 1
+
+    def finish(self, summary: str) -> None:
+        typer.echo(summary.format(n=len(self.files) - self.bad))
+        if self.bad:
+            raise typer.Exit(EXIT_USER_ERROR)
 
 
 def _to_gray(x):  # torch is imported lazily, so no annotations
-    """RGB(A) -> gray with ITU-R BT.601 weights (what MATLAB rgb2gray uses); gray stays."""
-    if x.shape[1] < 3:
-        return x[:, :1]
+    """RGB -> gray with ITU-R BT.601 weights (what MATLAB rgb2gray uses); gray stays."""
+    if x.shape[1] == 1:
+        return x
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     return 0.298936021293775 * r + 0.587043074451121 * g + 0.114020904255103 * b
-
-
-def _limit(max_pixels: int | None) -> dict:
-    return {} if max_pixels is None else {"max_pixels": max_pixels}
 
 
 def _progress(items: list, desc: str):

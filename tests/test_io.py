@@ -17,7 +17,7 @@ import tifffile
 import torch
 from PIL import Image, ImageFile
 
-import restorekit.io as rio
+import restorekit.io.images as rio
 from restorekit.io import (
     IMAGE_SUFFIXES,
     ImageInfo,

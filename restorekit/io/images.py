@@ -1,10 +1,8 @@
-"""Read and write images and medical volumes as float tensors in [0, 1].
+"""Read and write images as float tensors in [0, 1].
 
-Images: PNG, JPEG, TIFF and BMP; gray, gray+alpha, RGB, RGBA and palette; 8 and 16 bits
-(and float TIFF). Nothing is reduced silently: 16-bit PNG is decoded with pypng because
-Pillow reduces 16-bit colour PNG to 8 bits, and TIFF goes through tifffile for every depth.
-Volumes: NIfTI (nibabel), DICOM files and series (pydicom) and fastMRI ``.h5`` (h5py); those
-three packages are imported only when a volume is read (extra ``restorekit[mri]``).
+PNG, JPEG, TIFF and BMP; gray, gray+alpha, RGB, RGBA and palette; 8 and 16 bits (and
+float TIFF). Nothing is reduced silently: 16-bit PNG is decoded with pypng because Pillow
+reduces 16-bit colour PNG to 8 bits, and TIFF goes through tifffile for every depth.
 
 Every reader checks the file before decoding: a missing, empty, truncated or foreign file,
 or one larger than a pixel limit (a "decompression bomb"), raises an error naming the file.
@@ -13,21 +11,15 @@ Writes are atomic (temporary file, then rename), so a crash never leaves half a 
 References:
     - PNG (3rd edition): https://www.w3.org/TR/png-3/
     - TIFF 6.0: https://www.itu.int/itudoc/itu-t/com16/tiff-fx/docs/tiff6.pdf
-    - DICOM PS3.3 (image plane C.7.6.2, pixel value transformation C.7.6.16.2.9):
-      https://dicom.nema.org/medical/dicom/current/output/html/part03.html
-    - NIfTI-1: https://nifti.nimh.nih.gov/nifti-1
-    - fastMRI (Zbontar et al. 2018): https://arxiv.org/abs/1811.08839
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -37,18 +29,6 @@ import torch
 from PIL import BmpImagePlugin, Image, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from restorekit.utils import atomic_path
-
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "IMAGE_SUFFIXES",
-    "ImageInfo",
-    "ImageReadError",
-    "list_images",
-    "read_image",
-    "read_image_info",
-    "read_volume",
-    "write_image",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -306,72 +286,6 @@ def write_image(
             pil.save(tmp, format=fmt, **options)
 
 
-def read_volume(path: str | os.PathLike[str], *, key: str | None = None) -> torch.Tensor:
-    """Read a medical volume as a stack of slices, min-max normalised to [0, 1].
-
-    Formats, by path:
-
-    - a folder: one DICOM series (every DICOM file in it, not recursive), sorted along
-      the slice normal by ImagePositionPatient, else by InstanceNumber, else by name;
-    - ``.dcm`` (or any file with the DICOM preamble): one single- or multi-frame DICOM
-      file, frames in stored order;
-    - ``.nii`` / ``.nii.gz``: NIfTI, sliced along the last spatial axis (axial for RAS
-      volumes); each slice is ``data[:, :, k]`` in stored array order, so H runs along
-      the first voxel axis. A 4D file gives its first volume;
-    - ``.h5`` / ``.hdf5``: fastMRI, the dataset ``key``, else ``reconstruction_rss``, else
-      ``reconstruction_esc``.
-
-    DICOM RescaleSlope/RescaleIntercept are applied per slice (also from the functional
-    groups of enhanced multi-frame files), and MONOCHROME1 is inverted so that bright
-    means high signal; NIfTI scaling (scl_slope/scl_inter) is applied by nibabel. The
-    whole volume is then mapped from [min, max] to [0, 1]; a constant volume gives
-    zeros. Non-finite voxels are set to the minimum (logged).
-
-    Args:
-        path: A file or a DICOM folder.
-        key: The dataset to read from an ``.h5`` file; an error for other formats.
-
-    Returns:
-        (S, 1, H, W) float32 in [0, 1], S slices.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ImportError: nibabel, pydicom or h5py is missing (``pip install 'restorekit[mri]'``).
-        ValueError: unknown format, unreadable file, missing key (the message lists the
-            keys present), or a folder without exactly one DICOM series.
-
-    Example:
-        >>> import tempfile, nibabel, numpy as np
-        >>> data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)  # (X, Y, Z)
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     nibabel.save(nibabel.Nifti1Image(data, np.eye(4)), f"{d}/v.nii.gz")
-        ...     v = read_volume(f"{d}/v.nii.gz")
-        >>> v.shape, float(v.min()), float(v.max())
-        (torch.Size([4, 1, 2, 3]), 0.0, 1.0)
-    """
-    src = Path(path)
-    if not src.exists():
-        raise FileNotFoundError(f"{src}: no such file or folder")
-    name = src.name.lower()
-    is_h5 = name.endswith((".h5", ".hdf5"))
-    if key is not None and not is_h5:
-        raise ValueError(f"{src}: key={key!r} applies to .h5 files only")
-    if src.is_dir():
-        vol = _read_dicom_folder(src)
-    elif name.endswith((".nii", ".nii.gz")):
-        vol = _read_nifti(src)
-    elif is_h5:
-        vol = _read_h5(src, key)
-    elif name.endswith(".dcm") or _has_dicom_preamble(src):
-        vol = _read_dicom_file(src)
-    else:
-        raise ValueError(
-            f"{src}: unknown volume format; expected .nii, .nii.gz, .dcm, .h5 "
-            "or a folder of DICOM files"
-        )
-    return _normalise_volume(vol, src)
-
-
 # ----------------------------------------------------------------------------- images
 
 
@@ -622,182 +536,3 @@ def _write_tiff(tmp: Path, arr: np.ndarray) -> None:
         compression="zlib",  # lossless deflate, read by every TIFF reader we know
         metadata=None,
     )
-
-
-# ---------------------------------------------------------------------------- volumes
-
-
-def _optional(module: str, what: str) -> ModuleType:
-    """Import an optional dependency, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ImportError(
-            f"reading {what} needs {module.split('.')[0]}: pip install 'restorekit[mri]'"
-        ) from err
-
-
-def _normalise_volume(vol: np.ndarray, src: Path) -> torch.Tensor:
-    """(S, H, W) -> (S, 1, H, W) float32, min-max over the whole volume."""
-    vol = np.asarray(vol, dtype=np.float64)
-    finite = np.isfinite(vol)
-    if not finite.all():
-        if not finite.any():
-            raise ValueError(f"{src}: volume holds no finite values")
-        logger.warning("%s: %d non-finite voxels set to the minimum", src, (~finite).sum())
-        vol = np.where(finite, vol, vol[finite].min())
-    lo, hi = vol.min(), vol.max()
-    out = (vol - lo) / (hi - lo) if hi > lo else np.zeros_like(vol)
-    return torch.from_numpy(out.astype(np.float32))[:, None]
-
-
-def _read_nifti(src: Path) -> np.ndarray:
-    nib = _optional("nibabel", "NIfTI")
-    try:
-        img = nib.load(str(src))
-        shape = img.shape
-    except Exception as err:
-        raise ValueError(f"{src}: cannot read NIfTI ({err})") from err
-    if len(shape) not in (2, 3, 4):
-        raise ValueError(f"{src}: {len(shape)}D NIfTI is not supported (2D, 3D or 4D)")
-    if len(shape) == 4:
-        logger.info("%s: 4D NIfTI with %d volumes; reading the first", src, shape[3])
-    try:
-        # Slicing the proxy reads (and scales) only the first volume of a 4D file.
-        data = np.asarray(img.dataobj[..., 0] if len(shape) == 4 else img.dataobj)
-    except Exception as err:
-        raise ValueError(f"{src}: cannot read NIfTI data ({err})") from err
-    if data.dtype.kind not in "biuf":
-        raise ValueError(f"{src}: NIfTI data type {data.dtype} is not supported")
-    if data.ndim == 2:
-        data = data[..., None]
-    return np.moveaxis(data, -1, 0)  # (X, Y, Z) -> (Z, X, Y)
-
-
-def _read_h5(src: Path, key: str | None) -> np.ndarray:
-    h5py = _optional("h5py", "fastMRI .h5 files")
-    try:
-        f = h5py.File(src, "r")
-    except OSError as err:
-        raise ValueError(f"{src}: not a readable HDF5 file ({err})") from err
-    with f:
-        keys = sorted(f.keys())
-        if key is None:
-            key = next((k for k in ("reconstruction_rss", "reconstruction_esc") if k in f), None)
-            if key is None:
-                raise ValueError(
-                    f"{src}: no 'reconstruction_rss' or 'reconstruction_esc' dataset "
-                    f"(keys: {keys}); pass key= to pick one"
-                )
-        elif key not in f:
-            raise ValueError(f"{src}: no dataset {key!r} (keys: {keys})")
-        dset = f[key]
-        if not isinstance(dset, h5py.Dataset):
-            raise ValueError(f"{src}: {key!r} is a group, not a dataset (keys: {keys})")
-        data = dset[()]
-    if np.iscomplexobj(data) or data.dtype.kind not in "biuf":
-        raise ValueError(f"{src}: {key!r} holds {data.dtype} data; expected real images")
-    if data.ndim == 2:
-        data = data[None]
-    if data.ndim != 3:
-        raise ValueError(f"{src}: {key!r} has shape {data.shape}; expected (slices, H, W)")
-    return data
-
-
-def _has_dicom_preamble(src: Path) -> bool:
-    # DICOM Part 10 files: a 128-byte preamble, then b"DICM".
-    with open(src, "rb") as f:
-        return f.read(132)[128:] == b"DICM"
-
-
-def _dicom_rescale(ds: Any, frame: int) -> tuple[float, float]:
-    """Slope and intercept of one frame. Enhanced multi-frame objects keep them in the
-    per-frame or shared functional groups (PixelValueTransformationSequence)."""
-    for groups, index in (
-        ("PerFrameFunctionalGroupsSequence", frame),
-        ("SharedFunctionalGroupsSequence", 0),
-    ):
-        seq = ds.get(groups)
-        if seq is not None and len(seq) > index:
-            pvt = seq[index].get("PixelValueTransformationSequence")
-            if pvt:
-                return float(pvt[0].get("RescaleSlope", 1)), float(
-                    pvt[0].get("RescaleIntercept", 0)
-                )
-    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
-    return float(1 if slope in (None, "") else slope), float(intercept or 0)
-
-
-def _dicom_frames(ds: Any, src: Path) -> np.ndarray:
-    """All frames of one dataset as (F, H, W) float64 after rescaling."""
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
-        raise ValueError(f"{src}: colour DICOM is not supported (gray volumes only)")
-    try:
-        arr = ds.pixel_array
-    except Exception as err:
-        raise ValueError(f"{src}: cannot decode DICOM pixel data ({err})") from err
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    arr = np.asarray(arr, dtype=np.float64).reshape(frames, *arr.shape[-2:])
-    for i in range(frames):
-        slope, intercept = _dicom_rescale(ds, i)
-        arr[i] = arr[i] * slope + intercept
-    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
-        arr = -arr  # MONOCHROME1 shows the lowest value as white
-    return arr
-
-
-def _read_dicom_file(src: Path) -> np.ndarray:
-    pydicom = _optional("pydicom", "DICOM")
-    try:
-        ds = pydicom.dcmread(src)
-    except Exception as err:
-        raise ValueError(f"{src}: not a readable DICOM file ({err})") from err
-    if "PixelData" not in ds:
-        raise ValueError(f"{src}: DICOM file without pixel data")
-    return _dicom_frames(ds, src)
-
-
-def _read_dicom_folder(folder: Path) -> np.ndarray:
-    pydicom = _optional("pydicom", "DICOM")
-    errors = _optional("pydicom.errors", "DICOM")
-    slices = []
-    for file in sorted(folder.iterdir()):
-        if not file.is_file() or file.name.startswith("."):
-            continue
-        try:
-            ds = pydicom.dcmread(file)
-        except errors.InvalidDicomError:
-            logger.debug("%s: not DICOM, skipped", file)
-            continue
-        except Exception as err:
-            raise ValueError(f"{file}: not a readable DICOM file ({err})") from err
-        if "PixelData" in ds:  # DICOMDIR and other non-image objects are skipped
-            slices.append((file, ds))
-    if not slices:
-        raise ValueError(f"{folder}: no DICOM images in this folder")
-    series = {str(ds.get("SeriesInstanceUID", "")) for _, ds in slices}
-    if len(series) > 1:
-        raise ValueError(f"{folder}: holds {len(series)} DICOM series; give one series per folder")
-    if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for _, ds in slices):
-        raise ValueError(f"{folder}: multi-frame files in a series; read each file on its own")
-    shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in slices}
-    if len(shapes) > 1:
-        raise ValueError(f"{folder}: slices differ in size {sorted(shapes)}")
-    slices.sort(key=_dicom_sort_key([ds for _, ds in slices]))
-    return np.concatenate([_dicom_frames(ds, file) for file, ds in slices])
-
-
-def _dicom_sort_key(datasets: list[Any]) -> Callable[[tuple[Path, Any]], Any]:
-    """Sort by position along the slice normal, else InstanceNumber, else file name."""
-    try:
-        orient = np.asarray(datasets[0].ImageOrientationPatient, dtype=np.float64)
-        normal = np.cross(orient[:3], orient[3:])
-        for ds in datasets:
-            np.asarray(ds.ImagePositionPatient, dtype=np.float64)
-    except (AttributeError, ValueError, TypeError):
-        pass
-    else:
-        return lambda item: float(normal @ np.asarray(item[1].ImagePositionPatient, float))
-    if all(ds.get("InstanceNumber") is not None for ds in datasets):
-        return lambda item: int(item[1].InstanceNumber)
-    return lambda item: item[0].name

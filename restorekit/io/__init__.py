@@ -1,0 +1,32 @@
+"""Read and write images and medical volumes as float tensors in [0, 1].
+
+Images (``images.py``): PNG, JPEG, TIFF and BMP, 8/16-bit, gray/RGB/RGBA/palette.
+Volumes (``volumes.py``): NIfTI, DICOM and fastMRI ``.h5`` as (S, 1, H, W) slice stacks.
+Errors name the file; writes are atomic.
+"""
+
+from restorekit.io.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    MAX_PIXELS_ENV,
+    ImageInfo,
+    ImageReadError,
+    list_images,
+    read_image,
+    read_image_info,
+    write_image,
+)
+from restorekit.io.volumes import read_volume
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS_ENV",
+    "ImageInfo",
+    "ImageReadError",
+    "list_images",
+    "read_image",
+    "read_image_info",
+    "read_volume",
+    "write_image",
+]

@@ -1,0 +1,401 @@
+"""Full-reference image quality metrics: PSNR and SSIM under the field's evaluation conventions.
+
+Published restoration numbers differ by more than the gap between models when the protocol
+differs, so every option that changes a score is explicit here (see BENCHMARKS.md):
+
+* ``data_range`` is the peak value L of the images (1 for [0, 1], 255 for 8-bit).
+* ``crop_border`` removes that many pixels from every side first (super-resolution papers
+  crop ``scale`` pixels).
+* ``y_channel`` scores the luma of MATLAB's ``rgb2ycbcr`` (ITU-R BT.601, studio swing),
+  as super-resolution papers do; grayscale images are scored as they are.
+* SSIM ``variant="wang2004"`` is the original definition: 11x11 Gaussian window with
+  sigma 1.5, K1 = 0.01, K2 = 0.03, population covariance, valid region only, no
+  downsampling. It agrees with scikit-image's ``structural_similarity(...,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=L)`` to float64
+  rounding. ``variant="fastmri"`` is scikit-image's default (7x7 uniform window, sample
+  covariance), which the fastMRI challenge uses with the volume maximum as ``data_range``.
+
+Everything is computed in float64 on the inputs' device, whatever their dtype, so the
+scores do not depend on the precision a model ran in. Both metrics are differentiable and
+can serve as losses.
+
+References:
+    Wang, Bovik, Sheikh and Simoncelli, "Image quality assessment: from error visibility
+    to structural similarity", IEEE Trans. Image Processing 13(4), 2004.
+    https://doi.org/10.1109/TIP.2003.819861 (https://www.cns.nyu.edu/~lcv/ssim/)
+
+    MATLAB ``rgb2ycbcr``: https://www.mathworks.com/help/images/ref/rgb2ycbcr.html
+
+    scikit-image ``structural_similarity`` (the parity reference):
+    https://scikit-image.org/docs/stable/api/skimage.metrics.html
+
+    Zbontar et al., "fastMRI: An Open Dataset and Benchmarks for Accelerated MRI", 2018.
+    https://arxiv.org/abs/1811.08839 (evaluation code: https://github.com/facebookresearch/fastMRI)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["PSNR", "SSIM", "SSIM_VARIANTS", "psnr", "rgb_to_y", "ssim"]
+
+# MATLAB rgb2ycbcr luma row for R, G, B in [0, 1], giving Y in [16, 235] (BT.601 studio swing).
+_Y_OFFSET = 16.0
+_Y_WEIGHTS = (65.481, 128.553, 24.966)
+
+# Stabilising constants of Wang et al. 2004, scaled by the data range L.
+_K1 = 0.01
+_K2 = 0.03
+
+
+@dataclass(frozen=True)
+class _SSIMWindow:
+    """How one SSIM variant weights its local statistics."""
+
+    size: int
+    sigma: float | None  # None: uniform window
+    sample_covariance: bool
+
+
+_VARIANTS: dict[str, _SSIMWindow] = {
+    # sigma 1.5 truncated at 3.5 sigma gives radius int(3.5 * 1.5 + 0.5) = 5, i.e. the
+    # 11-wide window of the paper and of scikit-image's gaussian_weights=True.
+    "wang2004": _SSIMWindow(size=11, sigma=1.5, sample_covariance=False),
+    # scikit-image's defaults, which fastMRI's evaluation calls as they are.
+    "fastmri": _SSIMWindow(size=7, sigma=None, sample_covariance=True),
+}
+
+SSIM_VARIANTS: tuple[str, ...] = tuple(_VARIANTS)
+"""The names ``ssim`` accepts for ``variant``."""
+
+
+def rgb_to_y(x: Tensor, *, data_range: float = 1.0) -> Tensor:
+    """Luma of MATLAB's ``rgb2ycbcr``, on the input's scale.
+
+    ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` with R, G, B in [0, 1], computed in
+    floating point (MATLAB rounds for uint8 images; this does not) and divided back to
+    the input's scale: for [0, 1] input (``data_range=1``) Y lies in [16/255, 235/255],
+    for 0-255 input (``data_range=255``) in [16, 235].
+
+    Args:
+        x: (*, 3, H, W) RGB images with values in [0, data_range].
+        data_range: Peak value of ``x`` (1 for [0, 1], 255 for 8-bit).
+
+    Returns:
+        (*, 1, H, W) luma. Floating inputs keep their dtype; integer inputs are converted
+        to the default float dtype first.
+
+    Raises:
+        ValueError: If ``x`` has no channel axis of size 3 at dim -3, or ``data_range``
+            is not positive.
+
+    Example:
+        >>> white_black = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]).view(1, 3, 1, 2)
+        >>> rgb_to_y(white_black)
+        tensor([[[[0.9216, 0.0627]]]])
+        >>> rgb_to_y(255 * white_black, data_range=255)
+        tensor([[[[235.,  16.]]]])
+    """
+    if not isinstance(x, Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 3 or x.shape[-3] != 3:
+        raise ValueError(f"x must have shape (*, 3, H, W) (RGB), got {tuple(x.shape)}")
+    _check_data_range(data_range)
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    r, g, b = x.unbind(dim=-3)
+    # Y / 255 * L = 16 L / 255 + (65.481 R' + ...) / 255 with R' = R_input (already scaled by L).
+    wr, wg, wb = (w / 255.0 for w in _Y_WEIGHTS)
+    y = wr * r + wg * g + wb * b + _Y_OFFSET / 255.0 * data_range
+    return y.unsqueeze(-3)
+
+
+def psnr(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    data_range: float = 1.0,
+    crop_border: int = 0,
+    y_channel: bool = False,
+) -> Tensor:
+    """Peak signal-to-noise ratio in dB, one value per image.
+
+    ``10 log10(L^2 / MSE)`` with the mean squared error over the channels and pixels of
+    each image (after the optional Y conversion and border crop). Identical images give
+    ``+inf``. Matches ``skimage.metrics.peak_signal_noise_ratio(..., data_range=L)``.
+
+    Args:
+        pred: (B, C, H, W) restored images in [0, data_range]; any real dtype.
+        target: (B, C, H, W) reference images, same shape.
+        data_range: Peak value L (1 for [0, 1], 255 for 8-bit).
+        crop_border: Pixels removed from every side before scoring (SR: the scale).
+        y_channel: Score the luma of ``rgb2ycbcr`` (3 channels) or the image as it is
+            (1 channel); other channel counts raise.
+
+    Returns:
+        (B,) float64 PSNR in dB; ``inf`` where an image equals its target.
+
+    Raises:
+        ValueError: On mismatched or non-4-D shapes, a crop that leaves no pixels,
+            ``data_range <= 0``, or ``y_channel`` with neither 1 nor 3 channels.
+
+    Example:
+        >>> x = torch.full((2, 1, 8, 8), 0.5)
+        >>> psnr(x, x + 0.1)
+        tensor([20.0000, 20.0000], dtype=torch.float64)
+        >>> psnr(x, x)
+        tensor([inf, inf], dtype=torch.float64)
+    """
+    x, y = _prepare(pred, target, data_range, crop_border, y_channel, min_size=1, metric="psnr")
+    mse = (x - y).square().mean(dim=(1, 2, 3))
+    return 10.0 * torch.log10(float(data_range) ** 2 / mse)
+
+
+def ssim(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    data_range: float = 1.0,
+    crop_border: int = 0,
+    y_channel: bool = False,
+    variant: str = "wang2004",
+) -> Tensor:
+    """Structural similarity (Wang et al. 2004), one value per image.
+
+    The SSIM map is computed per channel over the valid region only (no padding: a
+    window-size minus one strip of the image never becomes a window centre), averaged over
+    the map and then over the channels, as scikit-image does with ``channel_axis``.
+
+    Args:
+        pred: (B, C, H, W) restored images in [0, data_range]; any real dtype.
+        target: (B, C, H, W) reference images, same shape.
+        data_range: Peak value L (1 for [0, 1], 255 for 8-bit; fastMRI passes the
+            target volume's maximum).
+        crop_border: Pixels removed from every side before scoring (SR: the scale).
+        y_channel: Score the luma of ``rgb2ycbcr`` (3 channels) or the image as it is
+            (1 channel); other channel counts raise.
+        variant: ``"wang2004"`` (11x11 Gaussian window, sigma 1.5, population
+            covariance) or ``"fastmri"`` (7x7 uniform window, sample covariance).
+
+    Returns:
+        (B,) float64 SSIM, at most 1 (exactly 1 for identical images).
+
+    Raises:
+        ValueError: On an unknown variant, mismatched or non-4-D shapes, a crop that
+            leaves less than the window, ``data_range <= 0``, or ``y_channel`` with
+            neither 1 nor 3 channels.
+
+    Example:
+        >>> x = torch.full((1, 1, 16, 16), 0.5)
+        >>> ssim(x, x)
+        tensor([1.], dtype=torch.float64)
+        >>> ssim(x, torch.full_like(x, 0.6))  # flat images: only the luminance term differs
+        tensor([0.9836], dtype=torch.float64)
+    """
+    window = _variant(variant)
+    x, y = _prepare(
+        pred, target, data_range, crop_border, y_channel, min_size=window.size, metric="ssim"
+    )
+    return _ssim_map(x, y, float(data_range), window).mean(dim=(2, 3)).mean(dim=1)
+
+
+class PSNR(nn.Module):
+    """Module twin of :func:`psnr`, holding its options.
+
+    Example:
+        >>> metric = PSNR(crop_border=2)
+        >>> x = torch.full((1, 1, 8, 8), 0.5)
+        >>> metric(x, x + 0.1)
+        tensor([20.0000], dtype=torch.float64)
+    """
+
+    def __init__(
+        self, *, data_range: float = 1.0, crop_border: int = 0, y_channel: bool = False
+    ) -> None:
+        super().__init__()
+        _check_data_range(data_range)
+        _check_crop_border(crop_border)
+        self.data_range = float(data_range)
+        self.crop_border = int(crop_border)
+        self.y_channel = bool(y_channel)
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        """(B, C, H, W) pair -> (B,) float64 PSNR in dB."""
+        return psnr(
+            pred,
+            target,
+            data_range=self.data_range,
+            crop_border=self.crop_border,
+            y_channel=self.y_channel,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"data_range={self.data_range}, crop_border={self.crop_border}, "
+            f"y_channel={self.y_channel}"
+        )
+
+
+class SSIM(nn.Module):
+    """Module twin of :func:`ssim`, holding its options.
+
+    Example:
+        >>> metric = SSIM(variant="fastmri")
+        >>> x = torch.full((1, 1, 16, 16), 0.5)
+        >>> metric(x, x)
+        tensor([1.], dtype=torch.float64)
+    """
+
+    def __init__(
+        self,
+        *,
+        data_range: float = 1.0,
+        crop_border: int = 0,
+        y_channel: bool = False,
+        variant: str = "wang2004",
+    ) -> None:
+        super().__init__()
+        _check_data_range(data_range)
+        _check_crop_border(crop_border)
+        _variant(variant)
+        self.data_range = float(data_range)
+        self.crop_border = int(crop_border)
+        self.y_channel = bool(y_channel)
+        self.variant = variant
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        """(B, C, H, W) pair -> (B,) float64 SSIM."""
+        return ssim(
+            pred,
+            target,
+            data_range=self.data_range,
+            crop_border=self.crop_border,
+            y_channel=self.y_channel,
+            variant=self.variant,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"data_range={self.data_range}, crop_border={self.crop_border}, "
+            f"y_channel={self.y_channel}, variant={self.variant!r}"
+        )
+
+
+def _ssim_map(x: Tensor, y: Tensor, data_range: float, window: _SSIMWindow) -> Tensor:
+    """(B, C, H, W) float64 pair -> (B, C, H - size + 1, W - size + 1) SSIM map."""
+    channels = x.shape[1]
+    taps = _window_taps(window, x.device)
+    # One filtering pass over all five local moments of all channels and images.
+    moments = _filter_valid(torch.cat((x, y, x * x, y * y, x * y), dim=1), taps)
+    mu_x, mu_y, m_xx, m_yy, m_xy = moments.split(channels, dim=1)
+    # The window weights sum to 1, so the filtered values are weighted means; the sample
+    # variant rescales them by n / (n - 1) exactly as scikit-image does.
+    n = window.size**2
+    norm = n / (n - 1) if window.sample_covariance else 1.0
+    var_x = norm * (m_xx - mu_x * mu_x)
+    var_y = norm * (m_yy - mu_y * mu_y)
+    cov_xy = norm * (m_xy - mu_x * mu_y)
+    c1 = (_K1 * data_range) ** 2
+    c2 = (_K2 * data_range) ** 2
+    num = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
+    den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    return num / den
+
+
+def _window_taps(window: _SSIMWindow, device: torch.device) -> Tensor:
+    """Normalised 1-D taps (float64) whose outer product is the 2-D SSIM window."""
+    if window.sigma is None:
+        return torch.full((window.size,), 1.0 / window.size, dtype=torch.float64, device=device)
+    radius = window.size // 2
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
+    # Same sampled, renormalised Gaussian as scipy.ndimage.gaussian_filter.
+    taps = torch.exp(-0.5 * (offsets / window.sigma) ** 2)
+    return taps / taps.sum()
+
+
+def _filter_valid(z: Tensor, taps: Tensor) -> Tensor:
+    """Separable filter of every channel with ``taps``, keeping only the valid region.
+
+    Two grouped 1-D passes (rows, then columns) cost 2k instead of k^2 multiply-adds per
+    pixel. Without padding, each output pixel's window lies wholly inside the image,
+    which is the map scikit-image keeps after cropping ``(size - 1) // 2`` from its
+    reflect-padded filter output.
+    """
+    channels = z.shape[1]
+    k = taps.numel()
+    z = F.conv2d(z, taps.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
+    return F.conv2d(z, taps.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
+
+
+def _variant(variant: str) -> _SSIMWindow:
+    if variant not in _VARIANTS:
+        raise ValueError(f"variant must be one of {list(SSIM_VARIANTS)}, got {variant!r}")
+    return _VARIANTS[variant]
+
+
+def _check_data_range(data_range: float) -> None:
+    if isinstance(data_range, bool) or not isinstance(data_range, (int, float)):
+        raise ValueError(f"data_range must be a number, got {type(data_range).__name__}")
+    if not (math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"data_range must be finite and > 0, got {data_range}")
+
+
+def _check_crop_border(crop_border: int) -> None:
+    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
+        raise ValueError(f"crop_border must be an int >= 0, got {crop_border!r}")
+
+
+def _prepare(
+    pred: Tensor,
+    target: Tensor,
+    data_range: float,
+    crop_border: int,
+    y_channel: bool,
+    *,
+    min_size: int,
+    metric: str,
+) -> tuple[Tensor, Tensor]:
+    """Check a (pred, target) pair and return it in float64, as Y if asked, border-cropped."""
+    for name, t in (("pred", pred), ("target", target)):
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 4:
+            raise ValueError(f"{name} must be a 4-D (B, C, H, W) tensor, got {tuple(t.shape)}")
+        if t.is_complex():
+            raise ValueError(f"{name} must be real-valued, got {t.dtype}")
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"pred and target must have the same shape, got {tuple(pred.shape)} "
+            f"and {tuple(target.shape)}"
+        )
+    _check_data_range(data_range)
+    _check_crop_border(crop_border)
+    channels = pred.shape[1]
+    if y_channel and channels not in (1, 3):
+        raise ValueError(
+            f"y_channel=True needs 1 (gray) or 3 (RGB) channels, got {channels}"
+        )
+    height, width = pred.shape[-2:]
+    kept_h, kept_w = height - 2 * crop_border, width - 2 * crop_border
+    if kept_h < min_size or kept_w < min_size:
+        need = "at least 1 pixel" if min_size == 1 else f"the {min_size}x{min_size} window"
+        raise ValueError(
+            f"crop_border={crop_border} leaves {max(kept_h, 0)}x{max(kept_w, 0)} of the "
+            f"{height}x{width} images; {metric} needs at least {need}"
+        )
+    # float64 regardless of the input dtype: SSIM's variance terms cancel catastrophically
+    # in float32/bf16, and scores must not depend on the precision a model ran in.
+    x = pred.to(torch.float64)
+    y = target.to(torch.float64)
+    if y_channel and channels == 3:
+        x = rgb_to_y(x, data_range=data_range)
+        y = rgb_to_y(y, data_range=data_range)
+    if crop_border:
+        x = x[..., crop_border : height - crop_border, crop_border : width - crop_border]
+        y = y[..., crop_border : height - crop_border, crop_border : width - crop_border]
+    return x, y

@@ -16,8 +16,9 @@ differs, so every option that changes a score is explicit here (see BENCHMARKS.m
   covariance), which the fastMRI challenge uses with the volume maximum as ``data_range``.
 
 Everything is computed in float64 on the inputs' device, whatever their dtype, so the
-scores do not depend on the precision a model ran in. Both metrics are differentiable and
-can serve as losses.
+scores do not depend on the precision a model ran in (devices without float64, such as
+Apple's MPS, are therefore not supported). Both metrics are differentiable and can serve
+as losses.
 
 References:
     Wang, Bovik, Sheikh and Simoncelli, "Image quality assessment: from error visibility
@@ -39,7 +40,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["PSNR", "SSIM", "SSIM_VARIANTS", "psnr", "rgb_to_y", "ssim"]
@@ -289,47 +289,82 @@ class SSIM(nn.Module):
 def _ssim_map(x: Tensor, y: Tensor, data_range: float, window: _SSIMWindow) -> Tensor:
     """(B, C, H, W) float64 pair -> (B, C, H - size + 1, W - size + 1) SSIM map."""
     channels = x.shape[1]
-    taps = _window_taps(window, x.device)
+    taps = _window_taps(window)
     # One filtering pass over all five local moments of all channels and images.
     moments = _filter_valid(torch.cat((x, y, x * x, y * y, x * y), dim=1), taps)
     mu_x, mu_y, m_xx, m_yy, m_xy = moments.split(channels, dim=1)
-    # The window weights sum to 1, so the filtered values are weighted means; the sample
-    # variant rescales them by n / (n - 1) exactly as scikit-image does.
-    n = window.size**2
-    norm = n / (n - 1) if window.sample_covariance else 1.0
-    var_x = norm * (m_xx - mu_x * mu_x)
-    var_y = norm * (m_yy - mu_y * mu_y)
-    cov_xy = norm * (m_xy - mu_x * mu_y)
+    # The taps sum to 1, so the filtered values are weighted local means.
+    mu_xy = mu_x * mu_y
+    mu_sq = mu_x * mu_x + mu_y * mu_y
+    cov = m_xy - mu_xy
+    var_sum = m_xx + m_yy - mu_sq
+    if window.sample_covariance:
+        # Unbiased estimate over the n window pixels, the n / (n - 1) scikit-image applies.
+        n = window.size**2
+        cov = cov * (n / (n - 1))
+        var_sum = var_sum * (n / (n - 1))
     c1 = (_K1 * data_range) ** 2
     c2 = (_K2 * data_range) ** 2
-    num = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
-    den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    return num / den
+    return (2 * mu_xy + c1) * (2 * cov + c2) / ((mu_sq + c1) * (var_sum + c2))
 
 
-def _window_taps(window: _SSIMWindow, device: torch.device) -> Tensor:
-    """Normalised 1-D taps (float64) whose outer product is the 2-D SSIM window."""
+def _window_taps(window: _SSIMWindow) -> tuple[float, ...]:
+    """Normalised 1-D taps whose outer product is the 2-D SSIM window."""
     if window.sigma is None:
-        return torch.full((window.size,), 1.0 / window.size, dtype=torch.float64, device=device)
+        return (1.0 / window.size,) * window.size
     radius = window.size // 2
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
-    # Same sampled, renormalised Gaussian as scipy.ndimage.gaussian_filter.
-    taps = torch.exp(-0.5 * (offsets / window.sigma) ** 2)
-    return taps / taps.sum()
+    # The sampled, renormalised Gaussian of scipy.ndimage.gaussian_filter (which
+    # scikit-image calls), in Python floats: the taps are constants, not tensors.
+    weights = [math.exp(-0.5 * (i / window.sigma) ** 2) for i in range(-radius, radius + 1)]
+    total = math.fsum(weights)
+    return tuple(w / total for w in weights)
 
 
-def _filter_valid(z: Tensor, taps: Tensor) -> Tensor:
-    """Separable filter of every channel with ``taps``, keeping only the valid region.
+# Output bytes per CPU tile: ~512 KiB keeps a tile's working set in a core's L2 cache,
+# measured about twice as fast as filtering whole images at once (and never slower).
+_TILE_BYTES = 512 * 1024
 
-    Two grouped 1-D passes (rows, then columns) cost 2k instead of k^2 multiply-adds per
-    pixel. Without padding, each output pixel's window lies wholly inside the image,
-    which is the map scikit-image keeps after cropping ``(size - 1) // 2`` from its
-    reflect-padded filter output.
+
+def _filter_valid(z: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """Separable correlation of every (B, C) plane with ``taps``, valid region only.
+
+    A 1-D pass is written as k scaled shifted adds over the whole batch: on the CPU in
+    float64 this is several times faster than a grouped ``conv2d`` (which has no fast
+    double-precision kernel there), and it is differentiable and device-agnostic. The
+    column pass runs first, on contiguous rows. Without padding every output pixel's
+    window lies wholly inside the image: exactly the map scikit-image keeps after
+    cropping ``(size - 1) // 2`` pixels from its reflect-padded filter output.
     """
-    channels = z.shape[1]
-    k = taps.numel()
-    z = F.conv2d(z, taps.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
-    return F.conv2d(z, taps.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
+    k = len(taps)
+    out_h = z.shape[-2] - k + 1
+    if z.device.type == "cpu":
+        row_bytes = z[..., 0, :].numel() * z.element_size()
+        rows = max(1, _TILE_BYTES // row_bytes)
+    else:
+        rows = out_h  # accelerators: fewest kernel launches
+    tiles = [
+        _correlate_last(_correlate_rows(z[..., r : min(out_h, r + rows) + k - 1, :], taps), taps)
+        for r in range(0, out_h, rows)
+    ]
+    return tiles[0] if len(tiles) == 1 else torch.cat(tiles, dim=-2)
+
+
+def _correlate_rows(z: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """Valid 1-D correlation along dim -2."""
+    n = z.shape[-2] - len(taps) + 1
+    out = z[..., :n, :] * taps[0]
+    for i, tap in enumerate(taps[1:], start=1):
+        out.add_(z[..., i : i + n, :], alpha=tap)
+    return out
+
+
+def _correlate_last(z: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """Valid 1-D correlation along dim -1."""
+    n = z.shape[-1] - len(taps) + 1
+    out = z[..., :n] * taps[0]
+    for i, tap in enumerate(taps[1:], start=1):
+        out.add_(z[..., i : i + n], alpha=tap)
+    return out
 
 
 def _variant(variant: str) -> _SSIMWindow:

@@ -18,6 +18,7 @@ from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_ssim
 from skimage.util import img_as_float64
 
+from restorekit import metrics
 from restorekit.metrics import PSNR, SSIM, SSIM_VARIANTS, psnr, rgb_to_y, ssim
 
 # The requirement is 1e-5; both sides compute in float64, so agreement is far tighter and a
@@ -272,6 +273,16 @@ def test_ssim_is_below_one_and_orders_degradations() -> None:
     assert (ssim(mild, target) < 1).all()
     assert (ssim(strong, target) < ssim(mild, target)).all()
     assert (psnr(strong, target) < psnr(mild, target)).all()
+
+
+@pytest.mark.parametrize("tile_bytes", [1, 10**12])
+def test_cpu_tiling_does_not_change_scores(monkeypatch, tile_bytes: int) -> None:
+    """One output row per tile, or the whole image in one, give the default's scores."""
+    pred, target = _batch()
+    default = [ssim(pred, target, variant=v) for v in SSIM_VARIANTS]
+    monkeypatch.setattr(metrics, "_TILE_BYTES", tile_bytes)
+    for variant, want in zip(SSIM_VARIANTS, default, strict=True):
+        torch.testing.assert_close(ssim(pred, target, variant=variant), want, rtol=0, atol=1e-14)
 
 
 # --- gradients (the metrics double as losses) -------------------------------------------

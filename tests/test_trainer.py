@@ -1,0 +1,154 @@
+"""The training loop: learning, stages and schedules, GAN steps, NaN stops, exact resume."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from restorekit.models.base import Restorer
+from restorekit.train.checkpoint import load_checkpoint
+from restorekit.train.trainer import Stage, Trainer, TrainOptions
+
+
+class NoisySquares(Dataset):
+    """Tiny deterministic denoising pairs: item i is always the same (lq, gt)."""
+
+    def __init__(self, n: int, *, seed: int = 0, size: int = 12) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.gt = torch.rand(n, 1, 1, 1, generator=g).expand(n, 1, size, size).clone()
+        self.lq = (self.gt + 0.1 * torch.randn(self.gt.shape, generator=g)).clamp(0, 1)
+
+    def __len__(self) -> int:
+        return len(self.gt)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"lq": self.lq[i], "gt": self.gt[i]}
+
+
+class TinyNet(Restorer):
+    in_channels = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Dropout(0.1),
+                                  nn.Conv2d(8, 1, 3, padding=1))  # fmt: skip
+
+    def restore(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TinyCritic(nn.Module):
+    conditional = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(2, 4, 3, stride=2), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def make_trainer(run_dir: Path, options: TrainOptions, **kw) -> Trainer:
+    torch.manual_seed(0)
+    return Trainer(TinyNet(), NoisySquares(24), NoisySquares(4, seed=1), options, run_dir, **kw)
+
+
+def options(**kw) -> TrainOptions:
+    base = {"batch_size": 4, "val_every": 4, "log_every": 2, "progress": False}
+    stage = Stage(steps=kw.pop("steps", 12), lr=1e-2, scheduler="step", step_size=5)
+    return TrainOptions(**{"stages": (stage,), **base, **kw})
+
+
+def test_training_improves_validation_psnr(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, options(steps=40, val_every=40))
+    before = trainer.validate()["psnr"]
+    after = trainer.fit()["psnr"]
+    assert after > before + 1.0
+    assert (tmp_path / "best.safetensors").exists()
+    rows = read_log(tmp_path / "log.csv")
+    assert [int(r["step"]) for r in rows if r["psnr"]] == [40]
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, monkeypatch) -> None:
+    reference = make_trainer(tmp_path / "ref", options())
+    reference.fit()
+
+    interrupted = make_trainer(tmp_path / "run", options())
+    real_step = Trainer._train_step
+
+    def dying_step(self: Trainer, batch: dict) -> float:
+        if self.step == 6:  # killed in the middle of the run, two steps after a checkpoint
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "run").step == 4
+
+    resumed = make_trainer(tmp_path / "run", options())  # a fresh process would do this
+    resumed.fit()
+    expected = reference.model.state_dict()
+    for key, value in resumed.model.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    assert resumed.optimizer.param_groups[0]["lr"] == reference.optimizer.param_groups[0]["lr"]
+    steps = [int(r["step"]) for r in read_log(tmp_path / "run" / "log.csv")]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # no duplicated tail
+
+
+def test_stages_switch_optimiser_schedule_and_losses(tmp_path: Path) -> None:
+    stages = (
+        Stage(name="pretrain", steps=4, lr=1e-3, pixel_loss="l1"),
+        Stage(name="gan", steps=4, lr=5e-4, scheduler="step", step_size=2, gamma=0.5,
+              pixel_loss="l2", gan_weight=1e-3),
+    )  # fmt: skip
+    trainer = make_trainer(
+        tmp_path, TrainOptions(stages=stages, batch_size=4, val_every=4, progress=False),
+        discriminator=TinyCritic(),
+    )  # fmt: skip
+    trainer.fit()
+    assert trainer.stage.name == "gan"
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4 * 0.5**2)
+    assert load_checkpoint(tmp_path).meta.keys() == {"model", "discriminator"}
+
+
+def test_gan_stage_without_a_discriminator_is_refused(tmp_path: Path) -> None:
+    opts = TrainOptions(stages=(Stage(gan_weight=0.1),), progress=False, batch_size=4)
+    with pytest.raises(ValueError, match="no discriminator"):
+        make_trainer(tmp_path, opts)
+
+
+def test_nan_loss_stops_before_writing_a_checkpoint(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, options())
+    trainer.fit()
+    with torch.no_grad():
+        trainer.model.body[0].weight.fill_(float("nan"))
+    more = options(steps=20)
+    broken = Trainer(trainer.model, NoisySquares(24), None, more, tmp_path)
+    broken._resume = lambda: None  # keep the NaN weights instead of reloading the good ones
+    broken.step = 12
+    with pytest.raises(FloatingPointError, match="step 13: the loss is nan"):
+        broken.fit()
+    assert load_checkpoint(tmp_path).step == 12
+
+
+def test_ema_and_bf16_autocast_run(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, options(steps=4, ema_decay=0.9, amp=True))
+    scores = trainer.fit()
+    assert torch.isfinite(torch.tensor(scores["psnr"]))
+    ema = load_checkpoint(tmp_path).weights["ema"]
+    model = trainer.model.state_dict()
+    assert not torch.equal(ema["body.0.weight"], model["body.0.weight"])

@@ -33,6 +33,7 @@ from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
 from restorekit.metrics import psnr, ssim
 from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from restorekit.train.checkpoint import save_weights as _save_weights
+from restorekit.train.distributed import Context, init_from_env, rank_slice
 
 log = logging.getLogger(__name__)
 
@@ -93,22 +94,27 @@ class EpochSampler(Sampler[int]):
     """A random order that depends on (seed, epoch) only, started at any position.
 
     Resuming at batch k of epoch e replays exactly the indices an uninterrupted run
-    would have drawn next, whatever happened before.
+    would have drawn next, whatever happened before. Under data parallelism each rank
+    takes its slice of every global batch (see ``distributed.rank_slice``).
     """
 
-    def __init__(self, n: int, *, seed: int) -> None:
-        self.n, self.seed = n, seed
+    def __init__(self, n: int, *, seed: int, global_batch: int, ctx: Context) -> None:
+        self.n, self.seed, self.global_batch, self.ctx = n, seed, global_batch, ctx
         self.epoch, self.start = 0, 0
 
     def set_position(self, epoch: int, start: int) -> None:
         self.epoch, self.start = epoch, start
 
-    def __iter__(self) -> Iterator[int]:
+    def _indices(self) -> list[int]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        yield from torch.randperm(self.n, generator=gen)[self.start :].tolist()
+        order = torch.randperm(self.n, generator=gen)[self.start :].tolist()
+        return rank_slice(order, global_batch=self.global_batch, ctx=self.ctx)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._indices()
 
     def __len__(self) -> int:
-        return self.n - self.start
+        return len(self._indices())
 
 
 class Trainer:
@@ -142,6 +148,11 @@ class Trainer:
     ) -> None:
         self.opt, self.run_dir = options, Path(run_dir)
         self.device = torch.device(device)
+        self.ctx = init_from_env(self.device)
+        if options.batch_size % self.ctx.world:
+            raise ValueError(
+                f"batch_size={options.batch_size} must divide among {self.ctx.world} processes"
+            )
         needs_gan = any(s.gan_weight > 0 for s in options.stages)
         needs_perceptual = any(s.perceptual_weight > 0 for s in options.stages)
         if needs_gan and discriminator is None:
@@ -154,12 +165,20 @@ class Trainer:
         self.perceptual = PerceptualLoss(perceptual).to(self.device) if perceptual else None
         self.gan_loss = gan_loss or GANLoss("vanilla", real_label=0.9, fake_label=0.1)
         self.ema = copy.deepcopy(self.model).eval() if options.ema_decay > 0 else None
+        # What the loop calls: the models themselves, or their data-parallel wrappers.
+        self.net, self.critic = self.model, self.disc
+        if self.ctx.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(self.model)
+            if self.disc is not None:
+                self.critic = nn.parallel.DistributedDataParallel(self.disc)
         self.train_set, self.val_set = train_set, val_set
         if not isinstance(train_set, Sized) or len(train_set) < options.batch_size:
             raise ValueError(
                 f"the training set needs at least batch_size={options.batch_size} items"
             )
-        self.sampler = EpochSampler(len(train_set), seed=options.seed)
+        self.sampler = EpochSampler(
+            len(train_set), seed=options.seed, global_batch=options.batch_size, ctx=self.ctx
+        )
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.best_psnr = -math.inf
         self._stage_index = -1
@@ -182,7 +201,7 @@ class Trainer:
                     bar.set_postfix(loss=f"{loss:.4f}", stage=self.stage.name)
                 if self.step % self.opt.val_every == 0 or self.step == self.opt.total_steps:
                     scores = self._validate_and_save(loss)  # logs its own row
-                elif self.step % self.opt.log_every == 0:
+                elif self.step % self.opt.log_every == 0 and self.ctx.is_main:
                     self._log_row({"loss": loss})
                 if self.step >= self.opt.total_steps:
                     break
@@ -196,7 +215,7 @@ class Trainer:
         mask = batch["mask"].to(self.device) if "mask" in batch else None
         model.train()
         with self._autocast():
-            pred = model(lq)
+            pred = self.net(lq)
             loss = self._generator_loss(stage, lq, pred.float(), gt, mask)
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -245,8 +264,8 @@ class Trainer:
 
     def _judge(self, lq: Tensor, image: Tensor) -> Tensor:
         if getattr(self.disc, "conditional", False):
-            return self.disc(torch.cat([lq, image], dim=1))
-        return self.disc(image)
+            return self.critic(torch.cat([lq, image], dim=1))
+        return self.critic(image)
 
     # ------------------------------------------------------------ validation
     @torch.no_grad()
@@ -270,21 +289,26 @@ class Trainer:
         return {k: v / max(len(loader), 1) for k, v in totals.items()}
 
     def _validate_and_save(self, loss: float) -> dict[str, float]:
+        # Every rank validates, so a plateau schedule steps alike everywhere; rank 0 writes.
         scores = self.validate() if self.val_set is not None else {}
+        if scores and self.scheduler is not None and self.stage.scheduler == "plateau":
+            self.scheduler.step(scores["val_loss"])
+        if self.ctx.is_main:
+            if scores:
+                log.info(
+                    "Step %d: Loss %.4f, SSIM %.4f, PSNR %.2f (val: %s, crop %d, data range 1)",
+                    self.step, loss, scores["ssim"], scores["psnr"],
+                    "Y" if self.opt.y_channel else "all channels", self.opt.crop_border,
+                )  # fmt: skip
+                if scores["psnr"] > self.best_psnr:
+                    best = self.ema if self.ema is not None else self.model
+                    path = self.run_dir / "best.safetensors"
+                    _save_weights(path, best, step=self.step, **scores)
+            self._log_row({"loss": loss, **scores})
+            self._save()
         if scores:
-            log.info(
-                "Step %d: Loss %.4f, SSIM %.4f, PSNR %.2f (val: %s, crop %d, data range 1)",
-                self.step, loss, scores["ssim"], scores["psnr"],
-                "Y" if self.opt.y_channel else "all channels", self.opt.crop_border,
-            )  # fmt: skip
-            if self.scheduler is not None and self.stage.scheduler == "plateau":
-                self.scheduler.step(scores["val_loss"])
-            if scores["psnr"] > self.best_psnr:
-                self.best_psnr = scores["psnr"]
-                best = self.ema if self.ema is not None else self.model
-                _save_weights(self.run_dir / "best.safetensors", best, step=self.step, **scores)
-        self._log_row({"loss": loss, **scores})
-        self._save()
+            self.best_psnr = max(self.best_psnr, scores["psnr"])
+        self.ctx.barrier()  # the others must not read a checkpoint rank 0 is writing
         return scores
 
     # ------------------------------------------------------------ stages
@@ -327,7 +351,7 @@ class Trainer:
         self.sampler.set_position(self.epoch, self.batch_in_epoch * self.opt.batch_size)
         loader = DataLoader(
             self.train_set,
-            batch_size=self.opt.batch_size,
+            batch_size=self.opt.batch_size // self.ctx.world,
             sampler=self.sampler,
             drop_last=True,
             num_workers=self.opt.num_workers,
@@ -402,7 +426,7 @@ class Trainer:
         path.write_text("".join(kept))
 
     def _progress_bar(self):  # -> tqdm | None
-        if not self.opt.progress:
+        if not self.opt.progress or not self.ctx.is_main:
             return None
         from tqdm import tqdm
 

@@ -1,1 +1,134 @@
-"""Placeholder: filled in by the model-zoo work of issue 4."""
+"""U-Net with a pretrained ResNet (or MobileNetV2) encoder and scSE attention in the decoder.
+
+The defect-aware denoiser of SPEC.md section D (seeds/003). Papers:
+- U-Net: Ronneberger et al., MICCAI 2015, https://arxiv.org/abs/1505.04597
+- ResNet encoder: He et al., CVPR 2016, https://arxiv.org/abs/1512.03385; MobileNetV2:
+  Sandler et al., CVPR 2018, https://arxiv.org/abs/1801.04381
+- scSE attention: Roy et al., "Concurrent Spatial and Channel Squeeze & Excitation in
+  Fully Convolutional Networks", MICCAI 2018, https://arxiv.org/abs/1803.02579
+
+The encoder (:mod:`restorekit.models.backbones`) gives five feature maps at strides 2, 4,
+8, 16 and 32. The decoder climbs back one level at a time: a 2x2 stride-2 transposed conv,
+concatenation with the encoder map of that stride, a `ConvBlock`, then `SCSE`. A last level
+without a skip returns from stride 2 to full resolution, and a 1x1 conv maps to the image
+channels.
+
+The seed's output layer is "a final 1x1 convolution [that] produces the denoised image":
+the network predicts the image directly, which is the default here. ``residual=True``
+predicts a correction added to the input instead, a common alternative for denoising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from restorekit.layers import SCSE, ConvBlock
+from restorekit.models import register
+from restorekit.models.backbones import create_backbone, load_pretrained
+from restorekit.models.base import Restorer
+
+__all__ = ["ResNetUNet"]
+
+
+ENCODERS = ("resnet18", "resnet34", "mobilenet_v2")
+
+
+class _DecoderLevel(nn.Module):
+    """Transposed-conv x2, concat with the skip (if any), ConvBlock, scSE."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_ch, out_ch, 2, stride=2)
+        self.conv = ConvBlock(out_ch + skip_ch, out_ch)
+        # At least 4 hidden units in the channel gate: with SE's usual reduction of 16 a
+        # 16-channel level would squeeze through a single ReLU unit, which can die.
+        self.attention = SCSE(out_ch, reduction=max(1, min(16, out_ch // 4)))
+
+    def forward(self, x: Tensor, skip: Tensor | None = None) -> Tensor:
+        x = self.up(x)
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.attention(self.conv(x))
+
+
+@register("resnet_unet")
+class ResNetUNet(Restorer):
+    """ResNet-encoder U-Net with scSE decoder attention (SPEC.md section D).
+
+    Args:
+        in_channels: image channels, 3 (RGB) or 1 (gray, repeated to three for the
+            encoder); the output has as many.
+        encoder: ``"resnet18"``, ``"resnet34"`` or ``"mobilenet_v2"``.
+        pretrained: start the encoder from ImageNet weights found offline by
+            :func:`~restorekit.models.backbones.load_pretrained` (random init with a
+            warning when there are none). Pass False when the weights will be overwritten
+            anyway, e.g. when rebuilding a trained model from its checkpoint.
+        decoder_widths: channels of the five decoder levels, deepest first (strides
+            16, 8, 4, 2, 1).
+        residual: add the input to the output (predict a correction); the seed's network
+            predicts the image directly (False).
+
+    Attributes:
+        encoder_source: which weights the encoder started from (quote it in results).
+
+    Shapes:
+        (B, in_channels, H, W) in [0, 1] -> (B, in_channels, H, W); any H and W (padded
+        to a multiple of 32 and cropped back).
+
+    Example:
+        >>> net = ResNetUNet(encoder="resnet18", pretrained=False)
+        >>> net(torch.rand(1, 3, 20, 45)).shape, net.encoder_source
+        (torch.Size([1, 3, 20, 45]), 'random init (pretrained=False)')
+    """
+
+    size_multiple = 32
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        encoder: str = "resnet34",
+        pretrained: bool = True,
+        decoder_widths: Sequence[int] = (256, 128, 64, 32, 16),
+        residual: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(in_channels, bool) or in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels!r}")
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+        widths = tuple(decoder_widths)
+        if len(widths) != 5 or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
+        ):
+            raise ValueError(f"decoder_widths must be five positive integers, got {widths!r}")
+        self.in_channels = in_channels
+        self.residual = residual
+
+        if pretrained:
+            backbone, self.encoder_source = load_pretrained(encoder, features_only=True)
+        else:
+            backbone = create_backbone(encoder, num_classes=None)
+            self.encoder_source = "random init (pretrained=False)"
+        # load_pretrained hands back an eval-mode model; a new module trains by default.
+        self.encoder = backbone.train()
+        channels = tuple(backbone.encoder_channels)
+
+        skips = (*reversed(channels[:4]), 0)  # strides 16, 8, 4, 2, then none at full size
+        self.decoder = nn.ModuleList(
+            _DecoderLevel(cin, skip, cout)
+            for cin, skip, cout in zip((channels[4], *widths[:-1]), skips, widths, strict=True)
+        )
+        self.head = nn.Conv2d(widths[-1], in_channels, 1)
+
+    def restore(self, x: Tensor) -> Tensor:
+        features = self.encoder.encode(x)
+        y = features[-1]
+        skips = [*reversed(features[:-1]), None]
+        for level, skip in zip(self.decoder, skips, strict=True):
+            y = level(y, skip)
+        y = self.head(y)
+        return x + y if self.residual else y

@@ -1,0 +1,739 @@
+"""Clean images to train and evaluate on: sources installed offline, and users' own files.
+
+Installed sources (nothing is ever downloaded; see ``SOURCES`` and ``restorekit data list``):
+
+- ``skimage_photos``: the photos and textures inside the scikit-image wheel;
+- ``sklearn_photos``: the two photos inside the scikit-learn wheel;
+- ``wallpapers``: the real photos of the apt package ``plasma-workspace-wallpapers``
+  (a DIV2K-like pool of 2560x1600 photos; optional);
+- ``lfw_faces``: scikit-image's LFW face crops (25x25) resized to the face task's 48x48 gray;
+- ``mni152``: axial slices of nilearn's MNI152 T1 template (read with nibabel);
+- ``dicom_mr``: the MR images of pydicom's test data (pydicom-data);
+- ``motorcycle``: the skimage Middlebury motorcycle with depth from its true disparity, for haze.
+
+Users' formats, read into the same :class:`Example` records:
+
+- :func:`read_fer2013`: the FER2013 CSV (``emotion,pixels,Usage``);
+- :func:`read_slices` / :func:`read_fastmri`: NIfTI, DICOM (file or series folder) and
+  fastMRI ``.h5`` volumes, slice by slice;
+- :func:`read_image_folder`: a folder of images.
+
+References:
+    - scikit-image data: https://scikit-image.org/docs/stable/api/skimage.data.html
+    - LFW (Huang et al. 2007): http://vis-www.cs.umass.edu/lfw/
+    - FER2013 (Goodfellow et al. 2013, "Challenges in Representation Learning"):
+      https://arxiv.org/abs/1307.0414
+    - MNI152 2009a (Fonov et al. 2011): https://doi.org/10.1016/j.neuroimage.2010.07.033
+    - fastMRI (Zbontar et al. 2018): https://arxiv.org/abs/1811.08839
+    - Middlebury 2014 stereo (Scharstein et al. 2014):
+      https://vision.middlebury.edu/stereo/data/scenes2014/
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from restorekit.io import list_images, read_image, read_image_info, read_volume
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "KINDS",
+    "SOURCES",
+    "WALLPAPERS_ENV",
+    "WALLPAPER_NAMES",
+    "Example",
+    "Source",
+    "SourceUnavailableError",
+    "get_source",
+    "list_sources",
+    "read_fastmri",
+    "read_fer2013",
+    "read_image_folder",
+    "read_slices",
+    "summarize_shapes",
+]
+
+KINDS = ("photo", "face", "mri", "haze")
+"""What a source's images are for: natural photos, 48x48 faces, MRI slices, haze scenes."""
+
+WALLPAPERS_ENV = "RESTOREKIT_WALLPAPERS"
+"""Environment variable: a folder to use instead of ``/usr/share/wallpapers``."""
+
+WALLPAPER_NAMES = (
+    "BytheWater",
+    "ColdRipple",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Grey",
+    "Kite",
+    "OneStandsOut",
+    "Path",
+    "summer_1am",
+)
+"""The plasma wallpapers that are real photographs (the package's others are renders)."""
+
+FACE_SIZE = 48
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".h5", ".hdf5")
+
+
+class SourceUnavailableError(FileNotFoundError):
+    """An optional source whose package or files are not installed; the message says how."""
+
+
+@dataclass(frozen=True, eq=False)
+class Example:
+    """One clean image, held in memory or read from its file when used.
+
+    Attributes:
+        name: A name unique within its source, usable as a file stem.
+        data: The image, (C, H, W) float32 in [0, 1], or the image file to read it from
+            (so large photo pools are not held in memory).
+        depth: (1, H, W) normalised scene depth in [0, 1] for haze, when known.
+        split: ``"train"``, ``"val"`` or ``"test"`` when the source fixes it (FER2013).
+        label: A class label when the source has one (FER2013's emotion, 0-6).
+    """
+
+    name: str
+    data: torch.Tensor | Path
+    depth: torch.Tensor | None = None
+    split: str | None = None
+    label: int | None = None
+
+    @property
+    def image(self) -> torch.Tensor:
+        """The image, (C, H, W) float32 in [0, 1], C = 1 or 3 (an alpha channel is dropped)."""
+        if isinstance(self.data, torch.Tensor):
+            return self.data
+        x = read_image(self.data)
+        return x[:3] if x.shape[0] >= 3 else x[:1]
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class Source:
+    """A named set of clean images that ships with an installed package.
+
+    Subclasses implement :meth:`_find` (what is missing, or ``None``) and :meth:`load`.
+    Loading is deterministic: the same images, in the same order, every time.
+
+    Attributes:
+        name: Registry name (``restorekit data prepare NAME``).
+        description: What it yields, in one line.
+        kind: One of :data:`KINDS`.
+    """
+
+    name: str
+    description: str
+    kind: str
+
+    def available(self) -> bool:
+        """Whether every package and file this source needs is installed."""
+        return self._find() is None
+
+    def unavailable_reason(self) -> str:
+        """Why the source cannot load, naming what to install; ``""`` when it can."""
+        return self._find() or ""
+
+    def load(self) -> list[Example]:
+        """The source's images, in a fixed order.
+
+        Raises:
+            SourceUnavailableError: a package or file is missing (the message says which).
+        """
+        raise NotImplementedError
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        """(C, H, W) of each image, from file headers where possible (cheap)."""
+        return [tuple(e.image.shape) for e in self.load()]  # type: ignore[misc]
+
+    def summary(self) -> str:
+        """Count, channels and sizes in a few words, e.g. ``"100 gray 48x48"``.
+
+        Raises:
+            SourceUnavailableError: the source is not installed.
+        """
+        return summarize_shapes(self.shapes())
+
+    def _find(self) -> str | None:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        reason = self._find()
+        if reason:
+            raise SourceUnavailableError(f"source {self.name!r}: {reason}")
+
+
+def summarize_shapes(shapes: Sequence[tuple[int, int, int]]) -> str:
+    """``"13 RGB/gray 172x448..1411x1411"``-style summary of (C, H, W) shapes.
+
+    Example:
+        >>> summarize_shapes([(1, 48, 48)] * 100)
+        '100 gray 48x48'
+        >>> summarize_shapes([(3, 300, 451), (1, 512, 512)])
+        '2 RGB/gray 300x451..512x512'
+    """
+    if not shapes:
+        return "0 images"
+    kinds = "/".join(k for c, k in ((3, "RGB"), (1, "gray")) if any(s[0] == c for s in shapes))
+    by_area = sorted({(h * w, h, w) for _, h, w in shapes})
+    lo, hi = f"{by_area[0][1]}x{by_area[0][2]}", f"{by_area[-1][1]}x{by_area[-1][2]}"
+    return f"{len(shapes)} {kinds} {lo}" + ("" if lo == hi else f"..{hi}")
+
+
+def _package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it (imports are slow,
+    and nilearn's would fail: it is installed without its dependencies)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _file_shapes(paths: Sequence[Path]) -> list[tuple[int, int, int]]:
+    shapes = []
+    for p in paths:
+        info = read_image_info(p)
+        shapes.append((3 if info.channels >= 3 else 1, info.height, info.width))
+    return shapes
+
+
+@dataclass(frozen=True)
+class PackageImages(Source):
+    """Image files inside an installed Python package's folder, read on use.
+
+    Attributes:
+        package: The package that holds them (``"skimage"``).
+        folder: Their folder inside the package (``"data"``).
+        files: File names, in the order they are yielded; each becomes an Example named
+            by its stem.
+        install: What to run when they are missing.
+    """
+
+    package: str = ""
+    folder: str = ""
+    files: tuple[str, ...] = ()
+    install: str = ""
+
+    def _paths(self) -> list[Path]:
+        root = _package_dir(self.package)
+        base = root / self.folder if root is not None else Path(self.folder)
+        return [base / f for f in self.files]
+
+    def _find(self) -> str | None:
+        if _package_dir(self.package) is None:
+            return f"the {self.package} package is not installed ({self.install})"
+        missing = [p.name for p in self._paths() if not p.is_file()]
+        if missing:
+            return f"{self.package} lacks {', '.join(missing)} (reinstall: {self.install})"
+        return None
+
+    def load(self) -> list[Example]:
+        self._check()
+        return [Example(p.stem, p) for p in self._paths()]
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        self._check()
+        return _file_shapes(self._paths())
+
+
+@dataclass(frozen=True)
+class Wallpapers(Source):
+    """The photographs of plasma-workspace-wallpapers, at their largest size.
+
+    The folder is ``$RESTOREKIT_WALLPAPERS`` when set, else ``/usr/share/wallpapers``;
+    each photo is ``<folder>/<Name>/contents/images/<W>x<H>.<ext>`` and the 2560x1600
+    file is taken when present, else the largest. Only :data:`WALLPAPER_NAMES` are used.
+    """
+
+    def root(self) -> Path:
+        """The folder searched, read from the environment at each call."""
+        return Path(os.environ.get(WALLPAPERS_ENV) or "/usr/share/wallpapers")
+
+    def _paths(self) -> list[Path]:
+        found = []
+        for name in WALLPAPER_NAMES:
+            images = self.root() / name / "contents" / "images"
+            if images.is_dir():
+                best = _largest_wallpaper(list_images(images))
+                if best is not None:
+                    found.append(best)
+        return found
+
+    def _find(self) -> str | None:
+        if self._paths():
+            return None
+        return (
+            f"no wallpaper photos in {self.root()}: install them with "
+            "`sudo apt-get install plasma-workspace-wallpapers`, or set "
+            f"{WALLPAPERS_ENV} to a folder holding <Name>/contents/images/<W>x<H>.jpg"
+        )
+
+    def load(self) -> list[Example]:
+        self._check()
+        paths = self._paths()
+        if len(paths) < len(WALLPAPER_NAMES):
+            logger.info("wallpapers: %d of %d photos found", len(paths), len(WALLPAPER_NAMES))
+        # Named by the wallpaper's folder, not the file ("2560x1600"), which all share.
+        return [Example(p.parents[2].name, p) for p in paths]
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        self._check()
+        return _file_shapes(self._paths())
+
+
+def _largest_wallpaper(files: list[Path]) -> Path | None:
+    preferred = [f for f in files if f.stem == "2560x1600"]
+    if preferred:
+        return preferred[0]
+    sized = []
+    for f in files:
+        m = re.fullmatch(r"(\d+)x(\d+)", f.stem)
+        if m:
+            sized.append((int(m[1]) * int(m[2]), f.name, f))
+    return max(sized)[2] if sized else (files[0] if files else None)
+
+
+@dataclass(frozen=True)
+class LFWFaces(Source):
+    """scikit-image's LFW crops (the first 100 of ``lfw_subset.npy`` are faces), 25x25,
+    resized with MATLAB-exact bicubic to 48x48 gray: the face task's stand-in for FER2013."""
+
+    def _file(self) -> Path | None:
+        root = _package_dir("skimage")
+        return None if root is None else root / "data" / "lfw_subset.npy"
+
+    def _find(self) -> str | None:
+        file = self._file()
+        if file is None or not file.is_file():
+            return "scikit-image's lfw_subset.npy is missing (pip install scikit-image)"
+        return None
+
+    def load(self) -> list[Example]:
+        from restorekit.degrade import imresize
+
+        self._check()
+        faces = torch.from_numpy(np.load(self._file())[:100].astype(np.float64))[:, None]
+        faces = imresize(faces, size=(FACE_SIZE, FACE_SIZE)).clamp(0, 1).to(torch.float32)
+        return [Example(f"lfw_{i:03d}", face) for i, face in enumerate(faces)]
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        self._check()
+        return [(1, FACE_SIZE, FACE_SIZE)] * 100
+
+
+@dataclass(frozen=True)
+class MNI152(Source):
+    """Axial slices of the MNI152 2009a T1 template that nilearn ships, read with nibabel.
+
+    Slices whose foreground (voxels above 5% of the range) covers less than
+    ``min_foreground`` of the slice are left out: an empty slice teaches a model nothing
+    and its PSNR is undefined. Slices are ``data[:, :, z]`` (read_volume's order).
+    """
+
+    min_foreground: float = 0.05
+
+    def _file(self) -> Path | None:
+        root = _package_dir("nilearn")
+        name = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+        return None if root is None else root / "datasets" / "data" / name
+
+    def _find(self) -> str | None:
+        file = self._file()
+        if file is None or not file.is_file():
+            return "nilearn's MNI152 template is missing (pip install --no-deps nilearn)"
+        if _package_dir("nibabel") is None:
+            return "reading the MNI152 template needs nibabel (pip install nibabel)"
+        return None
+
+    def load(self) -> list[Example]:
+        self._check()
+        vol = read_volume(self._file())
+        fg = (vol > 0.05).flatten(1).float().mean(1)
+        return [
+            Example(f"mni152_z{z:03d}", vol[z])
+            for z in range(vol.shape[0])
+            if fg[z] >= self.min_foreground
+        ]
+
+
+DICOM_MR_FILES = (
+    "MR2_UNCR.dcm",
+    "MR-SIEMENS-DICOM-WithOverlays.dcm",
+    "emri_small.dcm",
+    "MR_small.dcm",
+)
+
+
+@dataclass(frozen=True)
+class DicomMR(Source):
+    """The MR images of pydicom's test data, each frame a slice, each file normalised to [0, 1]."""
+
+    def _paths(self) -> list[Path] | None:
+        if _package_dir("pydicom") is None:
+            return None
+        from pydicom.data import get_testdata_file
+
+        # download=False: pydicom would otherwise fetch files missing from pydicom-data.
+        found = [get_testdata_file(name, download=False) for name in DICOM_MR_FILES]
+        if any(f is None for f in found):
+            return None
+        return [Path(str(f)) for f in found]
+
+    def _find(self) -> str | None:
+        if _package_dir("pydicom") is None:
+            return "pydicom is not installed (pip install pydicom pydicom-data)"
+        if self._paths() is None:
+            return "pydicom's test MR files are missing (pip install pydicom-data)"
+        return None
+
+    def load(self) -> list[Example]:
+        self._check()
+        out = []
+        for path in self._paths() or []:
+            vol = read_volume(path)
+            stem = path.stem.replace("-", "_")
+            if vol.shape[0] == 1:
+                out.append(Example(stem, vol[0]))
+            else:
+                out.extend(Example(f"{stem}_f{k:02d}", s) for k, s in enumerate(vol))
+        return out
+
+
+@dataclass(frozen=True)
+class Motorcycle(Source):
+    """The left view of skimage's Middlebury motorcycle (500x741 RGB) with normalised depth
+    from its true disparity (holes filled from the background), for haze synthesis."""
+
+    def _files(self) -> tuple[Path, Path] | None:
+        root = _package_dir("skimage")
+        if root is None:
+            return None
+        return root / "data" / "motorcycle_left.png", root / "data" / "motorcycle_disp.npz"
+
+    def _find(self) -> str | None:
+        files = self._files()
+        if files is None or not all(f.is_file() for f in files):
+            return "scikit-image's motorcycle files are missing (pip install scikit-image)"
+        return None
+
+    def load(self) -> list[Example]:
+        from restorekit.degrade import disparity_to_depth
+
+        self._check()
+        image_file, disp_file = self._files()  # type: ignore[misc]
+        with np.load(disp_file) as npz:
+            disparity = torch.from_numpy(npz["arr_0"].astype(np.float32))
+        depth = disparity_to_depth(disparity, fill="background")[0]
+        return [Example("motorcycle", read_image(image_file)[:3], depth=depth)]
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        self._check()
+        return _file_shapes(self._files()[:1])  # type: ignore[index]
+
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (
+        PackageImages(
+            "skimage_photos",
+            "13 photos and textures from the scikit-image wheel (RGB and gray, 8-bit)",
+            "photo",
+            package="skimage",
+            folder="data",
+            files=(
+                "astronaut.png",
+                "camera.png",
+                "coffee.png",
+                "chelsea.png",
+                "rocket.jpg",
+                "hubble_deep_field.jpg",
+                "retina.jpg",
+                "ihc.png",
+                "coins.png",
+                "moon.png",
+                "brick.png",
+                "grass.png",
+                "gravel.png",
+            ),
+            install="pip install scikit-image",
+        ),
+        PackageImages(
+            "sklearn_photos",
+            "2 RGB photos from the scikit-learn wheel (china, flower)",
+            "photo",
+            package="sklearn",
+            folder="datasets/images",
+            files=("china.jpg", "flower.jpg"),
+            install="pip install scikit-learn",
+        ),
+        Wallpapers(
+            "wallpapers",
+            "11 RGB photos 2560x1600 from plasma-workspace-wallpapers (apt), a training pool",
+            "photo",
+        ),
+        LFWFaces("lfw_faces", "100 LFW face crops, 25x25 resized to 48x48 gray", "face"),
+        MNI152(
+            "mni152",
+            "axial slices with brain of the MNI152 T1 template (nilearn), gray",
+            "mri",
+        ),
+        DicomMR(
+            "dicom_mr", "MR slices from pydicom-data's test files (12-bit and 16-bit), gray", "mri"
+        ),
+        Motorcycle(
+            "motorcycle", "skimage's motorcycle (left view) with depth from true disparity", "haze"
+        ),
+    )
+}
+"""Every installed source by name, in display order."""
+
+
+def list_sources() -> list[str]:
+    """Names of the registered sources, in display order."""
+    return list(SOURCES)
+
+
+def get_source(name: str) -> Source:
+    """The registered source ``name``; unknown names raise ValueError listing the choices."""
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown data source {name!r}; choose one of: {', '.join(SOURCES)}"
+        ) from None
+
+
+# ---------------------------------------------------------------------- users' formats
+
+_FER_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+
+
+def read_fer2013(
+    path: str | os.PathLike[str], *, split: str | None = None, limit: int | None = None
+) -> list[Example]:
+    """Read the FER2013 CSV: 48x48 gray faces with their emotion and split.
+
+    Columns are found by name in the header (``emotion``, ``pixels``, ``Usage``, in any
+    order, surrounding spaces ignored, as in the Kaggle ``icml_face_data.csv``). ``pixels``
+    holds 2304 space-separated 8-bit values, row by row. ``Usage`` maps Training -> train,
+    PublicTest -> val, PrivateTest -> test; without that column ``split`` is ``None``, and
+    without ``emotion`` the label is. Examples are named ``fer_<row>`` (row from 0).
+
+    Args:
+        path: The CSV file.
+        split: Keep only ``"train"``, ``"val"`` or ``"test"`` rows; ``None`` keeps all.
+        limit: Stop after this many examples (after the split filter).
+
+    Returns:
+        Examples with (1, 48, 48) float32 images in [0, 1] (value / 255).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no ``pixels`` column, or a bad row (the message names file and line).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> row = " ".join(["255"] * 2304)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     f = pathlib.Path(d, "fer.csv")
+        ...     _ = f.write_text(f"emotion,pixels,Usage\\n3,{row},PublicTest\\n")
+        ...     ex = read_fer2013(f)[0]
+        >>> ex.name, ex.split, ex.label, tuple(ex.image.shape), float(ex.image.max())
+        ('fer_00000', 'val', 3, (1, 48, 48), 1.0)
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such file")
+    if split is not None and split not in _FER_SPLITS.values():
+        raise ValueError(f"split must be 'train', 'val' or 'test', not {split!r}")
+    out: list[Example] = []
+    with open(file, newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        if "pixels" not in header:
+            raise ValueError(f"{file}: no 'pixels' column in the header {header}")
+        col = {
+            name: header.index(name) for name in ("emotion", "pixels", "Usage") if name in header
+        }
+        for row, fields in enumerate(reader):
+            line = row + 2  # 1-based, after the header
+            if not fields:
+                continue
+            ex = _fer_row(fields, col, row, f"{file}:{line}")
+            if split is None or ex.split == split:
+                out.append(ex)
+                if limit is not None and len(out) >= limit:
+                    break
+    if not out:
+        raise ValueError(f"{file}: no FER2013 rows" + (f" with split {split!r}" if split else ""))
+    return out
+
+
+def _fer_row(fields: list[str], col: dict[str, int], row: int, where: str) -> Example:
+    if len(fields) <= max(col.values()):
+        raise ValueError(f"{where}: {len(fields)} fields, expected {len(col)}")
+    try:
+        values = np.array(fields[col["pixels"]].split(), dtype=np.int64)
+    except ValueError:
+        raise ValueError(f"{where}: pixels must be integers 0-255") from None
+    if values.size != FACE_SIZE * FACE_SIZE:
+        raise ValueError(f"{where}: {values.size} pixel values, expected {FACE_SIZE * FACE_SIZE}")
+    if values.min() < 0 or values.max() > 255:
+        raise ValueError(f"{where}: pixel values must be in 0-255")
+    usage = fields[col["Usage"]].strip() if "Usage" in col else None
+    if usage is not None and usage not in _FER_SPLITS:
+        raise ValueError(f"{where}: Usage {usage!r} is not one of {sorted(_FER_SPLITS)}")
+    label = None
+    if "emotion" in col:
+        try:
+            label = int(fields[col["emotion"]])
+        except ValueError:
+            raise ValueError(
+                f"{where}: emotion {fields[col['emotion']]!r} is not an integer"
+            ) from None
+    image = torch.from_numpy(values.astype(np.float32) / 255.0).reshape(1, FACE_SIZE, FACE_SIZE)
+    return Example(f"fer_{row:05d}", image, split=_FER_SPLITS.get(usage or ""), label=label)
+
+
+def read_slices(
+    path: str | os.PathLike[str], *, key: str | None = None, min_foreground: float = 0.0
+) -> list[Example]:
+    """Read every slice of medical volumes as gray images.
+
+    ``path`` is a volume file (``.nii``, ``.nii.gz``, ``.dcm``, fastMRI ``.h5``), or a
+    folder. In a folder, each NIfTI/``.h5`` file is a volume, each sub-folder is searched
+    the same way, and DICOM files directly inside form one series (see
+    :func:`restorekit.io.read_volume`). Each volume is normalised to [0, 1] on its own.
+
+    Args:
+        path: A volume file or a folder.
+        key: The ``.h5`` dataset (default ``reconstruction_rss``, else ``reconstruction_esc``).
+        min_foreground: Leave out slices where fewer than this fraction of pixels exceed
+            0.05 (empty slices at the edge of a volume); 0 keeps every slice.
+
+    Returns:
+        Examples named ``<volume>_s<k>`` (the volume's path below ``path``, ``/`` -> ``_``),
+        each (1, H, W) float32 in [0, 1], in volume then slice order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: no volume found, or an unreadable one (the message names it).
+
+    Example:
+        >>> import tempfile, h5py, numpy as np
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     with h5py.File(f"{d}/knee.h5", "w") as f:
+        ...         f["reconstruction_rss"] = np.random.rand(3, 8, 6).astype("f4")
+        ...     [(e.name, tuple(e.image.shape)) for e in read_slices(d)][:2]
+        [('knee_s000', (1, 8, 6)), ('knee_s001', (1, 8, 6))]
+    """
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    volumes = [root] if root.is_file() else list(_volumes_in(root))
+    if not volumes:
+        raise ValueError(f"{root}: no NIfTI, DICOM or .h5 volumes found")
+    out: list[Example] = []
+    for vol_path in volumes:
+        vol = read_volume(vol_path, key=key if _is_h5(vol_path) else None)
+        stem = _volume_stem(vol_path, root)
+        fg = (vol > 0.05).flatten(1).float().mean(1)
+        out.extend(
+            Example(f"{stem}_s{k:03d}", vol[k])
+            for k in range(vol.shape[0])
+            if fg[k] >= min_foreground
+        )
+    if not out:
+        raise ValueError(f"{root}: every slice is below min_foreground={min_foreground}")
+    return out
+
+
+def read_fastmri(path: str | os.PathLike[str], *, key: str | None = None) -> list[Example]:
+    """Slices of fastMRI ``.h5`` files: one file, or every ``.h5`` in a folder (recursive).
+
+    The dataset is ``key``, else ``reconstruction_rss``, else ``reconstruction_esc`` (the
+    magnitude images; k-space is not read). See :func:`read_slices` for names and range.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: not an ``.h5`` file, no ``.h5`` in the folder, or a missing key (the
+            message lists the keys present).
+    """
+    root = Path(path)
+    if root.is_file() and not _is_h5(root):
+        raise ValueError(f"{root}: not a fastMRI .h5 file")
+    if root.is_dir() and not any(_is_h5(p) for p in root.rglob("*")):
+        raise ValueError(f"{root}: no .h5 files in this folder")
+    return read_slices(root, key=key)
+
+
+def read_image_folder(folder: str | os.PathLike[str]) -> list[Example]:
+    """The images of a folder (not recursive) as file-backed Examples named by their stem.
+
+    Raises:
+        FileNotFoundError: no such folder.
+        ValueError: no images in it, or two files with one stem (``a.png``, ``a.jpg``).
+    """
+    files = list_images(folder)
+    if not files:
+        raise ValueError(f"{folder}: no images found")
+    stems: dict[str, Path] = {}
+    for f in files:
+        if f.stem in stems:
+            raise ValueError(
+                f"{folder}: {stems[f.stem].name} and {f.name} share the name {f.stem!r}"
+            )
+        stems[f.stem] = f
+    return [Example(f.stem, f) for f in files]
+
+
+def _is_h5(p: Path) -> bool:
+    return p.name.lower().endswith((".h5", ".hdf5"))
+
+
+def _is_dicom(p: Path) -> bool:
+    if p.suffix.lower() == ".dcm":
+        return True
+    with open(p, "rb") as f:
+        return f.read(132)[128:] == b"DICM"  # the DICOM Part 10 preamble
+
+
+def _volumes_in(folder: Path) -> Iterator[Path]:
+    entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+    files = [e for e in entries if e.is_file()]
+    yield from (f for f in files if f.name.lower().endswith(VOLUME_SUFFIXES))
+    if any(_is_dicom(f) for f in files if not f.name.lower().endswith(VOLUME_SUFFIXES)):
+        yield folder
+    for sub in entries:
+        if sub.is_dir():
+            yield from _volumes_in(sub)
+
+
+def _volume_stem(vol_path: Path, root: Path) -> str:
+    rel = vol_path.relative_to(root) if vol_path != root else Path(vol_path.name)
+    text = rel.as_posix()
+    if text == ".":
+        text = root.name
+    for suffix in (*VOLUME_SUFFIXES, ".dcm"):
+        if text.lower().endswith(suffix):
+            text = text[: -len(suffix)]
+            break
+    return text.replace("/", "_")

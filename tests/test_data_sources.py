@@ -1,0 +1,170 @@
+"""The installed offline sources: what each yields, determinism, and clear messages when
+an optional one (the apt wallpapers) is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restorekit.data import (
+    KINDS,
+    SOURCES,
+    WALLPAPERS_ENV,
+    Example,
+    SourceUnavailableError,
+    get_source,
+    list_sources,
+)
+from restorekit.data.sources import PackageImages
+from restorekit.degrade import imresize
+from restorekit.io import write_image
+
+SKIMAGE = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, list[Example]]:
+    """Every available source, loaded once for the module."""
+    return {name: src.load() for name, src in SOURCES.items() if src.available()}
+
+
+def images(examples: list[Example]) -> list[torch.Tensor]:
+    return [e.image for e in examples]
+
+
+def test_registry_is_complete_and_typed() -> None:
+    assert list_sources() == list(SOURCES)
+    assert {"skimage_photos", "sklearn_photos", "wallpapers", "lfw_faces", "mni152"} <= set(SOURCES)
+    assert {"dicom_mr", "motorcycle"} <= set(SOURCES)
+    for name, src in SOURCES.items():
+        assert src.name == name and src.kind in KINDS and src.description
+    with pytest.raises(ValueError, match=r"unknown data source 'nope'; choose one of: skimage"):
+        get_source("nope")
+
+
+def test_every_source_yields_unit_range_images_with_unique_names(loaded) -> None:
+    for name, examples in loaded.items():
+        names = [e.name for e in examples]
+        assert len(set(names)) == len(names), name
+        for x in images(examples):
+            assert x.dtype == torch.float32 and x.ndim == 3 and x.shape[0] in (1, 3), name
+            assert float(x.min()) >= 0 and float(x.max()) <= 1, name
+        # shapes() reads headers where it can; it must agree with the decoded images.
+        assert SOURCES[name].shapes() == [tuple(x.shape) for x in images(examples)], name
+
+
+def test_skimage_photos_are_the_wheel_files(loaded) -> None:
+    photos = {e.name: e for e in loaded["skimage_photos"]}
+    assert len(photos) == 13
+    assert photos["astronaut"].image.shape == (3, 512, 512)
+    assert photos["camera"].image.shape == (1, 512, 512)
+    assert photos["retina"].image.shape == (3, 1411, 1411)
+    expected = torch.from_numpy(SKIMAGE.astronaut()).permute(2, 0, 1).float() / 255
+    assert torch.equal(photos["astronaut"].image, expected)
+    assert torch.equal(photos["coins"].image[0], torch.from_numpy(SKIMAGE.coins()).float() / 255)
+
+
+def test_sklearn_photos(loaded) -> None:
+    if "sklearn_photos" not in loaded:
+        pytest.skip("scikit-learn is not installed")
+    assert [(e.name, tuple(e.image.shape)) for e in loaded["sklearn_photos"]] == [
+        ("china", (3, 427, 640)),
+        ("flower", (3, 427, 640)),
+    ]
+
+
+def test_lfw_faces_are_48x48_bicubic_resizes(loaded) -> None:
+    faces = loaded["lfw_faces"]
+    assert len(faces) == 100 and all(f.image.shape == (1, 48, 48) for f in faces)
+    raw = torch.from_numpy(SKIMAGE.lfw_subset()[7])[None, None]
+    assert torch.allclose(faces[7].image, imresize(raw, size=(48, 48))[0].clamp(0, 1).float())
+
+
+def test_mri_sources(loaded) -> None:
+    if "mni152" in loaded:
+        mni = loaded["mni152"]
+        assert all(e.image.shape == (1, 197, 233) for e in mni)
+        # Empty edge slices are left out, the brain's are all there, in order.
+        assert 100 < len(mni) < 189
+        zs = [int(e.name.removeprefix("mni152_z")) for e in mni]
+        assert zs == list(range(zs[0], zs[0] + len(zs)))
+        assert all(float((e.image > 0.05).float().mean()) >= 0.05 for e in mni)
+    if "dicom_mr" in loaded:
+        mr = {e.name: e.image for e in loaded["dicom_mr"]}
+        assert mr["MR2_UNCR"].shape == (1, 1024, 1024)
+        assert len([n for n in mr if n.startswith("emri_small_f")]) == 10
+        assert len(mr) == 13
+
+
+def test_motorcycle_has_depth_from_disparity(loaded) -> None:
+    (moto,) = loaded["motorcycle"]
+    assert moto.image.shape == (3, 500, 741) and moto.depth.shape == (1, 500, 741)
+    assert float(moto.depth.min()) > 0 and float(moto.depth.max()) == 1
+    _, _, disp = SKIMAGE.stereo_motorcycle()
+    valid = np.isfinite(disp) & (disp > 0)
+    # Depth is proportional to 1 / disparity where the disparity is known.
+    prod = moto.depth[0].numpy()[valid] * disp[valid]
+    assert np.allclose(prod, prod[0], rtol=1e-4)
+
+
+def test_loading_is_deterministic(loaded) -> None:
+    for name in ("lfw_faces", "skimage_photos", "motorcycle"):
+        again = SOURCES[name].load()
+        assert [e.name for e in again] == [e.name for e in loaded[name]]
+        assert all(torch.equal(a.image, b.image) for a, b in zip(again, loaded[name], strict=True))
+
+
+# ------------------------------------------------------------------- wallpapers (apt)
+
+
+def test_wallpapers_missing_names_the_apt_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(WALLPAPERS_ENV, str(tmp_path / "none"))
+    src = get_source("wallpapers")
+    assert not src.available()
+    assert "sudo apt-get install plasma-workspace-wallpapers" in src.unavailable_reason()
+    with pytest.raises(SourceUnavailableError, match="apt-get install plasma-workspace"):
+        src.load()
+
+
+def test_wallpapers_default_location_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WALLPAPERS_ENV, raising=False)
+    src = get_source("wallpapers")
+    assert str(src.root()) == "/usr/share/wallpapers"
+    if Path("/usr/share/wallpapers/Kite").is_dir():
+        pytest.skip("plasma-workspace-wallpapers is installed here")
+    assert not src.available() and "plasma-workspace-wallpapers" in src.unavailable_reason()
+
+
+def test_wallpapers_from_a_fake_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Photos by name, at 2560x1600 when present else the largest; renders are skipped."""
+    for name, sizes in (("Kite", ("1920x1080", "2560x1600")), ("Path", ("640x480", "1280x800"))):
+        for size in sizes:
+            w, h = (int(v) // 80 for v in size.split("x"))  # tiny stand-ins, size in the name
+            write_image(
+                tmp_path / name / "contents" / "images" / f"{size}.jpg", torch.rand(3, h, w)
+            )
+    write_image(tmp_path / "Cluster" / "contents" / "images" / "2560x1600.png", torch.rand(3, 4, 4))
+    monkeypatch.setenv(WALLPAPERS_ENV, str(tmp_path))
+    src = get_source("wallpapers")
+    assert src.available() and src.unavailable_reason() == ""
+    photos = src.load()
+    assert [e.name for e in photos] == ["Kite", "Path"]
+    assert [e.data.name for e in photos] == ["2560x1600.jpg", "1280x800.jpg"]
+    assert photos[0].image.shape == (3, 20, 32)
+    assert src.summary() == "2 RGB 10x16..20x32"
+
+
+def test_missing_package_names_the_install_command() -> None:
+    src = PackageImages(
+        "ghost", "x", "photo", package="no_such_pkg_rk", folder="d", files=("a.png",),
+        install="pip install no-such-pkg",
+    )  # fmt: skip
+    assert not src.available()
+    assert "pip install no-such-pkg" in src.unavailable_reason()
+    with pytest.raises(SourceUnavailableError, match=r"source 'ghost'.*pip install no-such-pkg"):
+        src.load()

@@ -24,6 +24,7 @@ from restorekit.data.datasets import (
     item_seed,
     open_dataset,
 )
+from restorekit.data.formats import read_fastmri, read_fer2013, read_image_folder, read_slices
 from restorekit.data.prepare import DEFAULT_DEGRADATION, load_examples, prepare_dataset
 from restorekit.data.sources import (
     KINDS,
@@ -35,10 +36,6 @@ from restorekit.data.sources import (
     SourceUnavailableError,
     get_source,
     list_sources,
-    read_fastmri,
-    read_fer2013,
-    read_image_folder,
-    read_slices,
     summarize_shapes,
 )
 from restorekit.data.transforms import (

@@ -33,14 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from restorekit.data.datasets import DATASET_JSON, SyntheticPairs
-from restorekit.data.sources import (
-    SOURCES,
-    Example,
-    get_source,
-    read_fer2013,
-    read_image_folder,
-    read_slices,
-)
+from restorekit.data.formats import read_fer2013, read_image_folder, read_slices
+from restorekit.data.sources import SOURCES, Example, get_source
 from restorekit.data.transforms import split_indices
 from restorekit.degrade import create_degradation
 from restorekit.io import IMAGE_SUFFIXES, write_image

@@ -1,4 +1,4 @@
-"""Clean images to train and evaluate on: sources installed offline, and users' own files.
+"""Clean images to train and evaluate on, from sources installed offline.
 
 Installed sources (nothing is ever downloaded; see ``SOURCES`` and ``restorekit data list``):
 
@@ -11,32 +11,23 @@ Installed sources (nothing is ever downloaded; see ``SOURCES`` and ``restorekit 
 - ``dicom_mr``: the MR images of pydicom's test data (pydicom-data);
 - ``motorcycle``: the skimage Middlebury motorcycle with depth from its true disparity, for haze.
 
-Users' formats, read into the same :class:`Example` records:
-
-- :func:`read_fer2013`: the FER2013 CSV (``emotion,pixels,Usage``);
-- :func:`read_slices` / :func:`read_fastmri`: NIfTI, DICOM (file or series folder) and
-  fastMRI ``.h5`` volumes, slice by slice;
-- :func:`read_image_folder`: a folder of images.
+Users' own files are read into the same :class:`Example` records by ``formats.py``.
 
 References:
     - scikit-image data: https://scikit-image.org/docs/stable/api/skimage.data.html
     - LFW (Huang et al. 2007): http://vis-www.cs.umass.edu/lfw/
-    - FER2013 (Goodfellow et al. 2013, "Challenges in Representation Learning"):
-      https://arxiv.org/abs/1307.0414
     - MNI152 2009a (Fonov et al. 2011): https://doi.org/10.1016/j.neuroimage.2010.07.033
-    - fastMRI (Zbontar et al. 2018): https://arxiv.org/abs/1811.08839
     - Middlebury 2014 stereo (Scharstein et al. 2014):
       https://vision.middlebury.edu/stereo/data/scenes2014/
 """
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +48,6 @@ __all__ = [
     "SourceUnavailableError",
     "get_source",
     "list_sources",
-    "read_fastmri",
-    "read_fer2013",
-    "read_image_folder",
-    "read_slices",
     "summarize_shapes",
 ]
 
@@ -519,221 +506,3 @@ def get_source(name: str) -> Source:
         raise ValueError(
             f"unknown data source {name!r}; choose one of: {', '.join(SOURCES)}"
         ) from None
-
-
-# ---------------------------------------------------------------------- users' formats
-
-_FER_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-
-
-def read_fer2013(
-    path: str | os.PathLike[str], *, split: str | None = None, limit: int | None = None
-) -> list[Example]:
-    """Read the FER2013 CSV: 48x48 gray faces with their emotion and split.
-
-    Columns are found by name in the header (``emotion``, ``pixels``, ``Usage``, in any
-    order, surrounding spaces ignored, as in the Kaggle ``icml_face_data.csv``). ``pixels``
-    holds 2304 space-separated 8-bit values, row by row. ``Usage`` maps Training -> train,
-    PublicTest -> val, PrivateTest -> test; without that column ``split`` is ``None``, and
-    without ``emotion`` the label is. Examples are named ``fer_<row>`` (row from 0).
-
-    Args:
-        path: The CSV file.
-        split: Keep only ``"train"``, ``"val"`` or ``"test"`` rows; ``None`` keeps all.
-        limit: Stop after this many examples (after the split filter).
-
-    Returns:
-        Examples with (1, 48, 48) float32 images in [0, 1] (value / 255).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: no ``pixels`` column, or a bad row (the message names file and line).
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> row = " ".join(["255"] * 2304)
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     f = pathlib.Path(d, "fer.csv")
-        ...     _ = f.write_text(f"emotion,pixels,Usage\\n3,{row},PublicTest\\n")
-        ...     ex = read_fer2013(f)[0]
-        >>> ex.name, ex.split, ex.label, tuple(ex.image.shape), float(ex.image.max())
-        ('fer_00000', 'val', 3, (1, 48, 48), 1.0)
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: no such file")
-    if split is not None and split not in _FER_SPLITS.values():
-        raise ValueError(f"split must be 'train', 'val' or 'test', not {split!r}")
-    out: list[Example] = []
-    with open(file, newline="") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        if "pixels" not in header:
-            raise ValueError(f"{file}: no 'pixels' column in the header {header}")
-        col = {
-            name: header.index(name) for name in ("emotion", "pixels", "Usage") if name in header
-        }
-        for row, fields in enumerate(reader):
-            line = row + 2  # 1-based, after the header
-            if not fields:
-                continue
-            ex = _fer_row(fields, col, row, f"{file}:{line}")
-            if split is None or ex.split == split:
-                out.append(ex)
-                if limit is not None and len(out) >= limit:
-                    break
-    if not out:
-        raise ValueError(f"{file}: no FER2013 rows" + (f" with split {split!r}" if split else ""))
-    return out
-
-
-def _fer_row(fields: list[str], col: dict[str, int], row: int, where: str) -> Example:
-    if len(fields) <= max(col.values()):
-        raise ValueError(f"{where}: {len(fields)} fields, expected {len(col)}")
-    try:
-        values = np.array(fields[col["pixels"]].split(), dtype=np.int64)
-    except ValueError:
-        raise ValueError(f"{where}: pixels must be integers 0-255") from None
-    if values.size != FACE_SIZE * FACE_SIZE:
-        raise ValueError(f"{where}: {values.size} pixel values, expected {FACE_SIZE * FACE_SIZE}")
-    if values.min() < 0 or values.max() > 255:
-        raise ValueError(f"{where}: pixel values must be in 0-255")
-    usage = fields[col["Usage"]].strip() if "Usage" in col else None
-    if usage is not None and usage not in _FER_SPLITS:
-        raise ValueError(f"{where}: Usage {usage!r} is not one of {sorted(_FER_SPLITS)}")
-    label = None
-    if "emotion" in col:
-        try:
-            label = int(fields[col["emotion"]])
-        except ValueError:
-            raise ValueError(
-                f"{where}: emotion {fields[col['emotion']]!r} is not an integer"
-            ) from None
-    image = torch.from_numpy(values.astype(np.float32) / 255.0).reshape(1, FACE_SIZE, FACE_SIZE)
-    return Example(f"fer_{row:05d}", image, split=_FER_SPLITS.get(usage or ""), label=label)
-
-
-def read_slices(
-    path: str | os.PathLike[str], *, key: str | None = None, min_foreground: float = 0.0
-) -> list[Example]:
-    """Read every slice of medical volumes as gray images.
-
-    ``path`` is a volume file (``.nii``, ``.nii.gz``, ``.dcm``, fastMRI ``.h5``), or a
-    folder. In a folder, each NIfTI/``.h5`` file is a volume, each sub-folder is searched
-    the same way, and DICOM files directly inside form one series (see
-    :func:`restorekit.io.read_volume`). Each volume is normalised to [0, 1] on its own.
-
-    Args:
-        path: A volume file or a folder.
-        key: The ``.h5`` dataset (default ``reconstruction_rss``, else ``reconstruction_esc``).
-        min_foreground: Leave out slices where fewer than this fraction of pixels exceed
-            0.05 (empty slices at the edge of a volume); 0 keeps every slice.
-
-    Returns:
-        Examples named ``<volume>_s<k>`` (the volume's path below ``path``, ``/`` -> ``_``),
-        each (1, H, W) float32 in [0, 1], in volume then slice order.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: no volume found, or an unreadable one (the message names it).
-
-    Example:
-        >>> import tempfile, h5py, numpy as np
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     with h5py.File(f"{d}/knee.h5", "w") as f:
-        ...         f["reconstruction_rss"] = np.random.rand(3, 8, 6).astype("f4")
-        ...     [(e.name, tuple(e.image.shape)) for e in read_slices(d)][:2]
-        [('knee_s000', (1, 8, 6)), ('knee_s001', (1, 8, 6))]
-    """
-    root = Path(path)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: no such file or folder")
-    volumes = [root] if root.is_file() else list(_volumes_in(root))
-    if not volumes:
-        raise ValueError(f"{root}: no NIfTI, DICOM or .h5 volumes found")
-    out: list[Example] = []
-    for vol_path in volumes:
-        vol = read_volume(vol_path, key=key if _is_h5(vol_path) else None)
-        stem = _volume_stem(vol_path, root)
-        fg = (vol > 0.05).flatten(1).float().mean(1)
-        out.extend(
-            Example(f"{stem}_s{k:03d}", vol[k])
-            for k in range(vol.shape[0])
-            if fg[k] >= min_foreground
-        )
-    if not out:
-        raise ValueError(f"{root}: every slice is below min_foreground={min_foreground}")
-    return out
-
-
-def read_fastmri(path: str | os.PathLike[str], *, key: str | None = None) -> list[Example]:
-    """Slices of fastMRI ``.h5`` files: one file, or every ``.h5`` in a folder (recursive).
-
-    The dataset is ``key``, else ``reconstruction_rss``, else ``reconstruction_esc`` (the
-    magnitude images; k-space is not read). See :func:`read_slices` for names and range.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: not an ``.h5`` file, no ``.h5`` in the folder, or a missing key (the
-            message lists the keys present).
-    """
-    root = Path(path)
-    if root.is_file() and not _is_h5(root):
-        raise ValueError(f"{root}: not a fastMRI .h5 file")
-    if root.is_dir() and not any(_is_h5(p) for p in root.rglob("*")):
-        raise ValueError(f"{root}: no .h5 files in this folder")
-    return read_slices(root, key=key)
-
-
-def read_image_folder(folder: str | os.PathLike[str]) -> list[Example]:
-    """The images of a folder (not recursive) as file-backed Examples named by their stem.
-
-    Raises:
-        FileNotFoundError: no such folder.
-        ValueError: no images in it, or two files with one stem (``a.png``, ``a.jpg``).
-    """
-    files = list_images(folder)
-    if not files:
-        raise ValueError(f"{folder}: no images found")
-    stems: dict[str, Path] = {}
-    for f in files:
-        if f.stem in stems:
-            raise ValueError(
-                f"{folder}: {stems[f.stem].name} and {f.name} share the name {f.stem!r}"
-            )
-        stems[f.stem] = f
-    return [Example(f.stem, f) for f in files]
-
-
-def _is_h5(p: Path) -> bool:
-    return p.name.lower().endswith((".h5", ".hdf5"))
-
-
-def _is_dicom(p: Path) -> bool:
-    if p.suffix.lower() == ".dcm":
-        return True
-    with open(p, "rb") as f:
-        return f.read(132)[128:] == b"DICM"  # the DICOM Part 10 preamble
-
-
-def _volumes_in(folder: Path) -> Iterator[Path]:
-    entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
-    files = [e for e in entries if e.is_file()]
-    yield from (f for f in files if f.name.lower().endswith(VOLUME_SUFFIXES))
-    if any(_is_dicom(f) for f in files if not f.name.lower().endswith(VOLUME_SUFFIXES)):
-        yield folder
-    for sub in entries:
-        if sub.is_dir():
-            yield from _volumes_in(sub)
-
-
-def _volume_stem(vol_path: Path, root: Path) -> str:
-    rel = vol_path.relative_to(root) if vol_path != root else Path(vol_path.name)
-    text = rel.as_posix()
-    if text == ".":
-        text = root.name
-    for suffix in (*VOLUME_SUFFIXES, ".dcm"):
-        if text.lower().endswith(suffix):
-            text = text[: -len(suffix)]
-            break
-    return text.replace("/", "_")

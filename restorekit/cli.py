@@ -200,6 +200,32 @@ def list_degradations_cmd() -> None:
         typer.echo(f"{name:16s} {create_degradation(name)!r}")
 
 
+@app.command("models")
+def list_models_cmd(
+    size: Annotated[
+        int, typer.Option(help="Output side in pixels at which MACs are counted.")
+    ] = 256,
+) -> None:
+    """List the registered models with their parameters and multiply-accumulates.
+
+    MACs count convolutions, matrix products and attention for one image whose output is
+    about SIZE x SIZE (the input is SIZE // scale), at each model's default settings.
+    """
+    from restorekit.models import list_models
+    from restorekit.models.summary import model_cost
+
+    typer.echo(f"MACs: one image, output about {size}x{size}, default settings of each model")
+    typer.echo(
+        f"{'model':18s} {'params':>12s} {'GMACs':>9s} {'scale':>5s} {'input C x H x W':>16s}"
+    )
+    for name in list_models():
+        cost = model_cost(name, output_size=size)
+        shape = "x".join(map(str, cost.input_size))
+        typer.echo(
+            f"{name:18s} {cost.params:12,d} {cost.macs / 1e9:9.2f} {cost.scale:5d} {shape:>16s}"
+        )
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the images and table.")] = Path(

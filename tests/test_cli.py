@@ -152,3 +152,15 @@ def test_help_is_fast_and_exits_zero() -> None:
     assert result.returncode == 0
     assert "degrade" in result.stdout
     assert "downsample" in result.stdout
+
+
+def test_models_lists_every_model_with_its_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    from restorekit.models import list_models
+
+    assert run(["models", "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "output about 64x64" in out
+    for name in list_models():
+        assert f"\n{name} " in out
+    # attention_unet: 1,986,874 parameters (derived layer by layer in test_models_unets.py)
+    assert "1,986,874" in out

@@ -9,6 +9,7 @@ and this package imports the files, so ``create_model(name, **kwargs)`` finds th
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -55,15 +56,24 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered model; unknown names and keyword arguments raise ValueError."""
+def _builder(name: str) -> Callable[..., nn.Module]:
     _import_architectures()
     try:
-        builder = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise ValueError(
             f"unknown model {name!r}; choose one of: {', '.join(list_models())}"
         ) from None
+
+
+def model_signature(name: str) -> inspect.Signature:
+    """The keyword arguments a registered model takes, with their defaults."""
+    return inspect.signature(_builder(name))
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model; unknown names and keyword arguments raise ValueError."""
+    builder = _builder(name)
     try:
         model = builder(**kwargs)
     except TypeError as err:
@@ -73,4 +83,4 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     return model
 
 
-__all__ = ["create_model", "list_models", "register"]
+__all__ = ["create_model", "list_models", "model_signature", "register"]

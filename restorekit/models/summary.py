@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from restorekit.models import create_model
+from restorekit.models import create_model, model_signature
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ def model_cost(name: str, *, output_size: int = 256, **kwargs: Any) -> ModelCost
     and return 255x255). Discriminators and backbones have no ``scale``; they are
     counted on an ``output_size`` input.
     """
+    if "pretrained" in model_signature(name).parameters:
+        kwargs.setdefault("pretrained", False)  # weights do not change the cost
     with torch.device("meta"):
         model = create_model(name, **kwargs).eval()
         scale = int(getattr(model, "scale", 1))

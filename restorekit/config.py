@@ -25,7 +25,15 @@ import yaml
 
 T = TypeVar("T")
 
-__all__ = ["ConfigError", "apply_overrides", "from_dict", "load_config", "to_dict"]
+__all__ = [
+    "ConfigError",
+    "apply_overrides",
+    "from_dict",
+    "load_config",
+    "read_yaml",
+    "set_dotted",
+    "to_dict",
+]
 
 
 class _Loader(yaml.SafeLoader):
@@ -54,6 +62,16 @@ def load_config(path: str | Path, schema: type[T], overrides: Sequence[str] = ()
     bool and ``crop=[64,64]`` a list; quote strings that look like numbers.
     """
     path = Path(path)
+    data = read_yaml(path)
+    try:
+        return from_dict(schema, apply_overrides(data, overrides))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping (``1e-4`` read as a number); errors name the file."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such config file")
     try:
@@ -65,10 +83,7 @@ def load_config(path: str | Path, schema: type[T], overrides: Sequence[str] = ()
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys")
-    try:
-        return from_dict(schema, apply_overrides(data, overrides))
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+    return data
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -86,15 +101,25 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             value = _parse(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        node = out
-        parts = key.strip().split(".")
-        for i, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a section")
-            node = child
-        node[parts[-1]] = value
+        set_dotted(out, key.strip(), value)
     return out
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for ``key="a.b.c"``, creating missing sections.
+
+    >>> d = {"a": {"x": 1}}
+    >>> set_dotted(d, "a.b.c", 2); d
+    {'a': {'x': 1, 'b': {'c': 2}}}
+    """
+    node = data
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = _deep_copy(value)
 
 
 def from_dict(schema: type[T], data: Mapping[str, Any], *, where: str = "") -> T:

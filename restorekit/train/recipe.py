@@ -1,0 +1,291 @@
+"""Recipes: one YAML file per experiment, turned into a ready :class:`Trainer`.
+
+A recipe names the model (and discriminator, and perceptual network), the data, and the
+stages; ``restorekit train recipes/NAME.yaml key=value ...`` runs it. Every key is
+checked before training starts (``restorekit.config``): an unknown key, a wrong type,
+an unknown model or degradation, or a missing data folder fails at once with a message
+naming the key, and the command exits with code 2.
+
+Two conveniences keep the recipe files few and readable:
+
+* ``scale: N`` (super-resolution) sets the model's ``scale``, the ``bicubic_xN``
+  degradation and the validation crop ``N`` (the field's protocol) together.
+* ``gan: false`` drops the stages with ``gan_weight > 0``; ``gan: true`` keeps them. So
+  each SR recipe is also its GAN variant, as in the seed's ``train.py --gan``.
+
+``smoke: {dotted.key: value}`` in a recipe shrinks its model for the test suite; the
+smoke variant also trains 2 steps per stage on 4 images (:func:`smoke_overrides`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from restorekit.config import ConfigError, from_dict, read_yaml, set_dotted, to_dict
+from restorekit.data import SyntheticPairs, load_examples, open_dataset, split_indices
+from restorekit.degrade import create_degradation
+from restorekit.losses import GANLoss
+from restorekit.models import create_model, list_models
+from restorekit.train.trainer import Stage, Trainer, TrainOptions
+
+log = logging.getLogger(__name__)
+
+# VGG19 layers and their nearest VGG16 layers, for the offline HED VGG16 fallback.
+_VGG19_TO_VGG16 = {"conv3_4": "conv3_3", "relu3_4": "relu3_3", "conv4_4": "conv4_3",
+                   "relu4_4": "relu4_3", "conv5_4": "conv5_3", "relu5_4": "relu5_3"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model and its keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PerceptualSpec:
+    """Frozen VGG features for a perceptual loss (weights per layer, default 1)."""
+
+    arch: Literal["vgg16", "vgg19"] = "vgg19"
+    layers: tuple[str, ...] = ("conv3_4",)
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the training pairs come from.
+
+    Either ``source`` (an offline source name or a path to clean images, degraded on the
+    fly with ``degradation``; split 70/20/10 by seed into train/val/test) or ``folder``
+    (a prepared dataset folder from ``restorekit data prepare``, with its own splits).
+    """
+
+    source: str | None = None
+    degradation: str | None = None
+    folder: Path | None = None
+    crop: int | None = 64
+    augment: bool = True
+    channels: int | None = None
+    limit: int | None = None  # use only the first N clean images
+    val_crop: int | None = 128  # validation crop (fixed per image), None = whole images
+    val_limit: int | None = 8
+
+    def __post_init__(self) -> None:
+        if (self.source is None) == (self.folder is None):
+            raise ValueError("give exactly one of data.source and data.folder")
+        if self.source is not None and self.degradation is None:
+            raise ValueError("data.source needs data.degradation (restorekit degradations)")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One experiment of the four systems (SPEC.md), runnable as-is."""
+
+    name: str
+    model: ModelSpec
+    data: DataSpec
+    train: TrainOptions = field(default_factory=TrainOptions)
+    description: str = ""
+    discriminator: ModelSpec | None = None
+    perceptual: PerceptualSpec | None = None
+    scale: int | None = None
+    gan: bool = False
+    run_dir: Path | None = None  # default: runs/<name>
+    device: str = "cpu"
+    smoke: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.scale is not None and self.scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4, got {self.scale}")
+
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    """Names of the recipes that ship with restorekit."""
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """A recipe file: an existing path, or a packaged recipe by name (``recipes/NAME.yaml``
+    and ``NAME`` both work, from any folder)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    packaged = RECIPES / f"{path.name.removesuffix('.yaml')}.yaml"
+    if packaged.is_file():
+        return packaged
+    raise FileNotFoundError(
+        f"{name_or_path}: no such recipe file or packaged recipe ({', '.join(list_recipes())})"
+    )
+
+
+def read_description(name: str) -> str:
+    """A packaged recipe's one-line description."""
+    return str(read_yaml(find_recipe(name)).get("description", "")).strip().splitlines()[0]
+
+
+def load_recipe(
+    path: str | Path, overrides: tuple[str, ...] = (), *, smoke: bool = False
+) -> Recipe:
+    """Read, override and check a recipe; ``smoke`` gives its tiny test variant."""
+    from restorekit.config import apply_overrides
+
+    data = read_yaml(path)
+    try:
+        if smoke:
+            for key, value in {**smoke_overrides(data), **data.get("smoke", {})}.items():
+                set_dotted(data, key, value)
+        recipe = from_dict(Recipe, apply_overrides(data, overrides))
+        recipe = _expand(recipe)
+        _check_names(recipe)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return recipe
+
+
+def smoke_overrides(data: dict[str, Any]) -> dict[str, Any]:
+    """Two steps per stage, 4 clean images, small crops, one validation image."""
+    stages = data.get("train", {}).get("stages", [{}])
+    return {
+        "train.stages": [{**s, "steps": 2} for s in stages],
+        "train.batch_size": 2,
+        "train.val_every": 2,
+        "train.progress": False,
+        "data.limit": 8,
+        "data.val_limit": 1,
+        "data.val_crop": 48,
+        "data.crop": min(int(data.get("data", {}).get("crop") or 48), 48),
+    }
+
+
+def _expand(recipe: Recipe) -> Recipe:
+    """Apply ``scale`` and ``gan``, and give the data the model's channel count."""
+    model, data, train = recipe.model, recipe.data, recipe.train
+    if recipe.scale is not None:
+        model = ModelSpec(model.name, {**model.kwargs, "scale": recipe.scale})
+        data = dataclasses.replace(data, degradation=f"bicubic_x{recipe.scale}")
+        train = dataclasses.replace(train, crop_border=recipe.scale)
+    stages = tuple(s for s in train.stages if recipe.gan or s.gan_weight == 0)
+    if not stages:
+        raise ConfigError("gan: false leaves no stage without gan_weight")
+    train = dataclasses.replace(train, stages=stages)
+    if data.channels is None and "in_channels" in model.kwargs:
+        data = dataclasses.replace(data, channels=int(model.kwargs["in_channels"]))
+    return dataclasses.replace(recipe, model=model, data=data, train=train)
+
+
+def _check_names(recipe: Recipe) -> None:
+    """Names and paths that YAML types cannot check, before anything is built."""
+    known = list_models()
+    specs = [("model.name", recipe.model), ("discriminator.name", recipe.discriminator)]
+    for key, spec in specs:
+        if spec is not None and spec.name not in known:
+            raise ConfigError(
+                f"{key}: unknown model {spec.name!r}; choose one of {', '.join(known)}"
+            )
+    if recipe.data.degradation is not None:
+        try:
+            create_degradation(recipe.data.degradation)
+        except ValueError as err:
+            raise ConfigError(f"data.degradation: {err}") from None
+    if recipe.data.folder is not None and not recipe.data.folder.is_dir():
+        raise ConfigError(f"data.folder: {recipe.data.folder} is not a folder")
+    if any(s.gan_weight > 0 for s in recipe.train.stages) and recipe.discriminator is None:
+        raise ConfigError("discriminator: a stage has gan_weight > 0 but no discriminator is set")
+    if any(s.perceptual_weight > 0 for s in recipe.train.stages) and recipe.perceptual is None:
+        raise ConfigError("perceptual: a stage has perceptual_weight > 0 but no network is set")
+
+
+def build_trainer(recipe: Recipe) -> Trainer:
+    """The model, data and losses a recipe describes, ready to ``fit()``."""
+    torch.manual_seed(recipe.train.seed)  # model initialisation is part of the seed
+    model = _create(recipe.model)
+    discriminator = _create(recipe.discriminator) if recipe.discriminator else None
+    train_set, val_set = build_datasets(recipe.data, seed=recipe.train.seed)
+    options = dataclasses.replace(recipe.train, extra=to_dict(recipe))
+    run_dir = recipe.run_dir or Path("runs") / recipe.name
+    return Trainer(
+        model,
+        train_set,
+        val_set,
+        options,
+        run_dir,
+        discriminator=discriminator,
+        perceptual=perceptual_features(recipe.perceptual) if recipe.perceptual else None,
+        gan_loss=GANLoss("vanilla", real_label=0.9, fake_label=0.1),
+        device=recipe.device,
+    )
+
+
+def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
+    """(train, val) datasets of a :class:`DataSpec`."""
+    if spec.folder is not None:
+        kw = {"channels": spec.channels, "seed": seed}
+        train = open_dataset(spec.folder, split="train", crop=spec.crop, augment=spec.augment, **kw)
+        val = open_dataset(spec.folder, split="val", crop=spec.val_crop, **kw)
+        return train, val
+    _, examples = load_examples(spec.source)
+    examples = examples[: spec.limit] if spec.limit else examples
+    train_idx, val_idx, _test_idx = split_indices(len(examples), seed=seed)
+    if not val_idx:  # tiny sources (smoke runs): validate on a training image
+        val_idx = train_idx[:1]
+    val_idx = val_idx[: spec.val_limit] if spec.val_limit else val_idx
+    pick = lambda idx: [examples[i] for i in idx]  # noqa: E731
+    common = {"channels": spec.channels}
+    train = SyntheticPairs(pick(train_idx), spec.degradation, seed=seed, crop=spec.crop,
+                           augment=spec.augment, **common)  # fmt: skip
+    # A different seed: validation noise is not the training noise of the same image.
+    val = SyntheticPairs(
+        pick(val_idx), spec.degradation, seed=seed + 1, crop=spec.val_crop, **common
+    )
+    return train, val
+
+
+def perceptual_features(spec: PerceptualSpec) -> nn.Module:
+    """VGG features for the perceptual loss; VGG19 without ImageNet weights on this machine
+    falls back to the offline HED VGG16 at the matching layers (logged)."""
+    from restorekit.models.backbones import VGGFeatures
+
+    features = VGGFeatures(spec.arch, spec.layers)
+    if spec.arch == "vgg19" and "random" in features.source:
+        layers = tuple(_VGG19_TO_VGG16.get(name, name) for name in spec.layers)
+        fallback = VGGFeatures("vgg16", layers)
+        if "random" not in fallback.source:
+            log.warning("no VGG19 weights found: perceptual loss on %s, layers %s",
+                        fallback.source, layers)  # fmt: skip
+            renamed = dict(zip(layers, spec.layers, strict=True))
+            return _Renamed(fallback, renamed)
+    log.info("perceptual loss on %s, layers %s", features.source, spec.layers)
+    return features
+
+
+class _Renamed(nn.Module):
+    """Feature dict with keys renamed, so loss weights keep the recipe's layer names."""
+
+    def __init__(self, features: nn.Module, names: dict[str, str]) -> None:
+        super().__init__()
+        self.features, self.names = features, names
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {self.names[k]: v for k, v in self.features(x).items()}
+
+
+def _create(spec: ModelSpec) -> nn.Module:
+    try:
+        return create_model(spec.name, **spec.kwargs)
+    except ValueError as err:
+        raise ConfigError(f"model {spec.name!r}: {err}") from None
+
+
+__all__ = ["DataSpec", "ModelSpec", "PerceptualSpec", "Recipe", "Stage", "build_trainer",
+           "load_recipe"]  # fmt: skip

@@ -7,6 +7,7 @@ User errors (bad arguments, missing or broken files, unknown names) print one li
 
 from __future__ import annotations
 
+import logging
 import sys
 import zlib
 from enum import Enum
@@ -229,6 +230,9 @@ def train(
     """
     from restorekit.train.checkpoint import load_checkpoint
     from restorekit.train.recipe import build_trainer, find_recipe, load_recipe
+
+    # The loop logs "Step N: Loss ..., SSIM ..., PSNR ..." at each validation, as the seeds.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     settings = list(overrides or [])
     if model is not None:

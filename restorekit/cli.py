@@ -235,6 +235,9 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     settings = list(overrides or [])
+    if recipe is not None and "=" in recipe:  # `train --model casr key=value`: no recipe
+        settings.insert(0, recipe)
+        recipe = None
     if model is not None:
         if recipe is not None:
             raise UserError("give a recipe or --model, not both")

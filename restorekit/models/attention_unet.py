@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from restorekit.layers import AttentionGate, ConvBlock
 from restorekit.models import register
-from restorekit.models.base import Restorer
+from restorekit.models.base import Restorer, check_choice
 
 __all__ = ["AttentionUNet"]
 
@@ -85,8 +85,7 @@ class AttentionUNet(Restorer):
         out_activation: str = "none",
     ) -> None:
         super().__init__()
-        if isinstance(in_channels, bool) or in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels!r}")
+        check_choice("in_channels", in_channels, (1, 3))
         widths = tuple(widths)
         if len(widths) < 2 or not all(
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths

@@ -59,3 +59,24 @@ class Restorer(nn.Module):
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper, on inputs whose sides divide ``size_multiple``."""
         raise NotImplementedError
+
+
+def check_choice(name: str, value: object, choices: tuple[int, ...]) -> None:
+    """Raise ValueError unless the integer argument ``name`` is one of ``choices``.
+
+    >>> check_choice("scale", 5, (2, 3, 4))
+    Traceback (most recent call last):
+    ...
+    ValueError: scale must be 2, 3 or 4, got 5
+    """
+    if isinstance(value, bool) or value not in choices:
+        *head, last = map(str, choices)
+        allowed = f"{', '.join(head)} or {last}" if head else last
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def check_positive(**values: object) -> None:
+    """Raise ValueError naming the first argument that is not a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -25,13 +25,13 @@ from torch import Tensor, nn
 
 from restorekit.layers import AttentionGate, ConvBlock
 from restorekit.models import register
+from restorekit.models.base import check_positive
 
 __all__ = ["PatchGANDiscriminator", "VGGDiscriminator"]
 
 
 def _check_positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_positive(**{name: value})
     return value
 
 

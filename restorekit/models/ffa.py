@@ -1,1 +1,248 @@
-"""Placeholder: filled in by the model-zoo work of issue 4."""
+"""FFA-Net dehazing, with the Efficient Attention and Progressive Attention Refinement switches.
+
+Qin et al., "FFA-Net: Feature Fusion Attention Network for Single Image Dehazing",
+AAAI 2020, https://arxiv.org/abs/1911.07559 (official code: github.com/zhilin007/FFA-Net).
+SPEC.md section A and seeds/000 add two switches, both off by default:
+
+- ``efficient_attention``: one `EfficientAttention` layer (Shen et al., WACV 2021,
+  https://arxiv.org/abs/1812.01243) on the fused features, after the fusion's pixel
+  attention and before the two output convs. Why there and only there: it is a *global*
+  layer (every pixel sees a summary of the whole image), and one global layer per network
+  already supplies what the local 3x3 blocks lack, i.e. image-wide haze context such as
+  the airlight; the fused map is the one place that holds every group's features, so one
+  layer serves them all at the cost of a single 64-channel layer (O(N C^2): 1.6 GMACs at
+  256x256, 0.6% of FFA-Net's 287 and 1.9% of the light variant's 83). One layer per group
+  would triple that for context the later groups mostly recompute. Its output projection
+  starts at zero (ReZero-style), so a fresh EA layer is the identity and EA can be added
+  to, or fine-tuned from, plain FFA-Net weights; its keys, queries and values start
+  learning once the projection has moved off zero, after the first step.
+- ``progressive_refinement``: the seed's ``A(t+1) = Refine(A(t))`` with the G groups as the
+  stages. Group 1's last pixel attention is FFA's own; the last pixel attention of every
+  later group is a `ProgressiveAttentionRefinement` fed the previous group's attention
+  logits, and the fusion's pixel attention is the final stage, fed the last group's map
+  (the seed integrates the features with "the final refined attention map"). Each
+  refining conv starts at zero, so a fresh PAR network computes plain FFA-Net and training
+  learns how much of the earlier maps to keep.
+
+With both switches off the network is the official FFA-Net layer for layer: 4,455,913
+parameters at G=3, B=19 (the paper's 4.46 M) and 1,285,711 for the seed's light variant
+with B=5 (BENCHMARKS.md: 1.29 M); `convert_official_state_dict` loads the official
+checkpoints (``its_train_ffa_3_19.pk``, ``ots_train_ffa_3_19.pk``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from restorekit.layers import (
+    ChannelAttention,
+    EfficientAttention,
+    PixelAttention,
+    ProgressiveAttentionRefinement,
+)
+from restorekit.models import register
+from restorekit.models.base import Restorer, check_choice, check_positive
+
+__all__ = ["FFA", "convert_official_state_dict", "ffa_light"]
+
+
+def _conv(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+class _Block(nn.Module):
+    """FFA block: conv-ReLU-(+x)-conv-CA-PA-(+x); the PA can refine a previous map."""
+
+    def __init__(self, channels: int, *, refine: bool) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = _conv(channels, channels), _conv(channels, channels)
+        self.ca = ChannelAttention(channels, reduction=8)
+        self.pa: nn.Module = (
+            ProgressiveAttentionRefinement(channels)
+            if refine
+            else PixelAttention(channels, reduction=8)
+        )
+
+    def forward(self, x: Tensor, prev_logits: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Returns the block output and its pixel-attention logits (B, 1, H, W)."""
+        res = self.ca(self.conv2(torch.relu(self.conv1(x)) + x))
+        if isinstance(self.pa, ProgressiveAttentionRefinement):
+            res, logits = self.pa(res, prev_logits)
+        else:
+            logits = self.pa.logits(res)
+            res = res * torch.sigmoid(logits)
+        return res + x, logits
+
+
+class _Group(nn.Module):
+    """B blocks, a conv, and the group residual; passes its last attention logits on."""
+
+    def __init__(self, channels: int, blocks: int, *, refine: bool) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            _Block(channels, refine=refine and i == blocks - 1) for i in range(blocks)
+        )
+        self.conv = _conv(channels, channels)
+
+    def forward(self, x: Tensor, prev_logits: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        res = x
+        for block in self.blocks[:-1]:
+            res, _ = block(res)
+        res, logits = self.blocks[-1](res, prev_logits)
+        return self.conv(res) + x, logits
+
+
+@register("ffa")
+class FFA(Restorer):
+    """FFA-Net (Qin et al. 2020) with the EA and PAR switches of SPEC.md section A.
+
+    Shallow 3x3 conv (in -> C); G groups of B blocks, each group ending in a conv and a
+    residual; feature fusion attention: a channel attention on the concatenated group
+    outputs gives each group per-channel weights (hidden width C // 16), the weighted sum
+    goes through a pixel attention; conv 3x3 C -> C, conv 3x3 C -> in; the input is added.
+
+    Args:
+        groups: G (paper: 3).
+        blocks: B, blocks per group (paper: 19; the seed's light variant, ``ffa_light``: 5).
+        channels: C (paper: 64).
+        in_channels: 3 (RGB) or 1; the output has as many.
+        efficient_attention: add one EfficientAttention layer after the fusion (module doc).
+        progressive_refinement: chain the groups' pixel attention maps (module doc).
+
+    Shapes:
+        (B, in_channels, H, W) in [0, 1] -> (B, in_channels, H, W); any H and W.
+
+    Example:
+        >>> FFA(groups=2, blocks=1, channels=16)(torch.rand(1, 3, 13, 17)).shape
+        torch.Size([1, 3, 13, 17])
+    """
+
+    def __init__(
+        self,
+        *,
+        groups: int = 3,
+        blocks: int = 19,
+        channels: int = 64,
+        in_channels: int = 3,
+        efficient_attention: bool = False,
+        progressive_refinement: bool = False,
+    ) -> None:
+        super().__init__()
+        check_choice("in_channels", in_channels, (1, 3))
+        check_positive(groups=groups, blocks=blocks, channels=channels)
+        self.in_channels = in_channels
+        self.channels = channels
+        self.progressive_refinement = bool(progressive_refinement)
+        self.head = _conv(in_channels, channels)
+        # Group 0 has no earlier map to refine; it only starts the chain.
+        self.groups = nn.ModuleList(
+            _Group(channels, blocks, refine=self.progressive_refinement and g > 0)
+            for g in range(groups)
+        )
+        # FFA's fusion CA: (G*C) -> C // 16 -> (G*C); reduction 16 G gives exactly C // 16.
+        self.fusion = ChannelAttention(groups * channels, reduction=16 * groups)
+        self.fusion_pa: nn.Module = (
+            ProgressiveAttentionRefinement(channels)
+            if self.progressive_refinement
+            else PixelAttention(channels, reduction=8)
+        )
+        self.ea: EfficientAttention | None = None
+        if efficient_attention:
+            self.ea = EfficientAttention(channels)
+            nn.init.zeros_(self.ea.reprojection.weight)  # a fresh EA layer is the identity
+            nn.init.zeros_(self.ea.reprojection.bias)
+        self.tail = nn.Sequential(_conv(channels, channels), _conv(channels, in_channels))
+
+    def restore(self, x: Tensor) -> Tensor:
+        feats, logits = self.head(x), None
+        outs = []
+        for group in self.groups:
+            feats, logits = group(feats, logits if self.progressive_refinement else None)
+            outs.append(feats)
+        b, n = x.shape[0], len(outs)
+        weights = self.fusion.attention(torch.cat(outs, dim=1)).view(b, n, self.channels, 1, 1)
+        fused = sum(weights[:, i] * out for i, out in enumerate(outs))
+        if isinstance(self.fusion_pa, ProgressiveAttentionRefinement):
+            fused, _ = self.fusion_pa(fused, logits)
+        else:
+            fused = self.fusion_pa(fused)
+        if self.ea is not None:
+            fused = self.ea(fused)
+        return self.tail(fused) + x
+
+
+@register("ffa_light")
+def ffa_light(
+    *,
+    groups: int = 3,
+    blocks: int = 5,
+    channels: int = 64,
+    in_channels: int = 3,
+    efficient_attention: bool = False,
+    progressive_refinement: bool = False,
+) -> FFA:
+    """The seed's light FFA-Net: 5 blocks per group (1,285,711 parameters, "1.29 M")."""
+    return FFA(
+        groups=groups,
+        blocks=blocks,
+        channels=channels,
+        in_channels=in_channels,
+        efficient_attention=efficient_attention,
+        progressive_refinement=progressive_refinement,
+    )
+
+
+# Official FFA.py module names -> restorekit's (the official CALayer keeps its pooling
+# outside the Sequential, so its convs are ca.0 / ca.2 where restorekit has body.1 / body.3).
+_OFFICIAL_BLOCK = {
+    "conv1": "conv1",
+    "conv2": "conv2",
+    "calayer.ca.0": "ca.body.1",
+    "calayer.ca.2": "ca.body.3",
+    "palayer.pa.0": "pa.body.0",
+    "palayer.pa.2": "pa.body.2",
+}
+_OFFICIAL_TOP = {
+    "pre.0": "head",
+    "ca.1": "fusion.body.1",
+    "ca.3": "fusion.body.3",
+    "palayer.pa.0": "fusion_pa.body.0",
+    "palayer.pa.2": "fusion_pa.body.2",
+    "post.0": "tail.0",
+    "post.1": "tail.1",
+}
+
+
+def convert_official_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Rename an official FFA-Net checkpoint's weights for :class:`FFA` (switches off).
+
+    Accepts the official ``net`` state dict, with or without DataParallel's ``module.``
+    prefix; group ``gK`` becomes ``groups.{K-1}``, and ``gK.gp.{B}`` (the conv closing a
+    group of B blocks) ``groups.{K-1}.conv``. Load the result with
+    ``FFA(blocks=B).load_state_dict(converted, strict=True)``.
+
+    Raises:
+        ValueError: a key that is not part of the official FFA-Net.
+
+    Example:
+        >>> sorted(convert_official_state_dict({"module.g2.gp.5.calayer.ca.0.bias": None}))
+        ['groups.1.blocks.5.ca.body.1.bias']
+    """
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        module, _, param = key.removeprefix("module.").rpartition(".")
+        group = re.fullmatch(r"g(\d+)\.gp\.(\d+)(?:\.(.+))?", module)
+        if group and group[3] is None:
+            new = f"groups.{int(group[1]) - 1}.conv"
+        elif group and group[3] in _OFFICIAL_BLOCK:
+            new = f"groups.{int(group[1]) - 1}.blocks.{group[2]}.{_OFFICIAL_BLOCK[group[3]]}"
+        elif module in _OFFICIAL_TOP:
+            new = _OFFICIAL_TOP[module]
+        else:
+            raise ValueError(f"{key!r} is not a weight of the official FFA-Net")
+        out[f"{new}.{param}"] = value
+    return out

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from restorekit.layers import SCSE, ConvBlock
 from restorekit.models import register
 from restorekit.models.backbones import create_backbone, load_pretrained
-from restorekit.models.base import Restorer
+from restorekit.models.base import Restorer, check_choice
 
 __all__ = ["ResNetUNet"]
 
@@ -96,8 +96,7 @@ class ResNetUNet(Restorer):
         residual: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(in_channels, bool) or in_channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {in_channels!r}")
+        check_choice("in_channels", in_channels, (1, 3))
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
         widths = tuple(decoder_widths)

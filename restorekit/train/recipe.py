@@ -9,7 +9,8 @@ naming the key, and the command exits with code 2.
 Two conveniences keep the recipe files few and readable:
 
 * ``scale: N`` (super-resolution) sets the model's ``scale``, the ``bicubic_xN``
-  degradation and the validation crop ``N`` (the field's protocol) together.
+  degradation (unless ``data.degradation`` names another) and the validation border crop
+  ``N`` (the field's protocol) together.
 * ``gan: false`` drops the stages with ``gan_weight > 0``; ``gan: true`` keeps them. So
   each SR recipe is also its GAN variant, as in the seed's ``train.py --gan``.
 
@@ -32,7 +33,7 @@ from restorekit.config import ConfigError, from_dict, read_yaml, set_dotted, to_
 from restorekit.data import SyntheticPairs, load_examples, open_dataset, split_indices
 from restorekit.degrade import create_degradation
 from restorekit.losses import GANLoss
-from restorekit.models import create_model, list_models
+from restorekit.models import create_model, list_models, model_signature
 from restorekit.train.trainer import Stage, Trainer, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,6 @@ class DataSpec:
     def __post_init__(self) -> None:
         if (self.source is None) == (self.folder is None):
             raise ValueError("give exactly one of data.source and data.folder")
-        if self.source is not None and self.degradation is None:
-            raise ValueError("data.source needs data.degradation (restorekit degradations)")
 
 
 @dataclass(frozen=True)
@@ -173,14 +172,19 @@ def _expand(recipe: Recipe) -> Recipe:
     model, data, train = recipe.model, recipe.data, recipe.train
     if recipe.scale is not None:
         model = ModelSpec(model.name, {**model.kwargs, "scale": recipe.scale})
-        data = dataclasses.replace(data, degradation=f"bicubic_x{recipe.scale}")
+        if data.source is not None and data.degradation is None:
+            data = dataclasses.replace(data, degradation=f"bicubic_x{recipe.scale}")
         train = dataclasses.replace(train, crop_border=recipe.scale)
     stages = tuple(s for s in train.stages if recipe.gan or s.gan_weight == 0)
     if not stages:
         raise ConfigError("gan: false leaves no stage without gan_weight")
     train = dataclasses.replace(train, stages=stages)
-    if data.channels is None and "in_channels" in model.kwargs:
-        data = dataclasses.replace(data, channels=int(model.kwargs["in_channels"]))
+    if data.channels is None and model.name in list_models():
+        # The data follow the model: its in_channels kwarg, else that argument's default.
+        default = model_signature(model.name).parameters.get("in_channels")
+        channels = model.kwargs.get("in_channels", getattr(default, "default", None))
+        if isinstance(channels, int):
+            data = dataclasses.replace(data, channels=channels)
     return dataclasses.replace(recipe, model=model, data=data, train=train)
 
 
@@ -193,6 +197,8 @@ def _check_names(recipe: Recipe) -> None:
             raise ConfigError(
                 f"{key}: unknown model {spec.name!r}; choose one of {', '.join(known)}"
             )
+    if recipe.data.source is not None and recipe.data.degradation is None:
+        raise ConfigError("data.degradation: data.source needs one (restorekit degradations)")
     if recipe.data.degradation is not None:
         try:
             create_degradation(recipe.data.degradation)

@@ -1,0 +1,246 @@
+"""FFA-Net (SPEC.md A): the official architecture, the light variant, the EA and PAR switches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from restorekit.layers import EfficientAttention, ProgressiveAttentionRefinement
+from restorekit.models import create_model
+from restorekit.models.ffa import FFA, convert_official_state_dict
+from restorekit.models.summary import count_parameters
+
+
+def n_params(name: str, **kwargs: object) -> int:
+    with torch.device("meta"):  # no memory, no init cost
+        return count_parameters(create_model(name, **kwargs))
+
+
+# ------------------------------------------------------------------ parameter counts
+
+
+def test_paper_size_has_the_official_parameter_count() -> None:
+    # Reference: BENCHMARKS.md "FFA-Net has 4.46 M parameters" (Qin et al. 2020, G=3, B=19).
+    # Exact figure from the official FFA.py layer list, all convs with bias:
+    #   conv3x3 64->64: 36_864 + 64 = 36_928
+    #   CA (64 -> 8 -> 64, 1x1): 520 + 576 = 1_096;  PA (64 -> 8 -> 1): 520 + 9 = 529
+    #   block = 2 convs + CA + PA = 75_481;  group = 19 blocks + conv = 1_471_067
+    #   pre conv 3->64: 1_792;  fusion CA (192 -> 4 -> 192): 772 + 960 = 1_732;  PA: 529
+    #   post: conv 64->64 36_928 + conv 64->3 1_731 = 38_659
+    #   3 * 1_471_067 + 1_792 + 1_732 + 529 + 38_659 = 4_455_913
+    assert n_params("ffa") == 4_455_913
+    assert round(n_params("ffa") / 1e6, 2) == 4.46
+
+
+def test_light_variant_has_five_blocks_per_group() -> None:
+    # Reference: BENCHMARKS.md "the 5-blocks-per-group variant 1.29 M" (seeds/000).
+    #   3 * (5 * 75_481 + 36_928) + 1_792 + 1_732 + 529 + 38_659 = 1_285_711
+    assert n_params("ffa_light") == 1_285_711
+    assert round(n_params("ffa_light") / 1e6, 2) == 1.29
+    with torch.device("meta"):
+        model = create_model("ffa_light")
+    assert [len(g.blocks) for g in model.groups] == [5, 5, 5]
+
+
+def test_switches_change_the_architecture_by_their_own_layers_only() -> None:
+    plain = n_params("ffa")
+    # PAR: a 3x3 conv 1 -> 1 (10 parameters) in groups 2 and 3 and in the fusion.
+    assert n_params("ffa", progressive_refinement=True) == plain + 3 * 10
+    # EA: keys, queries, values and reprojection, four 1x1 convs 64 -> 64.
+    assert n_params("ffa", efficient_attention=True) == plain + 4 * (64 * 64 + 64)
+    with torch.device("meta"):
+        both = create_model("ffa", efficient_attention=True, progressive_refinement=True)
+    pars = [m for m in both.modules() if isinstance(m, ProgressiveAttentionRefinement)]
+    assert len(pars) == 3  # groups 2, 3 and the fusion; group 1 only starts the chain
+    assert sum(isinstance(m, EfficientAttention) for m in both.modules()) == 1
+
+
+# ------------------------------------------------------------------ the official structure
+
+
+class _OfficialFFA(nn.Module):
+    """FFA-Net as the official FFA.py lays it out (G = 3), with its module names."""
+
+    def __init__(self, blocks: int, dim: int) -> None:
+        super().__init__()
+
+        def conv(cin: int, cout: int) -> nn.Conv2d:
+            return nn.Conv2d(cin, cout, 3, padding=1)
+
+        def pa_layer(c: int) -> nn.Module:
+            layer = nn.Module()
+            layer.pa = nn.Sequential(
+                nn.Conv2d(c, c // 8, 1), nn.ReLU(), nn.Conv2d(c // 8, 1, 1), nn.Sigmoid()
+            )
+            return layer
+
+        def block() -> nn.Module:
+            b = nn.Module()
+            b.conv1, b.conv2 = conv(dim, dim), conv(dim, dim)
+            b.calayer = nn.Module()
+            b.calayer.ca = nn.Sequential(
+                nn.Conv2d(dim, dim // 8, 1), nn.ReLU(), nn.Conv2d(dim // 8, dim, 1), nn.Sigmoid()
+            )
+            b.palayer = pa_layer(dim)
+            return b
+
+        self.pre = nn.Sequential(conv(3, dim))
+        for g in (1, 2, 3):
+            group = nn.Module()
+            group.gp = nn.Sequential(*(block() for _ in range(blocks)), conv(dim, dim))
+            setattr(self, f"g{g}", group)
+        self.ca = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(3 * dim, dim // 16, 1),
+            nn.ReLU(),
+            nn.Conv2d(dim // 16, 3 * dim, 1),
+            nn.Sigmoid(),
+        )
+        self.palayer = pa_layer(dim)
+        self.post = nn.Sequential(conv(dim, dim), conv(dim, 3))
+        self.dim = dim
+
+    def forward(self, x1: torch.Tensor) -> torch.Tensor:
+        def run_block(b: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            res = torch.relu(b.conv1(x)) + x
+            res = b.conv2(res)
+            res = res * b.calayer.ca(res.mean(dim=(2, 3), keepdim=True))
+            res = res * b.palayer.pa(res)
+            return res + x
+
+        x = self.pre(x1)
+        outs = []
+        for g in (self.g1, self.g2, self.g3):
+            res = x
+            for b in g.gp[:-1]:
+                res = run_block(b, res)
+            x = g.gp[-1](res) + x
+            outs.append(x)
+        w = self.ca(torch.cat(outs, dim=1)).view(-1, 3, self.dim)[:, :, :, None, None]
+        out = w[:, 0] * outs[0] + w[:, 1] * outs[1] + w[:, 2] * outs[2]
+        out = out * self.palayer.pa(out)
+        return self.post(out) + x1
+
+
+def test_switches_off_is_the_official_network_and_loads_its_weights() -> None:
+    torch.manual_seed(0)
+    official = _OfficialFFA(blocks=2, dim=32).eval()
+    state = {f"module.{k}": v for k, v in official.state_dict().items()}  # as DataParallel saves
+    ours = FFA(blocks=2, channels=32).eval()
+    ours.load_state_dict(convert_official_state_dict(state), strict=True)
+    x = torch.rand(2, 3, 13, 17)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), official(x), rtol=1e-5, atol=1e-5)
+
+
+def test_convert_rejects_foreign_keys() -> None:
+    with pytest.raises(ValueError, match="not a weight of the official FFA-Net"):
+        convert_official_state_dict({"encoder.0.weight": torch.zeros(1)})
+
+
+# ------------------------------------------------------------------ EA and PAR
+
+
+def _plain_weights_for(model: FFA, plain: FFA) -> dict[str, torch.Tensor]:
+    """The plain model's weights under the switched model's names (new layers kept)."""
+    source = plain.state_dict()
+    out = {}
+    for key, value in model.state_dict().items():
+        plain_key = key.replace(".pa.pa.", ".pa.").replace("fusion_pa.pa.", "fusion_pa.")
+        out[key] = source.get(plain_key, value)
+    return out
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {"progressive_refinement": True},
+        {"efficient_attention": True},
+        {"efficient_attention": True, "progressive_refinement": True},
+    ],
+)
+def test_fresh_switches_start_as_plain_ffa_and_are_wired_in(switches: dict) -> None:
+    torch.manual_seed(0)
+    plain = FFA(blocks=2, channels=16).eval()
+    model = FFA(blocks=2, channels=16, **switches).eval()
+    model.load_state_dict(_plain_weights_for(model, plain), strict=True)
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        # Zero-initialised refining convs and EA projection: the plain network exactly.
+        torch.testing.assert_close(model(x), plain(x))
+        for module in model.modules():  # now make every new layer do something
+            if isinstance(module, ProgressiveAttentionRefinement):
+                nn.init.constant_(module.refine.weight, 0.5)
+            if isinstance(module, EfficientAttention):
+                nn.init.normal_(module.reprojection.weight, std=0.5)
+        assert not torch.allclose(model(x), plain(x), atol=1e-4)
+
+
+def test_progressive_refinement_chains_the_groups_maps() -> None:
+    """Group 1's attention reaches the fusion through the refining convs, not otherwise."""
+    torch.manual_seed(0)
+    model = FFA(groups=3, blocks=1, channels=16, progressive_refinement=True).eval()
+    x = torch.rand(1, 3, 9, 11)
+    seen: dict[str, torch.Tensor | None] = {}
+
+    def remember(name: str):  # forward hook keeping the previous-stage map a PAR was given
+        def hook(module: nn.Module, args: tuple, out: tuple) -> None:
+            seen[name] = args[1]
+
+        return hook
+
+    assert not isinstance(model.groups[0].blocks[-1].pa, ProgressiveAttentionRefinement)
+    for g in (1, 2):
+        model.groups[g].blocks[-1].pa.register_forward_hook(remember(f"group{g}"))
+    model.fusion_pa.register_forward_hook(remember("fusion"))
+    with torch.no_grad():
+        model(x)
+    assert set(seen) == {"group1", "group2", "fusion"}
+    assert all(v is not None and v.shape == (1, 1, 9, 11) for v in seen.values())
+
+
+def test_all_parameters_learn_with_both_switches_on() -> None:
+    torch.manual_seed(0)
+    model = create_model(
+        "ffa", groups=3, blocks=1, channels=16, efficient_attention=True,
+        progressive_refinement=True,
+    )  # fmt: skip
+    y = model(torch.rand(2, 3, 11, 9))
+    assert torch.isfinite(y).all()
+    (y * torch.randn_like(y)).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} gets no gradient"
+
+
+# ------------------------------------------------------------------ shapes, modes, errors
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("name", ["ffa", "ffa_light"])
+def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_channels: int) -> None:
+    torch.manual_seed(0)
+    model = create_model(
+        name, blocks=1, channels=16, in_channels=in_channels, efficient_attention=True,
+        progressive_refinement=True,
+    ).eval()  # fmt: skip
+    assert model.scale == 1 and model.size_multiple == 1
+    x = torch.rand(2, in_channels, 13, 17)
+    with torch.no_grad():
+        y1, y2 = model(x), model(x)
+    assert y1.shape == x.shape
+    assert torch.isfinite(y1).all()
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"in_channels": 2}, "in_channels must be 1 or 3"),
+        ({"groups": 0}, "groups must be a positive integer"),
+        ({"blocks": 2.5}, "blocks must be a positive integer"),
+    ],
+)
+def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_model("ffa", **kwargs)

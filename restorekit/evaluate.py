@@ -1,0 +1,341 @@
+"""Benchmark runner: methods x tasks -> a results table that states its protocol.
+
+A *method* is anything that restores: a trained model, an untrained one (said so in the
+table), or a classical baseline (``restorekit.baselines``). A *task* is a set of
+(degraded, ground truth) pairs with a name: clean images degraded on the fly with a
+seeded preset (:func:`synthetic_task`), or a prepared dataset folder (:func:`folder_task`).
+Every method runs on every task whose scale it matches (a x2 network is not scored on a
+x4 task), and the degraded input itself is scored as the reference row of a task
+without a scale change.
+
+The protocol is part of the result. Each task records its colour space, border crop,
+data range, noise seed, how its inputs were degraded (clipped or not) and which resize
+made its low-resolution images; the tables and the JSON carry it, and two runs with the
+same seed give identical numbers (CPU inference is deterministic, and each pair's
+degradation comes from a generator seeded with (seed, index) alone).
+
+Conventions (BENCHMARKS.md): super-resolution is scored on MATLAB ``rgb2ycbcr`` luma with
+``scale`` pixels cropped from each border (gray images as they are); denoising and
+dehazing on all channels, no crop. Restored outputs are clipped to [0, 1]; PSNR and SSIM
+(Wang et al. 2004) use data range 1 on float images (not quantised to 8 bits).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from restorekit.data import Example, SyntheticPairs, open_dataset, split_indices
+from restorekit.inference import restore_tensor
+from restorekit.metrics import psnr, ssim
+from restorekit.utils import atomic_path
+
+__all__ = [
+    "INPUT",
+    "Method",
+    "Protocol",
+    "Results",
+    "Score",
+    "Task",
+    "evaluate",
+    "folder_task",
+    "synthetic_task",
+]
+
+log = logging.getLogger(__name__)
+
+INPUT = "degraded input"  # the method name of the no-restoration reference row
+RESIZE = "MATLAB imresize (antialiased bicubic, a = -0.5), restorekit.degrade.imresize"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one task's numbers were made; :meth:`describe` is the line tables print."""
+
+    color: str  # "Y (MATLAB rgb2ycbcr, float)", "RGB" or "gray"
+    crop_border: int
+    data_range: float
+    seed: int | None  # the degradation seed; None for a prepared folder's fixed pairs
+    degradation: str  # the preset's parameters, e.g. its noise and whether it clips
+    resize: str | None  # what made the low-resolution images, for scale > 1
+
+    def describe(self) -> str:
+        seed = "fixed pairs" if self.seed is None else f"seed {self.seed}"
+        parts = [
+            self.color,
+            f"crop {self.crop_border}",
+            f"data range {self.data_range:g}",
+            f"{seed}: {self.degradation}",
+            "outputs clipped to [0,1], float (not quantised)",
+        ]
+        if self.resize:
+            parts.append(f"LR by {self.resize}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Named (lq, gt) pairs to evaluate on.
+
+    Attributes:
+        dataset: the data's name (an offline source, a folder).
+        degradation: the preset name, or ``"as prepared"`` for a folder's own pairs.
+        pairs: items ``{"lq": (C, h, w), "gt": (C, H, W), "name": str}`` in [0, 1].
+        seed: the degradation seed, None for fixed pairs.
+        description: how the pairs were degraded, for the protocol line.
+    """
+
+    dataset: str
+    degradation: str
+    pairs: Sequence[dict[str, Any]]
+    seed: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named restorer and a note on where it comes from (weights, parameters)."""
+
+    name: str
+    module: nn.Module
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Score:
+    """One image's scores under one method."""
+
+    dataset: str
+    degradation: str
+    method: str
+    image: str
+    psnr: float
+    ssim: float
+
+
+@dataclass
+class Results:
+    """Per-image scores, each task's protocol, and a few kept outputs for figures.
+
+    ``examples[(dataset, degradation)]`` holds, for the first ``keep`` images of a task,
+    ``{"lq", "gt", method name: output}`` as (1, C, H, W) tensors (not serialised).
+    """
+
+    scores: list[Score] = field(default_factory=list)
+    protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # method name -> note
+    examples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Mean PSNR and SSIM per (dataset, degradation, method), in evaluation order."""
+        groups: dict[tuple[str, str, str], list[Score]] = {}
+        for s in self.scores:
+            groups.setdefault((s.dataset, s.degradation, s.method), []).append(s)
+        rows = []
+        for (dataset, degradation, method), scores in groups.items():
+            rows.append({
+                "dataset": dataset, "degradation": degradation, "method": method,
+                "images": len(scores),
+                "psnr": _mean(s.psnr for s in scores), "ssim": _mean(s.ssim for s in scores),
+                "note": self.notes.get(method, ""),
+                "protocol": self.protocols[(dataset, degradation)].describe(),
+            })  # fmt: skip
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the kept images, as plain JSON values."""
+        return {
+            "metrics": "PSNR (dB) and SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, "
+            "K1 0.01, K2 0.03, valid region); means over images",
+            "protocols": [
+                {"dataset": d, "degradation": g, **asdict(p), "description": p.describe()}
+                for (d, g), p in self.protocols.items()
+            ],
+            "summary": self.summary(),
+            "images": [asdict(s) for s in self.scores],
+        }
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write ``results.csv`` (per image), ``summary.csv`` and ``results.json``."""
+        out = Path(out)
+        per_image = [asdict(s) for s in self.scores]
+        paths = [out / "results.csv", out / "summary.csv", out / "results.json"]
+        _write_text(paths[0], _csv(per_image, list(Score.__dataclass_fields__)))
+        summary = self.summary()
+        _write_text(paths[1], _csv(summary, list(summary[0]) if summary else []))
+        _write_text(paths[2], json.dumps(self.to_json(), indent=2, allow_nan=True) + "\n")
+        return paths
+
+
+# ------------------------------------------------------------------------------- tasks
+
+
+def synthetic_task(
+    dataset: str,
+    examples: Sequence[Example | torch.Tensor],
+    degradation: str,
+    *,
+    seed: int = 0,
+    channels: int | None = None,
+) -> Task:
+    """Clean images degraded with a preset; pair ``i`` always gets the same degradation.
+
+    Whole images are used (modcropped to the scale for super-resolution).
+    """
+    pairs = SyntheticPairs(examples, degradation, seed=seed, channels=channels)
+    return Task(dataset, degradation, pairs, seed=seed, description=repr(pairs.degradation))
+
+
+def folder_task(
+    root: str | Path, *, split: str | None = "test", channels: int | None = None
+) -> Task:
+    """A prepared dataset folder's own pairs (``restorekit data prepare`` or any layout)."""
+    root = Path(root)
+    pairs = open_dataset(root, split=split, channels=channels)
+    where = f"{root}" + (f", split {split}" if split else "")
+    return Task(root.name, "as prepared", pairs, description=f"pairs from {where}")
+
+
+def held_out(examples: Sequence[Example], *, seed: int = 0) -> list[Example]:
+    """The 10% test part of the 70/20/10 split by ``seed`` (the training recipes' split),
+    or the source's own test split when it has one (FER2013's PrivateTest)."""
+    own = [e for e in examples if e.split == "test"]
+    if own:
+        return own
+    return [examples[i] for i in split_indices(len(examples), seed=seed)[2]]
+
+
+# -------------------------------------------------------------------------- evaluation
+
+
+def evaluate(
+    methods: Sequence[Method],
+    tasks: Iterable[Task],
+    *,
+    limit: int | None = None,
+    keep: int = 1,
+    tile: int | None = None,
+    y_channel: bool | None = None,
+    crop_border: int | None = None,
+    progress: bool = False,
+) -> Results:
+    """Score every method on every task of its scale.
+
+    Args:
+        methods: the restorers; names must be unique.
+        tasks: the pairs to score on.
+        limit: score only the first N pairs of each task.
+        keep: keep the outputs of this many images per task, for figures.
+        tile: tiled inference with this tile side (see ``restore_tensor``).
+        y_channel, crop_border: override the protocol (default: Y and crop = scale for
+            super-resolution, all channels and no crop otherwise).
+        progress: show a progress bar on stderr.
+
+    Raises:
+        ValueError: duplicate method names, or a method whose channel count does not
+            match a task's images.
+    """
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names) or INPUT in names:
+        raise ValueError(f"method names must be unique and not {INPUT!r}: {names}")
+    results = Results(notes={m.name: m.note for m in methods})
+    for task in tasks:
+        n = len(task.pairs) if limit is None else min(limit, len(task.pairs))
+        items = (task.pairs[i] for i in range(n))
+        if progress:
+            from tqdm import tqdm
+
+            items = tqdm(items, total=n, desc=f"{task.dataset}/{task.degradation}", unit="img")
+        for index, item in enumerate(items):
+            lq, gt = item["lq"][None], item["gt"][None]
+            scale = gt.shape[-1] // lq.shape[-1]
+            key = (task.dataset, task.degradation)
+            if key not in results.protocols:
+                results.protocols[key] = _protocol(task, gt, scale, y_channel, crop_border)
+            protocol = results.protocols[key]
+            outputs: dict[str, torch.Tensor] = {}
+            if scale == 1:
+                outputs[INPUT] = lq.clamp(0, 1)
+            for method in methods:
+                if int(getattr(method.module, "scale", 1)) != scale:
+                    continue
+                _check_channels(method, lq, task)
+                outputs[method.name] = restore_tensor(method.module, lq, tile=tile)
+            for name, out in outputs.items():
+                p, s = _score(out, gt, protocol)
+                results.scores.append(Score(*key, name, str(item["name"]), p, s))
+            if index < keep:
+                results.examples.setdefault(key, []).append({"lq": lq, "gt": gt, **outputs})
+    return results
+
+
+def _protocol(
+    task: Task, gt: torch.Tensor, scale: int, y_channel: bool | None, crop: int | None
+) -> Protocol:
+    rgb = gt.shape[1] == 3
+    y = (scale > 1 and rgb) if y_channel is None else (y_channel and rgb)
+    color = "Y (MATLAB rgb2ycbcr, float)" if y else ("RGB" if rgb else "gray")
+    return Protocol(
+        color=color,
+        crop_border=scale if crop is None and scale > 1 else (crop or 0),
+        data_range=1.0,
+        seed=task.seed,
+        degradation=task.description or task.degradation,
+        resize=RESIZE if scale > 1 and task.seed is not None else None,
+    )
+
+
+def _score(out: torch.Tensor, gt: torch.Tensor, protocol: Protocol) -> tuple[float, float]:
+    kw = {
+        "crop_border": protocol.crop_border,
+        "y_channel": protocol.color.startswith("Y"),
+        "data_range": protocol.data_range,
+    }
+    pred, target = out.double().clamp(0, 1), gt.double()
+    return float(psnr(pred, target, **kw)[0]), float(ssim(pred, target, **kw)[0])
+
+
+def _check_channels(method: Method, lq: torch.Tensor, task: Task) -> None:
+    want = getattr(method.module, "in_channels", None)
+    if isinstance(want, int) and want != lq.shape[1]:
+        raise ValueError(
+            f"method {method.name!r} takes {want}-channel images but {task.dataset}/"
+            f"{task.degradation} has {lq.shape[1]}: give the task channels={want}"
+        )
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < len(values):  # identical images: PSNR is +inf, and so is the mean
+        return math.inf
+    return statistics.fmean(finite) if finite else math.nan
+
+
+def _csv(rows: list[Mapping[str, Any]], fields: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt(v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.6f}" if isinstance(value, float) else value
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

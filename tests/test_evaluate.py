@@ -1,0 +1,172 @@
+"""Evaluation: methods x tasks, the protocol each table states, reproducibility, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from torch import nn
+
+from restorekit.data import Example
+from restorekit.degrade import imresize
+from restorekit.evaluate import INPUT, Method, evaluate, folder_task, held_out, synthetic_task
+from restorekit.io import write_image
+from restorekit.report import write_report
+
+
+class Identity(nn.Module):
+    scale, size_multiple = 1, 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Bicubic(nn.Module):
+    size_multiple = 1
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return imresize(x, self.scale)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Example]:
+    from skimage import data
+
+    crops = [data.astronaut()[:60, :64], data.coffee()[100:160, 200:264], data.chelsea()[:60, :64]]
+    return [
+        Example(f"photo{i}", torch.from_numpy(c.copy()).permute(2, 0, 1).float() / 255)
+        for i, c in enumerate(crops)
+    ]
+
+
+def test_identity_scores_equal_the_input_row_and_skimage(photos: list[Example]) -> None:
+    task = synthetic_task("photos", photos, "gaussian_low", seed=3)
+    results = evaluate([Method("identity", Identity())], [task])
+    by = {(s.method, s.image): s for s in results.scores}
+    for ex in photos:  # the identity restores nothing: it scores what the input scores
+        same, ref = by[("identity", ex.name)], by[(INPUT, ex.name)]
+        assert (same.psnr, same.ssim) == (ref.psnr, ref.ssim)
+    # Independent reference: skimage on the same pair, RGB, data range 1.
+    item = task.pairs[0]
+    lq = item["lq"].clamp(0, 1).permute(1, 2, 0).double().numpy()
+    gt = item["gt"].permute(1, 2, 0).double().numpy()
+    want_psnr = peak_signal_noise_ratio(gt, lq, data_range=1.0)
+    want_ssim = structural_similarity(
+        gt, lq, data_range=1.0, channel_axis=2, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False,
+    )  # fmt: skip
+    got = by[(INPUT, photos[0].name)]
+    assert got.psnr == pytest.approx(want_psnr, abs=1e-6)
+    assert got.ssim == pytest.approx(want_ssim, abs=1e-5)
+    assert results.protocols[("photos", "gaussian_low")].color == "RGB"
+
+
+def test_sr_is_scored_on_y_with_crop_scale_and_only_at_its_scale(photos: list[Example]) -> None:
+    tasks = [synthetic_task("photos", photos, f"bicubic_x{s}") for s in (2, 4)]
+    results = evaluate([Method("bicubic x2", Bicubic(2)), Method("bicubic x4", Bicubic(4))], tasks)
+    methods = {(s.degradation, s.method) for s in results.scores}
+    assert methods == {("bicubic_x2", "bicubic x2"), ("bicubic_x4", "bicubic x4")}  # no INPUT
+    protocol = results.protocols[("photos", "bicubic_x4")]
+    assert (protocol.color, protocol.crop_border) == ("Y (MATLAB rgb2ycbcr, float)", 4)
+    assert "MATLAB imresize" in protocol.describe()
+
+    # Reference: MATLAB rgb2ycbcr luma and PSNR written out in numpy, crop 4.
+    item = tasks[1].pairs[0]
+    up = imresize(item["lq"][None].double(), 4)[0].clamp(0, 1).numpy()
+    gt = item["gt"].double().numpy()
+
+    def luma(x: np.ndarray) -> np.ndarray:
+        return (16 + 65.481 * x[0] + 128.553 * x[1] + 24.966 * x[2])[4:-4, 4:-4] / 255
+
+    mse = np.mean((luma(up) - luma(gt)) ** 2)
+    score = next(s for s in results.scores if s.degradation == "bicubic_x4")
+    assert score.psnr == pytest.approx(10 * math.log10(1 / mse), abs=1e-6)
+
+
+def test_two_runs_give_identical_numbers(photos: list[Example], tmp_path: Path) -> None:
+    def run(out: Path) -> str:
+        tasks = [synthetic_task("photos", photos, d, seed=7) for d in ("salt_pepper", "haze")]
+        evaluate([Method("identity", Identity())], tasks).write(out)
+        return (out / "results.json").read_text()
+
+    assert run(tmp_path / "a") == run(tmp_path / "b")
+    other = evaluate([], [synthetic_task("photos", photos, "salt_pepper", seed=8)])
+    first = json.loads(run(tmp_path / "a"))["images"][0]
+    assert other.scores[0].psnr != first["psnr"]  # the seed matters
+
+
+def test_written_tables_hold_the_protocol_and_per_image_values(
+    photos: list[Example], tmp_path: Path
+) -> None:
+    task = synthetic_task("photos", photos, "gaussian_high", seed=0)
+    results = evaluate([Method("identity", Identity(), note="no-op")], [task], limit=2)
+    results.write(tmp_path)
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert len(rows) == 4 and {r["method"] for r in rows} == {INPUT, "identity"}
+    summary = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert summary[1]["note"] == "no-op" and summary[1]["images"] == "2"
+    assert "GaussianNoise(sigma_range=(0.12, 0.12), clip=True)" in summary[0]["protocol"]
+    assert "seed 0" in summary[0]["protocol"] and "crop 0" in summary[0]["protocol"]
+    mean = np.mean([float(r["psnr"]) for r in rows if r["method"] == "identity"])
+    assert float(summary[1]["psnr"]) == pytest.approx(mean, abs=1e-5)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["protocols"][0]["seed"] == 0 and len(data["images"]) == 4
+
+
+def test_a_channel_mismatch_names_the_method(photos: list[Example]) -> None:
+    gray = Identity()
+    gray.in_channels = 1
+    with pytest.raises(ValueError, match="method 'gray' takes 1-channel images"):
+        evaluate([Method("gray", gray)], [synthetic_task("photos", photos, "gaussian_low")])
+    with pytest.raises(ValueError, match="unique"):
+        evaluate([Method("a", Identity()), Method("a", Identity())], [])
+
+
+def test_folder_task_uses_the_prepared_pairs(tmp_path: Path) -> None:
+    gen = torch.Generator().manual_seed(0)
+    for i in range(10):
+        gt = torch.rand(1, 16, 16, generator=gen)
+        write_image(tmp_path / "gt" / f"{i}.png", gt)
+        write_image(tmp_path / "lq" / f"{i}.png", (gt + 0.05).clamp(0, 1))
+    task = folder_task(tmp_path, split="test")
+    results = evaluate([Method("identity", Identity())], [task])
+    assert task.degradation == "as prepared" and len(task.pairs) == 1
+    assert results.protocols[(tmp_path.name, "as prepared")].seed is None
+    assert "fixed pairs" in results.summary()[0]["protocol"]
+
+
+def test_held_out_prefers_the_sources_own_test_split() -> None:
+    examples = [Example(str(i), torch.zeros(1, 2, 2)) for i in range(20)]
+    assert len(held_out(examples)) == 2
+    examples[5] = Example("5", torch.zeros(1, 2, 2), split="test")
+    assert [e.name for e in held_out(examples)] == ["5"]
+
+
+def test_report_is_self_contained_and_links_its_figures(
+    photos: list[Example], tmp_path: Path
+) -> None:
+    tasks = [synthetic_task("photos", photos, d) for d in ("gaussian_low", "gaussian_high")]
+    tasks.append(synthetic_task("photos", photos, "bicubic_x2"))
+    results = evaluate([Method("identity", Identity()), Method("bicubic", Bicubic(2))], tasks)
+    md, page = write_report(results, tmp_path, title="T")
+    text, html = md.read_text(), page.read_text()
+    for link in re.findall(r"\]\((figures/[^)]+\.png)\)", text):
+        assert (tmp_path / link).read_bytes().startswith(b"\x89PNG")
+    # three comparison grids and one PSNR-per-degradation plot (photos has 3 degradations)
+    assert len(list((tmp_path / "figures").glob("*.png"))) == 4
+    assert "Protocol: Y (MATLAB rgb2ycbcr, float); crop 2" in text
+    assert "| identity | 3 |" in text
+    sources = re.findall(r"src='([^']*)'", html)
+    assert len(sources) == 4 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<td>bicubic</td>" in html and "http" not in html

@@ -108,18 +108,30 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     """Set ``data[a][b][c] = value`` for ``key="a.b.c"``, creating missing sections.
 
-    >>> d = {"a": {"x": 1}}
-    >>> set_dotted(d, "a.b.c", 2); d
-    {'a': {'x': 1, 'b': {'c': 2}}}
+    A numeric part indexes a list (``train.stages.0.steps``: the first stage's steps).
+
+    >>> d = {"a": {"x": 1}, "s": [{"n": 1}, {"n": 2}]}
+    >>> set_dotted(d, "a.b.c", 2); set_dotted(d, "s.1.n", 5); d
+    {'a': {'x': 1, 'b': {'c': 2}}, 's': [{'n': 1}, {'n': 5}]}
     """
-    node = data
+    node: Any = data
     parts = key.split(".")
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {key}: {'.'.join(parts[: i + 1])} is not a section")
-        node = child
-    node[parts[-1]] = _deep_copy(value)
+    for i, part in enumerate(parts):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(
+                    f"override {key}: {where}: no such item (the list has {len(node)})"
+                )
+            index: Any = int(part)
+        elif isinstance(node, dict):
+            index = part
+        else:
+            raise ConfigError(f"override {key}: {'.'.join(parts[:i])} is not a section")
+        if i == len(parts) - 1:
+            node[index] = _deep_copy(value)
+        else:
+            node = node.setdefault(index, {}) if isinstance(node, dict) else node[index]
 
 
 def from_dict(schema: type[T], data: Mapping[str, Any], *, where: str = "") -> T:

@@ -96,3 +96,12 @@ def test_overrides_do_not_mutate_their_input() -> None:
     data = {"optim": {"lr": 0.1}}
     apply_overrides(data, ["optim.lr=0.2"])
     assert data == {"optim": {"lr": 0.1}}
+
+
+def test_overrides_index_lists_and_name_a_bad_index() -> None:
+    data = {"train": {"stages": [{"steps": 10}, {"steps": 20}]}}
+    out = apply_overrides(data, ["train.stages.1.steps=5"])
+    assert out["train"]["stages"] == [{"steps": 10}, {"steps": 5}]
+    assert data["train"]["stages"][1]["steps"] == 20  # the input is not changed
+    with pytest.raises(ConfigError, match=r"train\.stages\.2: no such item \(the list has 2\)"):
+        apply_overrides(data, ["train.stages.2.steps=5"])

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from restorekit.cli import main
 from restorekit.config import ConfigError
@@ -80,3 +81,40 @@ def test_seed_form_and_resume_guard(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(argv) == 2  # a checkpoint is there: continuing needs --resume
     assert "--resume" in capsys.readouterr().err
     assert run([*argv, "--resume"]) == 0  # already finished: nothing more to do
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    """A real SIGKILL, whenever it lands (mid-step or mid-checkpoint), changes nothing."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from restorekit.train.checkpoint import load_weights
+
+    def command(run_dir: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-c", "from restorekit.cli import main; main()", "train",
+                "face_attention_unet_low",
+                "--smoke", f"run_dir={run_dir}", "train.stages.0.steps=24", "train.val_every=4",
+                *extra]  # fmt: skip
+
+    subprocess.run(command(tmp_path / "ref"), check=True, capture_output=True)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(command(run), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while load_checkpoint(run) is None or load_checkpoint(run).step < 8:
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint to kill at"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(run).step
+    assert killed_at < 24, "the run finished before the kill"
+    subprocess.run(command(run, "--resume"), check=True, capture_output=True)
+
+    final, ref = load_checkpoint(run), load_checkpoint(tmp_path / "ref")
+    assert final.step == ref.step == 24
+    for key, value in ref.weights["model"].items():
+        assert torch.equal(final.weights["model"][key], value), key
+    best, _ = load_weights(run / "best.safetensors")
+    ref_best, _ = load_weights(tmp_path / "ref" / "best.safetensors")
+    assert all(torch.equal(best[k], v) for k, v in ref_best.items())

@@ -152,3 +152,18 @@ def test_ema_and_bf16_autocast_run(tmp_path: Path) -> None:
     ema = load_checkpoint(tmp_path).weights["ema"]
     model = trainer.model.state_dict()
     assert not torch.equal(ema["body.0.weight"], model["body.0.weight"])
+
+
+def test_tensorboard_gets_the_logged_scalars(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    make_trainer(tmp_path, options(steps=8, tensorboard=True)).fit()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert {"main/loss", "main/psnr", "main/lr"} <= set(events.Tags()["scalars"])
+    rows = read_log(tmp_path / "log.csv")
+    psnr = [(e.step, e.value) for e in events.Scalars("main/psnr")]
+    want = [(int(r["step"]), float(r["psnr"])) for r in rows if r["psnr"]]
+    assert [s for s, _ in psnr] == [s for s, _ in want] == [4, 8]
+    assert [v for _, v in psnr] == pytest.approx([v for _, v in want], rel=1e-5)

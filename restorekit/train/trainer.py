@@ -83,6 +83,7 @@ class TrainOptions:
     crop_border: int = 0  # metric protocol during validation
     y_channel: bool = False
     progress: bool = True
+    tensorboard: bool = False  # also log the CSV's scalars to run_dir/tensorboard
     extra: dict[str, Any] = field(default_factory=dict)  # config saved with checkpoints
 
     @property
@@ -182,6 +183,7 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.best_psnr = -math.inf
         self._stage_index = -1
+        self._board: Any = None  # the TensorBoard writer, made on first use
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, float]:
@@ -207,6 +209,8 @@ class Trainer:
                     break
         if bar is not None:
             bar.close()
+        if self._board is not None:
+            self._board.close()
         return scores
 
     def _train_step(self, batch: dict[str, Tensor]) -> float:
@@ -415,6 +419,23 @@ class Trainer:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+        if self.opt.tensorboard:
+            board = self._tensorboard()
+            for key, value in {"lr": row["lr"], **values}.items():
+                board.add_scalar(f"{self.stage.name}/{key}", float(value), self.step)
+
+    def _tensorboard(self) -> Any:
+        if self._board is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ImportError(
+                    "train.tensorboard needs the tensorboard package: "
+                    "pip install 'restorekit[tensorboard]'"
+                ) from None
+            # purge_step drops the events a killed run wrote after its last checkpoint.
+            self._board = SummaryWriter(self.run_dir / "tensorboard", purge_step=self.step)
+        return self._board
 
     def _truncate_log(self) -> None:
         """Drop rows logged after the checkpoint we resume from (the killed run's tail)."""

@@ -18,6 +18,11 @@ _LAZY = {
     "write_image": "restorekit.io",
     "read_volume": "restorekit.io",
     "imresize": "restorekit.degrade",
+    "restore": "restorekit.api",
+    "load_model": "restorekit.api",
+    "list_weights": "restorekit.api",
+    "create_model": "restorekit.models",
+    "list_models": "restorekit.models",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,421 @@
+"""The Python API: ``load_model`` a trained model and ``restore`` images with it.
+
+>>> import restorekit
+>>> model = restorekit.load_model("srcnn", scale=2, filters=(8, 4))  # untrained: a warning
+>>> restorekit.restore(np.zeros((5, 7), dtype=np.uint8), model=model).shape
+(10, 14)
+
+``load_model`` takes, in this order of lookup:
+
+1. a path to a ``.safetensors`` file written by ``save_weights`` (the model is rebuilt
+   from the file's ``model_name`` and ``model_kwargs`` metadata alone);
+2. a path to a training run folder: its ``best.safetensors``, else the model weights of
+   the checkpoint its ``latest`` file names;
+3. the name of a shipped weights file, ``restorekit/weights/<name>.safetensors``
+   (:func:`list_weights` names them);
+4. a registered model name (``restorekit.list_models()``), built with ``**kwargs`` and
+   loaded with ``weights=`` (a ``.safetensors`` file, or a ``.pth``/``.pt`` file read with
+   ``torch.load(weights_only=True)``, never unpickled). Without weights the model is
+   untrained: a warning is logged and ``model.untrained`` is True.
+
+A plain string without a path separator is looked up as a shipped or registered name
+first, so a run folder called ``srcnn`` in the working directory is ``"./srcnn"``.
+
+``restore`` runs any of those (or any ``nn.Module`` with ``scale``/``size_multiple``)
+through :func:`restorekit.inference.restore_tensor` (tiles, self-ensemble, bf16).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from restorekit.degrade import imresize
+from restorekit.inference import restore_tensor
+from restorekit.io import read_image
+from restorekit.models import create_model, list_models
+from restorekit.train.checkpoint import load_checkpoint, load_weights
+
+__all__ = ["WEIGHTS_DIR", "list_weights", "load_model", "restore"]
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""Where shipped weights live: ``<name>.safetensors``, each with a ``<name>.md`` card."""
+
+PathLike = str | os.PathLike[str]
+ImageT = TypeVar("ImageT", str, os.PathLike, np.ndarray, Tensor)
+
+# Keys under which other tools nest a state_dict inside a .pth file (BasicSR: "params").
+_PTH_KEYS = ("state_dict", "params", "model")
+_MAX_KEYS_SHOWN = 5
+
+
+def list_weights() -> list[str]:
+    """Names of the shipped weights files (``restorekit/weights/*.safetensors``), sorted.
+
+    Empty when the package ships none. Each name is accepted by :func:`load_model`.
+    """
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors") if p.is_file())
+
+
+def load_model(
+    name_or_path: PathLike,
+    *,
+    weights: PathLike | None = None,
+    device: str | torch.device = "cpu",
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a model, load its weights, and put it in eval mode on ``device``.
+
+    Args:
+        name_or_path: a ``.safetensors`` file from ``save_weights``, a run folder, a
+            shipped weights name, or a registered model name (see the module docstring
+            for the order of lookup).
+        weights: only with a registered model name: a ``.safetensors`` or ``.pth``/``.pt``
+            file of its state_dict (a ``.pth`` may nest it under "state_dict", "params"
+            or "model"; a "module." prefix from DataParallel is removed).
+        device: where the model is put.
+        **kwargs: only with a registered model name: its constructor arguments.
+
+    Returns:
+        The model in eval mode, with ``model.untrained`` (True when no weights were
+        loaded) and ``model.weights_file`` (the file read, or None).
+
+    Raises:
+        FileNotFoundError: a path that does not exist, or a run folder without weights.
+        ValueError: an unknown name, options given for a file, an unreadable file, or
+            weights that do not fit the model (naming the file and the first keys).
+    """
+    source = _resolve(name_or_path)
+    if source is None:
+        raise ValueError(
+            f"unknown model {str(name_or_path)!r}: not a file or folder, a shipped weights "
+            f"name ({', '.join(list_weights()) or 'none shipped'}) or a registered model "
+            f"({', '.join(list_models())})"
+        )
+    kind, target = source
+    if kind != "name" and (weights is not None or kwargs):
+        given = ["weights="] if weights is not None else []
+        given += [f"{k}=" for k in kwargs]
+        raise ValueError(
+            f"{target}: {', '.join(given)} apply only to a registered model name; a weights "
+            "file or run folder rebuilds its model from its own metadata"
+        )
+    if kind == "name":
+        model = create_model(str(target), **kwargs)
+        if weights is None:
+            logger.warning(
+                "model %r has no weights: it is untrained and its output is meaningless",
+                target,
+            )
+            file = None
+        else:
+            file = Path(weights)
+            _load_state(model, _read_state(file), file)
+    else:
+        file = _run_weights(target) if kind == "folder" else target
+        model = _rebuild(file)
+    model.untrained = file is None
+    model.weights_file = None if file is None else str(file)
+    return model.to(device).eval()
+
+
+def restore(
+    image: ImageT,
+    *,
+    model: nn.Module | PathLike,
+    weights: PathLike | None = None,
+    tile: int | None = None,
+    overlap: int = 32,
+    ensemble: bool = False,
+    bf16: bool = False,
+    device: str | torch.device = "cpu",
+) -> ImageT | Tensor:
+    """Restore one image (or a batch) with ``model``, returning the same kind of image.
+
+    Kinds of ``image`` and what comes back (``s`` is the model's ``scale``):
+
+    - a path: read with :func:`restorekit.io.read_image`; returns a (C, sH, sW) float32
+      tensor in [0, 1].
+    - a numpy array (H, W) or (H, W, C), C in 1..4, uint8, uint16 (rescaled from
+      their full range) or float in [0, 1]: returns (sH, sW) or (sH, sW, C) of the same
+      dtype, rounded for the integer ones.
+    - a float tensor (C, H, W) or (B, C, H, W) in [0, 1]: returns the same layout,
+      dtype and device.
+
+    Channels: 2 and 4 channels are gray+alpha and RGBA; the alpha is set aside, passed
+    through unchanged (bicubic-resized with ``imresize`` and clipped when ``s > 1``) and
+    put back. A 1-channel model on RGB restores each channel separately; a 3-channel
+    model on gray gets the gray replicated to RGB and returns the mean of its output
+    channels. A model whose channel count equals the image's takes it as is, alpha
+    included.
+
+    Args:
+        image: the image, as above.
+        model: an ``nn.Module`` (moved to ``device``, put in eval mode) or anything
+            :func:`load_model` accepts.
+        weights: a weights file for ``model``: passed to :func:`load_model` with a name,
+            or loaded into a module given as ``model``.
+        tile: run tiles of this many input pixels a side (bounded memory); None: whole.
+        overlap: context around each tile, in input pixels.
+        ensemble: average the 8 flips and rotations (8x the time).
+        bf16: bfloat16 autocast.
+        device: where the model runs.
+
+    Raises:
+        ValueError: an unsupported shape, dtype or channel count, float values outside
+            [0, 1] or not finite, ``tile < 1`` or ``overlap < 0``; the errors of
+            :func:`load_model` and :func:`restorekit.io.read_image`.
+    """
+    if tile is not None and (isinstance(tile, bool) or tile < 1):
+        raise ValueError(f"tile must be a positive number of pixels or None, got {tile!r}")
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap!r}")
+    if isinstance(model, nn.Module):
+        if weights is not None:
+            file = Path(weights)
+            _load_state(model, _read_state(file), file)
+        net = model.to(device)
+    else:
+        net = load_model(model, weights=weights, device=device)
+
+    def run(x: Tensor) -> Tensor:  # (B, C, H, W) float32 in [0, 1] -> (B, C, sH, sW)
+        return _restore_channels(net, x.to(device), tile, overlap, ensemble, bf16)
+
+    if isinstance(image, (str, os.PathLike)):
+        return run(read_image(image)[None]).cpu()[0]
+    if isinstance(image, np.ndarray):
+        return _restore_array(run, image)
+    if isinstance(image, Tensor):
+        return _restore_tensor_image(run, image)
+    raise ValueError(
+        f"image must be a path, a numpy array or a torch tensor, not {type(image).__name__}"
+    )
+
+
+# ------------------------------------------------------------------------ input kinds
+
+
+def _restore_array(run: Any, image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8/uint16/float -> the same layout and dtype, ``scale`` x."""
+    if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
+        raise ValueError(
+            f"a numpy image must be (H, W) or (H, W, C) with C in 1..4, got {image.shape}"
+        )
+    if image.dtype in (np.uint8, np.uint16):
+        peak = float(np.iinfo(image.dtype).max)
+    elif image.dtype.kind == "f":
+        peak = 1.0
+    else:
+        raise ValueError(f"a numpy image must be uint8, uint16 or float, not {image.dtype}")
+    hwc = image[..., None] if image.ndim == 2 else image
+    x = torch.from_numpy(np.ascontiguousarray(hwc, dtype=np.float32)).permute(2, 0, 1)[None]
+    if peak == 1.0:
+        _check_range(x, "numpy image")
+    else:
+        x = x / peak
+    y = run(x)[0].permute(1, 2, 0).cpu().double().numpy()  # (sH, sW, C)
+    if peak != 1.0:
+        y = np.round(y * peak)  # values are in [0, 1]: no clipping needed after rounding
+    out = y.astype(image.dtype)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def _restore_tensor_image(run: Any, image: Tensor) -> Tensor:
+    """(C, H, W) or (B, C, H, W) float in [0, 1] -> the same layout, dtype and device."""
+    if image.ndim not in (3, 4) or not image.is_floating_point():
+        raise ValueError(
+            "a tensor image must be float (C, H, W) or (B, C, H, W) in [0, 1], got "
+            f"{tuple(image.shape)} {image.dtype}"
+        )
+    x = image.detach().float()
+    _check_range(x, "tensor image")
+    y = run(x[None] if image.ndim == 3 else x)
+    y = y.to(image.device, image.dtype)
+    return y[0] if image.ndim == 3 else y
+
+
+def _check_range(x: Tensor, what: str) -> None:
+    if not torch.isfinite(x).all():
+        raise ValueError(f"the {what} holds NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(f"the {what} must be in [0, 1], got values in [{lo:g}, {hi:g}]")
+
+
+# ------------------------------------------------------------------------ channels
+
+
+def _restore_channels(
+    model: nn.Module, x: Tensor, tile: int | None, overlap: int, ensemble: bool, bf16: bool
+) -> Tensor:
+    """Match the image's channels to the model's, restore, and put the alpha back."""
+
+    def run(inp: Tensor) -> Tensor:
+        return restore_tensor(model, inp, tile=tile, overlap=overlap, ensemble=ensemble, bf16=bf16)
+
+    channels = x.shape[1]
+    wanted = _model_channels(model)
+    if wanted is None or wanted == channels:
+        return run(x)
+    alpha = None
+    if channels in (2, 4):
+        x, alpha = x[:, :-1], x[:, -1:]
+    colour = x.shape[1]
+    if wanted == colour:
+        y = run(x)
+    elif wanted == 1 and colour == 3:
+        # Channels as a batch: each is restored alone, as a gray image.
+        b, _, h, w = x.shape
+        y = run(x.reshape(b * 3, 1, h, w))
+        y = y.reshape(b, 3, *y.shape[-2:])
+    elif wanted == 3 and colour == 1:
+        y = run(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
+    else:
+        raise ValueError(f"the model takes {wanted}-channel images; this one has {channels}")
+    if alpha is not None:
+        if alpha.shape[-2:] != y.shape[-2:]:
+            # float64: imresize's weights sum to 1 exactly, so a constant alpha stays so.
+            alpha = imresize(alpha.double(), size=tuple(y.shape[-2:])).clamp(0, 1).float()
+        y = torch.cat([y, alpha.to(y.device)], dim=1)
+    return y
+
+
+def _model_channels(model: nn.Module) -> int | None:
+    """The channels a model takes: ``in_channels``, else its first conv's, else unknown."""
+    channels = getattr(model, "in_channels", None)
+    if isinstance(channels, int):
+        return channels
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if first is None else first.in_channels
+
+
+# ------------------------------------------------------------------------ loading
+
+
+def _resolve(name_or_path: PathLike) -> tuple[str, Any] | None:
+    """("file", Path) | ("folder", Path) | ("shipped", Path) | ("name", str) | None."""
+    text = os.fspath(name_or_path)
+    plain = isinstance(name_or_path, str) and "/" not in text and os.sep not in text
+    if plain and text in list_weights():
+        return "shipped", WEIGHTS_DIR / f"{text}.safetensors"
+    if plain and text in list_models():
+        return "name", text
+    path = Path(text)
+    if path.is_dir():
+        return "folder", path
+    if path.is_file():
+        if path.suffix.lower() in (".pth", ".pt"):
+            raise ValueError(
+                f"{path}: a .pth file holds no model name or arguments; pass the model "
+                f"name and weights={path.name!r}"
+            )
+        return "file", path
+    if not plain or path.suffix:
+        raise FileNotFoundError(f"{path}: no such weights file or run folder")
+    return None
+
+
+def _run_weights(folder: Path) -> Path:
+    """A run folder's ``best.safetensors``, else its latest checkpoint's model weights."""
+    best = folder / "best.safetensors"
+    if best.is_file():
+        return best
+    checkpoint = load_checkpoint(folder)
+    if checkpoint is None:
+        raise FileNotFoundError(
+            f"{folder}: no best.safetensors and no 'latest' checkpoint; not a run folder?"
+        )
+    file = checkpoint.folder / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"{checkpoint.folder}: the checkpoint has no model.safetensors")
+    return file
+
+
+def _rebuild(file: Path) -> nn.Module:
+    """A model rebuilt from a ``save_weights`` file's metadata, with its weights."""
+    state, meta = load_weights(file)
+    name = meta.get("model_name")
+    if not isinstance(name, str):
+        raise ValueError(
+            f"{file}: no model_name in its metadata (not written by save_weights?); pass "
+            "the model name and weights= instead"
+        )
+    model_kwargs = meta.get("model_kwargs") or {}
+    if not isinstance(model_kwargs, dict):
+        raise ValueError(f"{file}: model_kwargs metadata is not a mapping: {model_kwargs!r}")
+    try:
+        model = create_model(name, **model_kwargs)
+    except ValueError as err:
+        raise ValueError(f"{file}: cannot rebuild its model: {err}") from None
+    _load_state(model, state, file)
+    return model
+
+
+def _read_state(file: Path) -> dict[str, Tensor]:
+    """A state_dict from a ``.safetensors`` or ``.pth``/``.pt`` file, never unpickled."""
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such weights file")
+    suffix = file.suffix.lower()
+    if suffix == ".safetensors":
+        return load_weights(file)[0]
+    if suffix not in (".pth", ".pt"):
+        raise ValueError(f"{file}: weights must be a .safetensors or .pth/.pt file")
+    try:
+        # weights_only: tensors and plain containers only, so a file cannot run code.
+        data = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle and zip errors have many types
+        raise ValueError(
+            f"{file}: not a weights-only .pth file ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''})"
+        ) from None
+    if isinstance(data, dict):
+        for key in _PTH_KEYS:
+            if isinstance(data.get(key), dict):
+                data = data[key]
+                break
+    if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
+        raise ValueError(
+            f"{file}: holds no state_dict (a dict of tensors, or one under "
+            f"{', '.join(map(repr, _PTH_KEYS))})"
+        )
+    if data and all(k.startswith("module.") for k in data):
+        data = {k.removeprefix("module."): v for k, v in data.items()}  # DataParallel
+    return data
+
+
+def _load_state(model: nn.Module, state: dict[str, Tensor], file: Path) -> None:
+    """``model.load_state_dict(state)``, with an error naming the file and the keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_first(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys {_first(unexpected)}")
+        name = getattr(model, "model_name", type(model).__name__)
+        raise ValueError(f"{file}: weights do not fit model {name!r}: " + "; ".join(parts))
+    for key, value in own.items():
+        if state[key].shape != value.shape:
+            raise ValueError(
+                f"{file}: weights do not fit the model: {key} has shape "
+                f"{tuple(state[key].shape)} in the file but {tuple(value.shape)} in the model"
+            )
+    model.load_state_dict(state)
+
+
+def _first(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_KEYS_SHOWN])
+    more = len(keys) - _MAX_KEYS_SHOWN
+    return f"{shown} (and {more} more)" if more > 0 else shown

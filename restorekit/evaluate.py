@@ -36,7 +36,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from restorekit.data import Example, SyntheticPairs, open_dataset, split_indices
+from restorekit.data import (
+    DEFAULT_DEGRADATION,
+    Example,
+    SyntheticPairs,
+    detect_layout,
+    load_examples,
+    open_dataset,
+    split_indices,
+)
 from restorekit.inference import restore_tensor
 from restorekit.metrics import psnr, ssim
 from restorekit.utils import atomic_path
@@ -51,6 +59,7 @@ __all__ = [
     "evaluate",
     "folder_task",
     "synthetic_task",
+    "tasks_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -214,6 +223,51 @@ def held_out(examples: Sequence[Example], *, seed: int = 0) -> list[Example]:
     if own:
         return own
     return [examples[i] for i in split_indices(len(examples), seed=seed)[2]]
+
+
+def tasks_for(
+    data: str | Path,
+    degradations: Sequence[str] = (),
+    *,
+    seed: int = 0,
+    split: str | None = "test",
+    split_seed: int = 0,
+    channels: int | None = None,
+) -> list[Task]:
+    """The tasks of one ``--data`` argument.
+
+    A prepared dataset folder (``restorekit data prepare``, or lq/ + gt/, triplet or
+    RESIDE folders) gives one task with its own pairs. Anything ``load_examples`` reads
+    (an offline source name, an image folder, a FER2013 CSV, a volume) gives one task per
+    degradation (default: the one ``data prepare`` uses for the data's kind) with noise
+    ``seed``, on the test part of the 70/20/10 split by ``split_seed`` (the training
+    recipes' ``train.seed``, 0 by default, so no training image is scored), or on every
+    image with ``split=None``.
+
+    Raises:
+        ValueError: degradations given for a prepared folder, an unknown split, or data
+            that is neither a dataset folder nor a readable source.
+    """
+    path = Path(data)
+    try:
+        detect_layout(path)
+        is_folder = True
+    except (FileNotFoundError, ValueError):
+        is_folder = False
+    if is_folder:
+        if degradations:
+            raise ValueError(f"{path} holds prepared pairs: drop --degradation for it")
+        return [folder_task(path, split=split, channels=channels)]  # its own split
+    kind, examples = load_examples(data)
+    if split == "test":
+        examples = held_out(examples, seed=split_seed)
+    elif split is not None:
+        raise ValueError(f"split {split!r}: clean images are scored on 'test' or all (None)")
+    name = Path(data).name if path.exists() else str(data)
+    return [
+        synthetic_task(name, examples, d, seed=seed, channels=channels)
+        for d in (degradations or [DEFAULT_DEGRADATION[kind]])
+    ]
 
 
 # -------------------------------------------------------------------------- evaluation

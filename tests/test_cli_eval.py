@@ -1,0 +1,124 @@
+"""`restorekit eval`: models and baselines on data x degradations, tables and a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from restorekit.cli import main
+from restorekit.models import create_model
+from restorekit.train.checkpoint import save_weights
+
+
+def run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
+@pytest.fixture
+def faces(tmp_path: Path) -> Path:
+    """Ten real gray crops (scikit-image's camera), enough for a 70/20/10 test split of 1."""
+    from skimage import data
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    cam = data.camera()
+    for i in range(10):
+        Image.fromarray(cam[i * 40 : i * 40 + 32, 100:132]).save(folder / f"f{i}.png")
+    return folder
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    net = create_model("attention_unet", in_channels=1, widths=(4, 8))
+    path = tmp_path / "unet.safetensors"
+    save_weights(path, net)
+    return path
+
+
+def test_eval_writes_tables_and_report_and_reproduces(
+    faces: Path, weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", "--data", str(faces), "--degradation", "salt_pepper",
+            "--degradation", "gaussian_low", "--model", str(weights), "--baseline", "median",
+            "--baseline", "gaussian:sigma=0.8", "--all-images"]  # fmt: skip
+    assert run([*argv, "--out", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert "faces / salt_pepper  [gray; crop 0; data range 1; seed 0: SaltPepper" in printed
+    assert "median(size=3)" in printed and "gaussian(sigma=0.8" in printed
+    summary = json.loads((tmp_path / "a" / "results.json").read_text())["summary"]
+    assert {r["method"] for r in summary} == {
+        "degraded input", "unet", "median(size=3)", "gaussian(sigma=0.8, truncate=4.0)"
+    }  # fmt: skip
+    assert all(r["images"] == 10 for r in summary)
+    assert next(r for r in summary if r["method"] == "median(size=3)")["note"] == (
+        "classical baseline"
+    )
+    # the median beats the salt-and-pepper input by far (BENCHMARKS.md: 15.3 -> 29.1 dB)
+    sp = {r["method"]: r["psnr"] for r in summary if r["degradation"] == "salt_pepper"}
+    assert sp["median(size=3)"] > sp["degraded input"] + 8
+    assert (tmp_path / "a" / "report.html").stat().st_size > 10_000
+
+    assert run([*argv, "--out", str(tmp_path / "b"), "--no-report"]) == 0
+    for name in ("results.json", "results.csv", "summary.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert not (tmp_path / "b" / "report.html").exists()
+
+
+def test_eval_default_split_scores_only_held_out_images(
+    faces: Path, weights: Path, tmp_path: Path
+) -> None:
+    assert run(["eval", "--data", str(faces), "--model", str(weights), "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert {r["images"] for r in summary} == {1}  # the 10% test part of 10 images
+    assert summary[0]["degradation"] == "gaussian_25"  # photo folders' default preset
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--baseline", "median:size"], "expected key=value"),
+        (["--baseline", "sharpen"], "unknown baseline 'sharpen'"),
+        (["--model", "no_such_model"], "no_such_model"),
+        ([], "name at least one --model or --baseline"),
+        (["--baseline", "median", "--data", "no_such_source"], "no_such_source"),
+    ],
+)
+def test_eval_errors_are_one_line(
+    faces: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code = run(["eval", "--data", str(faces), "--out", str(tmp_path / "o"), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_eval_on_a_prepared_folder_refuses_a_degradation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(3):
+        for sub in ("lq", "gt"):
+            (tmp_path / "set" / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(
+                tmp_path / "set" / sub / f"{i}.png"
+            )
+    argv = [
+        "eval",
+        "--data",
+        str(tmp_path / "set"),
+        "--baseline",
+        "median",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert run([*argv, "--degradation", "gaussian_low"]) == 2
+    assert "holds prepared pairs" in capsys.readouterr().err

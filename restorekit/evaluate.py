@@ -162,6 +162,14 @@ class Results:
             })  # fmt: skip
         return rows
 
+    def extend(self, other: Results) -> None:
+        """Add the scores, protocols, notes and kept outputs of another evaluation."""
+        self.scores += other.scores
+        self.protocols.update(other.protocols)
+        self.notes.update(other.notes)
+        for key, examples in other.examples.items():
+            self.examples.setdefault(key, []).extend(examples)
+
     def to_json(self) -> dict[str, Any]:
         """Everything but the kept images, as plain JSON values."""
         return {

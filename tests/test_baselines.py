@@ -356,7 +356,8 @@ def test_bm3d_contract_on_tiny_and_colour_images() -> None:
     x = image(2, 1, 9, 13).float()  # below bm3d's minimum side: mirrored up and back
     y = model(x)
     assert y.shape == x.shape and y.dtype == torch.float32
-    torch.testing.assert_close(y[1:], model(x[1:]), rtol=0, atol=0)
+    # Each image on its own (bm3d's float32 FFTs may differ in the last bit run to run).
+    torch.testing.assert_close(y[1:], model(x[1:]), rtol=0, atol=1e-6)
     x = image(1, 3, 17, 23)
     y = restore_tensor(model, x.float())
     assert y.shape == x.shape and torch.isfinite(y).all()

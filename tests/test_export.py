@@ -1,0 +1,277 @@
+"""restorekit.export: every registered model to ONNX, run with onnxruntime, equal to torch."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxscript")
+ort = pytest.importorskip("onnxruntime")
+
+import restorekit.export as export_module  # noqa: E402 - after the skips
+from restorekit.export import (  # noqa: E402
+    OnnxExport,
+    export_onnx,
+    read_onnx_metadata,
+    run_onnx,
+)
+from restorekit.layers import WindowAttention  # noqa: E402
+from restorekit.models import create_model, list_models  # noqa: E402
+from restorekit.models.base import Restorer  # noqa: E402
+
+# Tiny widths (each export takes seconds) but the paper depth where it sets the size
+# multiple (attention_unet: 16, resnet_unet: 32, casr: 6), and x2 / x3 / x4 across the
+# SR models. ffa turns on both of its attention switches so their layers are exported too.
+TINY: dict[str, dict] = {
+    "attention_unet": {"widths": (4, 4, 8, 8, 8)},
+    "resnet_unet": {
+        "encoder": "resnet18",
+        "pretrained": False,
+        "decoder_widths": (8, 8, 4, 4, 4),
+    },
+    "ffa": {
+        "groups": 2,
+        "blocks": 1,
+        "channels": 8,
+        "efficient_attention": True,
+        "progressive_refinement": True,
+    },
+    "ffa_light": {"blocks": 1, "channels": 8, "in_channels": 1},
+    "srcnn": {"scale": 3, "filters": (8, 4)},
+    "drrn": {"scale": 2, "n_units": 2, "channels": 8},
+    "edsr": {"scale": 2, "n_blocks": 1, "n_feats": 8},
+    "edsr_baseline": {"scale": 3, "n_blocks": 1, "n_feats": 8},
+    "rdn": {"n_blocks": 2, "n_layers": 2, "growth": 4, "channels": 8},
+    "casr": {
+        "scale": 2,
+        "n_blocks": 1,
+        "channels": 12,
+        "growth": 4,
+        "n_layers": 1,
+        "embed_dim": 12,
+        "num_heads": 2,
+    },
+    "patchgan": {"widths": (8, 16)},
+    "vgg_discriminator": {"base": 4},
+}
+TOLERANCE = 1e-4  # max |onnx - torch| on [0, 1] images
+ODD_SIZE = (37, 29)  # a multiple of none of the size multiples (16, 32, 6)
+
+
+def build(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model(name, **TINY.get(name, {}))
+    # Non-trivial BatchNorm statistics, so eval mode is really what gets exported.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def real_images(channels: int, height: int, width: int, *, batch: int = 1) -> torch.Tensor:
+    """Crops of scikit-image's photos in [0, 1]: cameraman (gray) or astronaut (RGB).
+
+    Each batch item is another crop. A conditional discriminator's two channels are
+    cameraman and a seeded noisy copy, its real input.
+    """
+    from skimage import data
+
+    if channels == 3:
+        photo = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
+    else:
+        photo = torch.from_numpy(data.camera())[None].float() / 255
+    crops = [photo[:, 60 + 40 * i : 60 + 40 * i + height, 180 : 180 + width] for i in range(batch)]
+    x = torch.stack(crops)
+    if channels == 2:
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+        x = torch.cat([(x + 0.1 * noise).clamp(0, 1), x], dim=1)
+    return x.contiguous()
+
+
+def max_error(session: object, model: torch.nn.Module, x: torch.Tensor) -> float:
+    with torch.no_grad():
+        expected = model(x)
+    got = run_onnx(session, x)
+    assert got.shape == expected.shape
+    return float((got - expected).abs().max())
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """name -> (model, OnnxExport): each model is exported once for all tests."""
+    folder = tmp_path_factory.mktemp("onnx")
+    cache: dict[str, tuple[torch.nn.Module, OnnxExport]] = {}
+
+    def get(name: str) -> tuple[torch.nn.Module, OnnxExport]:
+        if name not in cache:
+            model = build(name).eval()
+            cache[name] = (model, export_onnx(model, folder / f"{name}.onnx"))
+        return cache[name]
+
+    return get
+
+
+def test_every_model_has_a_tiny_configuration() -> None:
+    assert set(TINY) == set(list_models())
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_export_matches_torch_at_two_sizes(name: str, exported) -> None:
+    model, info = exported(name)
+    assert info.path.is_file() and info.dynamic and info.static_reason is None
+    assert info.max_abs_error is not None and info.max_abs_error <= TOLERANCE
+    session = ort.InferenceSession(str(info.path), providers=["CPUExecutionProvider"])
+    (spec,) = session.get_inputs()
+    assert spec.name == info.input_name == ("lq" if isinstance(model, Restorer) else "image")
+    assert spec.shape[2:] == ["height", "width"]
+    channels = spec.shape[1]
+    errors = {
+        (info.height, info.width): max_error(
+            session, model, real_images(channels, info.height, info.width, batch=2)
+        ),
+        ODD_SIZE: max_error(session, model, real_images(channels, *ODD_SIZE)),
+    }
+    logging.getLogger(__name__).info("%s: max |onnx - torch| %s", name, errors)
+    assert max(errors.values()) <= TOLERANCE, errors
+    if isinstance(model, Restorer):
+        out = run_onnx(info.path, real_images(channels, *ODD_SIZE))
+        assert out.shape == (1, channels, ODD_SIZE[0] * model.scale, ODD_SIZE[1] * model.scale)
+
+
+@pytest.mark.parametrize("name", ["casr", "attention_unet", "patchgan"])
+def test_metadata_round_trips(name: str, exported) -> None:
+    model, info = exported(name)
+    meta = read_onnx_metadata(info.path)
+    assert meta["model_name"] == name == info.model_name
+    assert meta["model_kwargs"] == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in TINY[name].items()
+    }
+    assert meta["dynamic_spatial"] is True
+    assert meta["in_channels"] == model.in_channels
+    assert meta["input_name"] == info.input_name and meta["output_name"] == info.output_name
+    assert meta["restorekit_version"] == __import__("restorekit").__version__
+    assert meta["opset"] == info.opset == 18
+    if isinstance(model, Restorer):
+        assert (meta["scale"], meta["size_multiple"]) == (model.scale, model.size_multiple)
+    # The metadata alone rebuilds the architecture (the weights are in the graph).
+    rebuilt = create_model(meta["model_name"], **meta["model_kwargs"])
+    rebuilt.load_state_dict(model.state_dict())
+
+
+def test_export_leaves_the_model_as_it_was(tmp_path: Path, exported) -> None:
+    model, _ = exported("casr")  # its WindowAttention is exported written out
+    attention = [m for m in model.modules() if isinstance(m, WindowAttention)]
+    assert attention and all("forward" not in vars(m) for m in attention)
+    trained = build("edsr_baseline")  # training mode, as a trainer leaves it
+    export_onnx(trained, tmp_path / "m.onnx", height=8, width=8, dynamic=False, check=False)
+    assert trained.training
+
+
+def test_static_export_fixes_the_size(tmp_path: Path) -> None:
+    model = build("edsr_baseline").eval()
+    info = export_onnx(model, tmp_path / "static.onnx", height=20, width=24, dynamic=False)
+    assert not info.dynamic and (info.height, info.width) == (20, 24)
+    assert "dynamic=False" in info.static_reason
+    meta = read_onnx_metadata(info.path)
+    assert meta["dynamic_spatial"] is False
+    assert (meta["export_height"], meta["export_width"]) == (20, 24)
+    x = real_images(3, 20, 24, batch=3)  # the batch axis stays dynamic
+    assert max_error(str(info.path), model, x) <= TOLERANCE
+    with pytest.raises(ValueError, match=r"has shape \('batch', 3, 20, 24\)"):
+        run_onnx(info.path, real_images(3, 21, 24))
+
+
+def test_a_failed_dynamic_export_falls_back_to_a_fixed_size_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    write = export_module._Export.write
+
+    def fail_dynamic(self, path, size, *, dynamic, probes):
+        if dynamic:
+            raise RuntimeError("guard on height")
+        return write(self, path, size, dynamic=dynamic, probes=probes)
+
+    monkeypatch.setattr(export_module._Export, "write", fail_dynamic)
+    with caplog.at_level(logging.WARNING, logger="restorekit.export"):
+        info = export_onnx(build("edsr_baseline"), tmp_path / "m.onnx", height=16, width=20)
+    assert not info.dynamic and (info.height, info.width) == (16, 20)
+    assert "guard on height" in info.static_reason
+    assert "fixed 16x20 input only" in caplog.text and "guard on height" in caplog.text
+    assert read_onnx_metadata(info.path)["dynamic_spatial"] is False
+
+
+def test_a_graph_that_disagrees_with_torch_is_an_error_and_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_module, "CHECK_TOLERANCE", -1.0)  # every check fails
+    target = tmp_path / "bad.onnx"
+    with pytest.raises(RuntimeError, match="disagrees with PyTorch"):
+        export_onnx(build("edsr_baseline"), target, height=16, width=16)
+    assert not target.exists() and not list(tmp_path.iterdir())  # nor a temporary
+
+
+def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
+    model = build("edsr_baseline")
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        export_onnx("nope", tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match=r"must end in \.onnx"):
+        export_onnx(model, tmp_path / "m.pt")
+    (tmp_path / "folder.onnx").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        export_onnx(model, tmp_path / "folder.onnx")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        export_onnx(model, tmp_path / "file" / "m.onnx")
+    with pytest.raises(ValueError, match="not a restorekit"):
+        export_onnx(torch.nn.Conv2d(3, 3, 3), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="height must be a positive integer"):
+        export_onnx(model, tmp_path / "m.onnx", height=0)
+    with pytest.raises(ValueError, match="at least 16"):
+        export_onnx(build("vgg_discriminator"), tmp_path / "m.onnx", height=8, dynamic=False)
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(model, tmp_path / "m.onnx", opset=11)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.onnx"]
+
+
+def test_reading_bad_files_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such ONNX file"):
+        read_onnx_metadata(tmp_path / "missing.onnx")
+    with pytest.raises(FileNotFoundError, match="no such ONNX file"):
+        run_onnx(tmp_path / "missing.onnx", torch.zeros(1, 3, 8, 8))
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\xff" * 64)
+    with pytest.raises(ValueError, match="junk.onnx"):
+        read_onnx_metadata(junk)
+    with pytest.raises(ValueError, match="junk.onnx"):
+        run_onnx(junk, torch.zeros(1, 3, 8, 8))
+
+
+def test_run_onnx_checks_its_input(exported) -> None:
+    _, info = exported("edsr")
+    with pytest.raises(ValueError, match=r"has shape \('batch', 3, 'height', 'width'\)"):
+        run_onnx(info.path, torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="float"):
+        run_onnx(info.path, np.zeros((1, 3, 8, 8), np.float32))
+
+
+def test_a_missing_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # makes `import onnxscript` fail
+    with pytest.raises(ImportError, match=r"pip install 'restorekit\[onnx\]'"):
+        export_onnx(build("edsr_baseline"), tmp_path / "m.onnx")
+
+
+def test_import_is_cheap() -> None:
+    code = (
+        "import sys, restorekit.export; "
+        "heavy = {'onnx', 'onnxruntime', 'onnxscript'} & set(sys.modules); "
+        "sys.exit(sorted(heavy) or 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

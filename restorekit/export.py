@@ -169,8 +169,10 @@ class _Exported(nn.Module):
         h, w = lq.shape[-2:]
         m, s = self.net.size_multiple, self.net.scale
         if m > 1:  # a constant of the model, not of the input: this branch is sound
-            reflect_h, replicate_h = _mirror_indices(h, h + (-h) % m)
-            reflect_w, replicate_w = _mirror_indices(w, w + (-w) % m)
+            # m * ceil(n / m) rather than n + (-n) % m: the same number, but halving it
+            # simplifies symbolically, which keeps the exporter's shape algebra small.
+            reflect_h, replicate_h = _mirror_indices(h, (h + m - 1) // m * m)
+            reflect_w, replicate_w = _mirror_indices(w, (w + m - 1) // m * m)
             # One mode for both axes, as pad_to_multiple: reflect only if both can.
             can_reflect = (reflect_h.min() >= 0) & (reflect_w.min() >= 0)
             rows = torch.where(can_reflect, reflect_h, replicate_h)

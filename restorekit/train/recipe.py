@@ -216,7 +216,16 @@ def build_trainer(recipe: Recipe) -> Trainer:
     """The model, data and losses a recipe describes, ready to ``fit()``."""
     torch.manual_seed(recipe.train.seed)  # model initialisation is part of the seed
     model = _create(recipe.model)
-    discriminator = _create(recipe.discriminator) if recipe.discriminator else None
+    # Built only when a stage uses them (gan: false drops the stage that does).
+    stages = recipe.train.stages
+    discriminator = (
+        _create(recipe.discriminator)
+        if recipe.discriminator and any(s.gan_weight > 0 for s in stages)
+        else None
+    )
+    needs_perceptual = recipe.perceptual is not None and any(
+        s.perceptual_weight > 0 for s in stages
+    )
     train_set, val_set = build_datasets(recipe.data, seed=recipe.train.seed)
     options = dataclasses.replace(recipe.train, extra=to_dict(recipe))
     run_dir = recipe.run_dir or Path("runs") / recipe.name
@@ -227,7 +236,7 @@ def build_trainer(recipe: Recipe) -> Trainer:
         options,
         run_dir,
         discriminator=discriminator,
-        perceptual=perceptual_features(recipe.perceptual) if recipe.perceptual else None,
+        perceptual=perceptual_features(recipe.perceptual) if needs_perceptual else None,
         gan_loss=GANLoss("vanilla", real_label=0.9, fake_label=0.1),
         device=recipe.device,
     )

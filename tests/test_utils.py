@@ -30,3 +30,16 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         tmp.write_text("half")
         raise RuntimeError
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_safetensors_weights_are_readable_by_others(tmp_path: Path) -> None:
+    import torch
+
+    from restorekit.train.checkpoint import save_weights
+
+    old = os.umask(0o022)
+    try:
+        save_weights(tmp_path / "w.safetensors", torch.nn.Linear(2, 2))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o644

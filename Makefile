@@ -28,7 +28,7 @@ test-all: venv
 	RESTOREKIT_SLOW=1 $(BIN)/python -m pytest -q -n 2
 
 lint: venv
-	$(BIN)/ruff check restorekit tests benchmarks
+	$(BIN)/ruff check restorekit tests benchmarks scripts
 	$(BIN)/lint-imports
 
 demo: venv

@@ -51,14 +51,16 @@ def main() -> None:
         base, _, kw = spec.partition(":")
         baseline = create_baseline(base, **apply_overrides({}, [a for a in kw.split(",") if a]))
         methods.append(Method(baseline.describe(), baseline, "classical baseline"))
-    tasks = tasks_for(data["source"], [data["degradation"]], seed=0,
-                      split_seed=config["train"]["seed"], channels=data.get("channels"))  # fmt: skip
+    split_seed, channels = config["train"]["seed"], data.get("channels")
+    tasks = tasks_for(
+        data["source"], [data["degradation"]], seed=0, split_seed=split_seed, channels=channels
+    )
     results = evaluate(methods, tasks, limit=args.limit)
     WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(_card(args, config, meta, model, results))
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and its card")
 
 
-def _card(args, config, meta, model, results) -> str:  # noqa: ANN001 - a script
+def _card(args, config, meta, model, results) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
     with open(args.run / "log.csv", newline="") as f:

@@ -81,7 +81,7 @@ def _parts(quick: bool) -> list[Part]:
         Part("MRI super-resolution", "mni152", held_out(mri)[: 1 if quick else 3],
              ("bicubic_x2",), (("sr_edsr", ""), ("sr_casr", "")), (("bicubic", {"scale": 2}),), 1),
         Part("Defect-aware restoration", "photos", crops[:1] if quick else crops, ("defects",),
-             (("defect_resnet_unet", ""),), (("median", {"size": 5}), ("nlm", {})), 3),
+             (("defect_mobilenet_unet", ""),), (("median", {"size": 5}), ("nlm", {})), 3),
     ]  # fmt: skip
 
 

@@ -680,6 +680,60 @@ def data_prepare(
     )
 
 
+export_app = typer.Typer(help="Export a model for other runtimes (ONNX).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="A shipped weights name, a .safetensors file, a run folder, or a registered "
+            "model (untrained unless --weights).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")],
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="Weights (.safetensors or .pth) for a registered --model."),
+    ] = None,
+    height: Annotated[
+        int, typer.Option(help="Input height of a --static export (and of the fallback).")
+    ] = 256,
+    width: Annotated[
+        int, typer.Option(help="Input width of a --static export (and of the fallback).")
+    ] = 256,
+    static: Annotated[
+        bool, typer.Option("--static", help="Fix the input size to --height x --width.")
+    ] = False,
+    opset: Annotated[int, typer.Option(help="ONNX opset (18 or later).")] = 18,
+) -> None:
+    """Export a model to ONNX, checked against PyTorch with onnxruntime.
+
+    The file takes `lq`, (B, C, H, W) float32 in [0, 1], and returns `restored`,
+    (B, C, scale*H, scale*W); discriminators take `image` and return `logits`. H and W
+    are dynamic unless --static, or unless the model cannot be exported so: then the
+    file takes --height x --width only and a warning says why. The model name, its
+    arguments, scale and size multiple are stored in the file's metadata. Needs
+    `pip install 'restorekit[onnx]'`.
+    """
+    from restorekit.api import load_model
+    from restorekit.export import export_onnx
+
+    net = load_model(model, weights=weights)
+    info = export_onnx(net, out, height=height, width=width, dynamic=not static, opset=opset)
+    axes = "any H x W" if info.dynamic else f"{info.height}x{info.width} inputs only"
+    trained = "untrained (random init)" if net.untrained else f"weights {net.weights_file}"
+    typer.echo(
+        f"wrote {info.path}: {info.model_name}, {trained}, {axes}, opset {info.opset}, "
+        f"{info.input_name} -> {info.output_name}, max |onnx - torch| {info.max_abs_error:.1e}"
+    )
+    if not info.dynamic and not static:
+        typer.echo(f"restorekit: warning: {info.static_reason}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     try:

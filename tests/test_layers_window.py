@@ -209,3 +209,20 @@ def test_deepnorm_init_needs_a_swin_block() -> None:
 def test_swin_block_rejects_bad_arguments(kwargs: dict[str, int], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         SwinBlock(**kwargs)
+
+
+@pytest.mark.parametrize("shift_size", [0, 2])
+@pytest.mark.parametrize("size", [(4, 8), (4, 12), (8, 4), (3, 9)])
+def test_swin_block_on_a_map_one_window_high_or_wide(
+    shift_size: int, size: tuple[int, int]
+) -> None:
+    # One window along an axis makes window_partition's permute a no-copy view whose
+    # strides a later .view cannot take (a batch-1 crash, found by the ONNX export).
+    torch.manual_seed(0)
+    block = SwinBlock(12, 2, 4, shift_size).eval()
+    x = torch.rand(1, 12, *size)
+    with torch.no_grad():
+        y = block(x)
+        both = block(torch.cat([x, x]))
+    assert y.shape == x.shape
+    torch.testing.assert_close(both[:1], y)

@@ -45,7 +45,7 @@ def window_partition(x: Tensor, window_size: int) -> Tensor:
     b, h, w, c = x.shape
     if h % window_size or w % window_size:
         raise ValueError(f"window_size={window_size} must divide the height {h} and width {w}")
-    x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
+    x = x.reshape(b, h // window_size, window_size, w // window_size, window_size, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
 
 
@@ -58,7 +58,7 @@ def window_reverse(windows: Tensor, window_size: int, h: int, w: int) -> Tensor:
         True
     """
     c = windows.shape[-1]
-    x = windows.view(-1, h // window_size, w // window_size, window_size, window_size, c)
+    x = windows.reshape(-1, h // window_size, w // window_size, window_size, window_size, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
 
 
@@ -285,8 +285,8 @@ class SwinBlock(nn.Module):
         if shift or hp != h or wp != w:
             mask = window_attention_mask(h, w, ws, shift, device=x.device)
         shifted = torch.roll(x, (-shift, -shift), dims=(1, 2)) if shift else x
-        windows = window_partition(shifted, ws).view(-1, ws * ws, c)
-        attn = window_reverse(self.attn(windows, mask).view(-1, ws, ws, c), ws, hp, wp)
+        windows = window_partition(shifted, ws).reshape(-1, ws * ws, c)
+        attn = window_reverse(self.attn(windows, mask).reshape(-1, ws, ws, c), ws, hp, wp)
         attn = torch.roll(attn, (shift, shift), dims=(1, 2)) if shift else attn
         x = self.norm1(self.deepnorm_alpha * x + attn)
         x = self.norm2(self.deepnorm_alpha * x + self.mlp(x))

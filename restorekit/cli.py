@@ -734,22 +734,28 @@ def export_onnx_cmd(
         typer.echo(f"restorekit: warning: {info.static_reason}", err=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning user errors into one line and exit code 2."""
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code: 0, 2 for a user error, 130 aborted."""
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.Exit as done:
-        sys.exit(done.exit_code)
+        return int(done.exit_code)
     except typer.Abort:
         _fail("aborted")
-        sys.exit(130)
+        return 130
     except _UsageError as err:
         ctx = getattr(err, "ctx", None)
         where = f"{ctx.command_path}: " if ctx is not None else ""
         _fail(where + err.format_message())
-        sys.exit(EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
     except (UserError, ValueError, FileNotFoundError, NotADirectoryError, ImportError) as err:
         _fail(str(err))
-        sys.exit(EXIT_USER_ERROR)
-    if isinstance(code, int) and code:
+        return EXIT_USER_ERROR
+    return code if isinstance(code, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    code = run(argv)
+    if code:
         sys.exit(code)

@@ -11,17 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from restorekit.cli import main
+from restorekit.cli import run
 from restorekit.degrade import imresize
 from restorekit.io import read_image, read_image_info
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def error_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:

@@ -9,17 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from restorekit.cli import main
+from restorekit.cli import run
 from restorekit.data import SyntheticPairs, get_source, open_dataset, read_fer2013
 from restorekit.io import read_image, read_image_info, write_image
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def test_list_shows_every_source_with_size_and_availability(

@@ -10,17 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from restorekit.cli import main
+from restorekit.cli import run
 from restorekit.models import create_model
 from restorekit.train.checkpoint import save_weights
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 @pytest.fixture

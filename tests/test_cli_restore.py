@@ -10,18 +10,10 @@ import torch
 from PIL import Image
 
 from restorekit.api import restore
-from restorekit.cli import main
+from restorekit.cli import run
 from restorekit.io import read_image, read_image_info
 from restorekit.models import create_model
 from restorekit.train.checkpoint import save_weights
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def error_lines(err: str) -> list[str]:

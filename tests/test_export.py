@@ -351,14 +351,7 @@ def test_cli_exports_shipped_weights_and_reports_errors_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from restorekit.api import list_weights, load_model
-    from restorekit.cli import main
-
-    def run(argv: list[str]) -> int:
-        try:
-            main(argv)
-        except SystemExit as done:
-            return int(done.code or 0)
-        return 0
+    from restorekit.cli import run
 
     if "face_attention_unet_low" not in list_weights():
         pytest.skip("no shipped face weights")

@@ -117,9 +117,7 @@ def test_ssim_fastmri_matches_skimage_defaults(name: str, degradation: str) -> N
     """fastMRI calls skimage's defaults with the target's maximum as the data range."""
     pred, target = _pair(name, degradation)
     peak = float(target.max())
-    expected = sk_ssim(
-        pred, target, data_range=peak, channel_axis=2 if target.ndim == 3 else None
-    )
+    expected = sk_ssim(pred, target, data_range=peak, channel_axis=2 if target.ndim == 3 else None)
     got = ssim(_t(pred), _t(target), data_range=peak, variant="fastmri")
     assert abs(got.item() - expected) < SSIM_ATOL
 
@@ -268,8 +266,8 @@ def test_identical_images_give_inf_psnr_and_unit_ssim() -> None:
 def test_ssim_is_below_one_and_orders_degradations() -> None:
     _, target = _batch()
     gen = torch.Generator().manual_seed(0)
-    mild = (target + 0.02 * torch.randn(target.shape, generator=gen, dtype=target.dtype))
-    strong = (target + 0.2 * torch.randn(target.shape, generator=gen, dtype=target.dtype))
+    mild = target + 0.02 * torch.randn(target.shape, generator=gen, dtype=target.dtype)
+    strong = target + 0.2 * torch.randn(target.shape, generator=gen, dtype=target.dtype)
     assert (ssim(mild, target) < 1).all()
     assert (ssim(strong, target) < ssim(mild, target)).all()
     assert (psnr(strong, target) < psnr(mild, target)).all()

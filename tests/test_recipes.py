@@ -8,18 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from restorekit.cli import main
+from restorekit.cli import run
 from restorekit.config import ConfigError
 from restorekit.train.checkpoint import load_checkpoint
 from restorekit.train.recipe import build_trainer, find_recipe, list_recipes, load_recipe
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
 
 
 def test_every_system_has_its_recipes() -> None:

@@ -75,7 +75,13 @@ def _card(args, config, meta, model, results) -> str:
         f"- Architecture: `{meta['model_name']}` with `{json.dumps(meta['model_kwargs'])}`, "
         f"{count_parameters(model):,} parameters.",
         f"- Recipe: `{config['name']}` (restorekit/recipes), seed {train['seed']}, "
-        f"batch {train['batch_size']}, bf16 autocast {'on' if train.get('amp') else 'off'}.",
+        f"batch {train['batch_size']}, bf16 autocast {'on' if train.get('amp') else 'off'}; "
+        + "; ".join(
+            f"stage {s['name']}: {s['steps']} steps, {s['optimizer']} lr {s['lr']:g}, "
+            f"{s['scheduler']} schedule, {s['pixel_loss']} loss"
+            for s in train["stages"]
+        )
+        + ".",
         f"- Data: source `{data['source']}`, degradation `{data['degradation']}` (seeded, on "
         f"the fly), crops {data.get('crop')}; trained on the 70% train split, the best of "
         f"{len(log)} validations on the 20% validation split kept (step {meta.get('step')}).",
@@ -98,8 +104,19 @@ def _card(args, config, meta, model, results) -> str:
     lines += [
         f"| {r['method']} | {r['images']} | {r['psnr']:.2f} | {r['ssim']:.4f} |" for r in rows
     ]
-    lines += ["", "Reproduce: `restorekit train " + config["name"] + " train.amp=true`, then "
-              f"`python scripts/ship_weights.py RUN {args.name}`.", ""]  # fmt: skip
+    settings = [
+        f"data.crop={data.get('crop')}".replace("None", "null"),
+        f"train.batch_size={train['batch_size']}",
+        f"train.amp={str(train['amp']).lower()}",
+    ]
+    for i, stage in enumerate(train["stages"]):
+        settings += [
+            f"train.stages.{i}.steps={stage['steps']}",
+            f"train.stages.{i}.step_size={stage['step_size']}",
+        ]
+    command = f"restorekit train {config['name']} {' '.join(settings)} run_dir=RUN"
+    lines += ["", f"Reproduce: `{command}`, then `python scripts/ship_weights.py RUN {args.name}`.",
+              ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,7 +194,7 @@ def _comparison(
     axes = fig.subplots(2, len(panels), squeeze=False)
     for col, (name, x) in enumerate(panels):
         x = _display(x, (h, w))
-        label = name
+        label = textwrap.fill(name, 28)  # baselines' names carry all their parameters
         score_name = INPUT if col == 0 and INPUT in example else name
         if (score_name, image) in scores:
             label += f"\n{_num(scores[(score_name, image)], 2)} dB"

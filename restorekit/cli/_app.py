@@ -1,0 +1,45 @@
+"""What every command module shares: the app, the user-error type, small helpers."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+
+import typer
+
+try:  # typer >= 0.29 vendors click; older typer uses click itself
+    from typer.exceptions import TyperException as _UsageError
+except ImportError:  # pragma: no cover
+    from click import ClickException as _UsageError
+
+__all__ = ["EXIT_USER_ERROR", "OutFormat", "UserError", "_UsageError", "_fail", "_progress", "app"]
+
+app = typer.Typer(
+    name="restorekit",
+    help="Attention-based image restoration: denoising, dehazing and super-resolution.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An error in the user's input: reported as one line with exit code 2."""
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"restorekit: error: {message}", err=True)
+
+
+class OutFormat(str, Enum):
+    png = "png"
+    tif = "tif"
+
+
+def _progress(items: list, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="img", disable=None, file=sys.stderr)

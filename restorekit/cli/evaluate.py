@@ -1,0 +1,203 @@
+"""Commands that score and ship models: eval, demo, export onnx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from restorekit.cli._app import UserError, app
+
+
+@app.command("eval")
+def eval_cmd(
+    data: Annotated[
+        list[str],
+        typer.Option(
+            "--data",
+            help="Repeatable: a source (`restorekit data list`), a folder of clean images, "
+            "a FER2013 .csv, a volume, or a prepared dataset folder (scored on its pairs).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for tables and the report.")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="Repeatable: a shipped weights name, a .safetensors file, a run folder, or "
+            "a registered model (untrained unless --weights).",
+        ),
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Weights for a single registered --model.")
+    ] = None,
+    baseline: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--baseline",
+            help="Repeatable: NAME or NAME:key=value,... (median, gaussian, nlm, bm3d, "
+            "bicubic, dcp), e.g. median:size=5.",
+        ),
+    ] = None,
+    degradation: Annotated[
+        list[str] | None,
+        typer.Option("--degradation", help="Repeatable preset for clean data (default by kind)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Noise seed of the degradations.")] = 0,
+    all_images: Annotated[
+        bool, typer.Option("--all-images", help="Score every clean image, not the test split.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N of each task.")] = None,
+    channels: Annotated[
+        int | None, typer.Option(help="Convert the images to 1 or 3 channels.")
+    ] = None,
+    tile: Annotated[int | None, typer.Option(help="Tiled inference, N pixels a side.")] = None,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Also write report.md and .html.")
+    ] = True,
+) -> None:
+    """Score models and baselines on datasets x degradations; write CSV, JSON and a report.
+
+    Super-resolution is scored on MATLAB luma with crop = scale, the rest on all channels
+    without crop; every table states its protocol, and a fixed --seed gives identical
+    numbers run to run. Clean images are scored on the test part of the 70/20/10 split
+    that training uses (seed 0), unless --all-images.
+    """
+    from restorekit.evaluate import Method, evaluate, tasks_for
+
+    if weights is not None and len(model or []) != 1:
+        raise UserError("--weights goes with exactly one --model")
+    methods = _eval_methods(model or [], baseline or [], weights)
+    if not methods:
+        raise UserError("name at least one --model or --baseline")
+    # The images take the first model's channel count unless --channels says otherwise.
+    counts = [getattr(module, "in_channels", None) for _, module, _ in methods]
+    want = channels or next((c for c in counts if isinstance(c, int)), None)
+    split = None if all_images else "test"
+    tasks = [
+        task
+        for item in data
+        for task in tasks_for(item, degradation or (), seed=seed, split=split, channels=want)
+    ]
+    results = evaluate(
+        [Method(n, m, note) for n, m, note in methods], tasks, limit=limit, tile=tile, progress=True
+    )
+    results.write(out)
+    if report:
+        from restorekit.report import write_report
+
+        write_report(results, out, title="restorekit evaluation")
+    typer.echo(_summary_table(results))
+    typer.echo(
+        f"wrote {out}/results.csv, summary.csv, results.json"
+        + (", report.md, report.html" if report else "")
+    )
+
+
+def _eval_methods(models: list[str], baselines: list[str], weights: Path | None) -> list:
+    """(name, module, note) for each --model and --baseline, in the order given."""
+    from restorekit.api import load_model
+    from restorekit.baselines import create_baseline
+    from restorekit.config import apply_overrides
+
+    methods = []
+    for spec in models:
+        net = load_model(spec, weights=weights)
+        name = Path(spec).stem if ("/" in spec or spec.endswith(".safetensors")) else spec
+        note = f"weights {net.weights_file}" if not net.untrained else "untrained (random init)"
+        methods.append((name, net, note))
+    for spec in baselines:
+        base, _, args = spec.partition(":")
+        kwargs = apply_overrides({}, [a for a in args.split(",") if a])  # values as YAML
+        module = create_baseline(base.strip(), **kwargs)
+        methods.append((module.describe(), module, "classical baseline"))
+    return methods
+
+
+def _summary_table(results) -> str:  # -> the printed table, one block per task
+    lines = []
+    rows = results.summary()
+    for key, protocol in results.protocols.items():
+        lines += ["", f"{' / '.join(key)}  [{protocol.describe()}]"]
+        lines.append(f"  {'method':36s} {'images':>6s} {'PSNR dB':>8s} {'SSIM':>7s}")
+        for r in rows:
+            if (r["dataset"], r["degradation"]) == key:
+                lines.append(
+                    f"  {r['method'][:36]:36s} {r['images']:6d} {r['psnr']:8.2f} {r['ssim']:7.4f}"
+                )
+    return "\n".join(lines)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report and tables.")] = Path(
+        "out/demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
+) -> None:
+    """The four systems on bundled real images, beside the classical baselines.
+
+    Degrades real photos, faces, an MRI slice and the motorcycle scene with each system's
+    presets, restores them with its models (shipped weights when present, else marked
+    untrained) and with the baselines, and writes results and a report to OUT.
+    """
+    from restorekit.demo import run_demo
+
+    results = run_demo(out, seed=seed)
+    typer.echo(_summary_table(results))
+    typer.echo(f"wrote {out}/report.html, report.md, results.csv, summary.csv, results.json")
+
+
+export_app = typer.Typer(help="Export a model for other runtimes (ONNX).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="A shipped weights name, a .safetensors file, a run folder, or a registered "
+            "model (untrained unless --weights).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")],
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="Weights (.safetensors or .pth) for a registered --model."),
+    ] = None,
+    height: Annotated[
+        int, typer.Option(help="Input height of a --static export (and of the fallback).")
+    ] = 256,
+    width: Annotated[
+        int, typer.Option(help="Input width of a --static export (and of the fallback).")
+    ] = 256,
+    static: Annotated[
+        bool, typer.Option("--static", help="Fix the input size to --height x --width.")
+    ] = False,
+    opset: Annotated[int, typer.Option(help="ONNX opset (18 or later).")] = 18,
+) -> None:
+    """Export a model to ONNX, checked against PyTorch with onnxruntime.
+
+    The file takes `lq`, (B, C, H, W) float32 in [0, 1], and returns `restored`,
+    (B, C, scale*H, scale*W); discriminators take `image` and return `logits`. H and W
+    are dynamic unless --static, or unless the model cannot be exported so: then the
+    file takes --height x --width only and a warning says why. The model name, its
+    arguments, scale and size multiple are stored in the file's metadata. Needs
+    `pip install 'restorekit[onnx]'`.
+    """
+    from restorekit.api import load_model
+    from restorekit.export import export_onnx
+
+    net = load_model(model, weights=weights)
+    info = export_onnx(net, out, height=height, width=width, dynamic=not static, opset=opset)
+    axes = "any H x W" if info.dynamic else f"{info.height}x{info.width} inputs only"
+    trained = "untrained (random init)" if net.untrained else f"weights {net.weights_file}"
+    typer.echo(
+        f"wrote {info.path}: {info.model_name}, {trained}, {axes}, opset {info.opset}, "
+        f"{info.input_name} -> {info.output_name}, max |onnx - torch| {info.max_abs_error:.1e}"
+    )
+    if not info.dynamic and not static:
+        typer.echo(f"restorekit: warning: {info.static_reason}", err=True)

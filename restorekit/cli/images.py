@@ -1,0 +1,315 @@
+"""Commands on image folders: degrade, downsample, restore, and the presets' list."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from restorekit.cli._app import EXIT_USER_ERROR, OutFormat, UserError, _fail, _progress, app
+
+
+def _file_seed(seed: int, name: str) -> int:
+    """A per-file seed that depends on the file's name, not on which other files exist.
+
+    So degrading a folder gives each image the same noise whether it is processed alone
+    or with others, and in any order.
+    """
+    return zlib.crc32(f"{seed}:{name}".encode()) & 0x7FFFFFFF
+
+
+@app.command()
+def degrade(
+    input_dir: Annotated[Path, typer.Argument(help="Folder of clean images.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
+    name: Annotated[
+        str,
+        typer.Option("--name", help="Degradation preset; `restorekit degradations` lists them."),
+    ] = "gaussian_low",
+    seed: Annotated[int, typer.Option(help="Seed; each file gets its own, from its name.")] = 0,
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", help="Output format (lossless).")
+    ] = OutFormat.png,
+    max_pixels: Annotated[
+        int | None, typer.Option(help="Refuse images with more pixels than this.")
+    ] = None,
+) -> None:
+    """Apply a named degradation to every image of a folder.
+
+    Outputs keep each input's name and bit depth (as PNG or TIFF, so nothing is lost to
+    JPEG); an alpha channel is dropped. Salt-and-pepper and defect presets also write
+    their corruption masks to OUT/masks/. A bad file is reported and skipped; the exit
+    code is then 2.
+    """
+    from restorekit.degrade import create_degradation
+    from restorekit.io import write_image
+    from restorekit.utils import make_generator
+
+    op = create_degradation(name)  # unknown names fail here, before any file is read
+    batch = _ImageFolder(input_dir, out, src_flag="INPUT_DIR", max_pixels=max_pixels)
+    for path, bit_depth, x in batch.images(f"degrade {name}"):
+        result = op(x, generator=make_generator(_file_seed(seed, path.name)))
+        write_image(out / f"{path.stem}.{fmt.value}", result.lq[0], bit_depth=bit_depth)
+        if result.mask is not None:
+            write_image(out / "masks" / f"{path.stem}.png", result.mask[0])
+    batch.finish(f"wrote {{n}} images to {out} ({name}, seed {seed})")
+
+
+@app.command()
+def downsample(
+    hr_dir: Annotated[Path, typer.Option("--hr-dir", help="Folder of high-resolution images.")],
+    lr_dir: Annotated[Path, typer.Option("--lr-dir", help="Output folder for the LR images.")],
+    scale: Annotated[int, typer.Option(help="Downscale factor: 2, 3 or 4.")] = 4,
+    bicubic_up: Annotated[
+        bool,
+        typer.Option("--bicubic-up", help="Upscale the LR image back to HR size (pre-upsampling)."),
+    ] = False,
+    gray: Annotated[
+        bool, typer.Option("--gray", help="Convert to grayscale (BT.601 luma).")
+    ] = False,
+) -> None:
+    """Make low-resolution images with MATLAB-exact bicubic imresize (the field's convention).
+
+    Each HR image is first cropped at its bottom and right to a multiple of the scale
+    ("modcrop"), so the LR image times the scale has exactly the HR crop's size. Outputs
+    are lossless PNG at the input's bit depth, named as the inputs; alpha is dropped.
+    """
+    from restorekit.degrade import imresize
+    from restorekit.io import write_image
+
+    if scale not in (2, 3, 4):
+        raise UserError(f"--scale {scale}: choose 2, 3 or 4")
+    batch = _ImageFolder(hr_dir, lr_dir, src_flag="--hr-dir")
+    for path, bit_depth, hr in batch.images(f"downsample x{scale}"):
+        hr = _to_gray(hr) if gray else hr
+        h, w = (hr.shape[-2] // scale) * scale, (hr.shape[-1] // scale) * scale
+        if h == 0 or w == 0:
+            batch.skip(f"{path}: {hr.shape[-2]}x{hr.shape[-1]} is smaller than the scale {scale}")
+            continue
+        lr = imresize(hr[..., :h, :w].double(), 1 / scale)
+        if bicubic_up:
+            lr = imresize(lr, size=(h, w))
+        write_image(lr_dir / f"{path.stem}.png", lr[0], bit_depth=bit_depth)
+    batch.finish(f"wrote {{n}} LR images (x{scale}) to {lr_dir}")
+
+
+class _ImageBatch:
+    """Reads image files for a command that writes one output per image.
+
+    It reports each bad file on one line and skips it, and makes the command exit with
+    code 2 if any was bad.
+    """
+
+    def __init__(self, files: list[Path], *, max_pixels: int | None = None) -> None:
+        self.files = files
+        self.max_pixels = max_pixels
+        self.bad = 0
+
+    def images(self, desc: str, *, keep_alpha: bool = False):
+        """Yield (path, bit depth to write: 8 or 16, (1, C, H, W) image) per readable file.
+
+        The alpha channel is dropped unless ``keep_alpha``. 16-bit and float (32-bit
+        TIFF) inputs are written with 16 bits, the rest with 8.
+        """
+        from restorekit.io import read_image, read_image_info
+
+        limit = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
+        for path in _progress(self.files, desc):
+            try:
+                bit_depth = 16 if read_image_info(path).bit_depth >= 16 else 8
+                x = read_image(path, **limit)
+            except (ValueError, OSError) as err:
+                self.skip(str(err))
+                continue
+            yield path, bit_depth, x[None] if keep_alpha else x[None, : 3 if x.shape[0] >= 3 else 1]
+
+    def skip(self, message: str) -> None:
+        _fail(message)
+        self.bad += 1
+
+    def finish(self, summary: str) -> None:
+        typer.echo(summary.format(n=len(self.files) - self.bad))
+        if self.bad:
+            raise typer.Exit(EXIT_USER_ERROR)
+
+
+class _ImageFolder(_ImageBatch):
+    """The images directly inside a folder (an :class:`_ImageBatch`).
+
+    It refuses a missing input folder, one without images, or an output folder equal to it.
+    """
+
+    def __init__(
+        self, src: Path, dst: Path, *, src_flag: str, max_pixels: int | None = None
+    ) -> None:
+        from restorekit.io import list_images
+
+        if not src.is_dir():
+            raise UserError(f"{src_flag} {src}: no such folder")
+        if dst.resolve() == src.resolve():
+            raise UserError(
+                f"the output folder {dst} is the input folder: inputs are never overwritten"
+            )
+        files = list_images(src)
+        if not files:
+            raise UserError(f"{src_flag} {src}: no images found")
+        super().__init__(files, max_pixels=max_pixels)
+
+
+def _to_gray(x):  # torch is imported lazily, so no annotations
+    """RGB -> gray with ITU-R BT.601 weights (what MATLAB rgb2gray uses); gray stays."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return 0.298936021293775 * r + 0.587043074451121 * g + 0.114020904255103 * b
+
+
+@app.command("restore")
+def restore_cmd(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT",
+            help="Image files, or folders: the images directly inside (not sub-folders).",
+        ),
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="A registered model (`restorekit models`) with --weights, a shipped "
+            "weights name, a .safetensors file from training, or a run folder.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="With a registered model: its .safetensors or .pth."),
+    ] = None,
+    tile: Annotated[
+        int | None,
+        typer.Option(help="Restore tiles of N input pixels a side (bounds memory); default whole."),
+    ] = None,
+    overlap: Annotated[int, typer.Option(help="Context around each tile, in pixels.")] = 32,
+    ensemble: Annotated[
+        bool, typer.Option("--ensemble", help="Average the 8 flips and rotations (8x slower).")
+    ] = False,
+    bf16: Annotated[
+        bool, typer.Option("--bf16", help="bfloat16 autocast (fast on CPUs with AVX-512/AMX).")
+    ] = False,
+    suffix: Annotated[
+        str, typer.Option("--suffix", help="Added to each output name, before the extension.")
+    ] = "",
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", help="Output format (lossless).")
+    ] = OutFormat.png,
+    device: Annotated[str, typer.Option(help="Where the model runs: cpu, cuda, ...")] = "cpu",
+    max_pixels: Annotated[
+        int | None, typer.Option(help="Refuse images with more pixels than this.")
+    ] = None,
+) -> None:
+    """Restore images with a trained model: `restorekit restore photos/ --model run/ --out out/`.
+
+    Each output is OUT/NAME{suffix}.png (or .tif), NAME being the input's file name
+    without its extension, at the input's bit depth (16-bit and float inputs give 16-bit
+    outputs) with any alpha channel passed through. Gray models restore RGB channel by
+    channel; RGB models restore gray images as replicated RGB. Nothing is written when
+    an output would replace an input file or two inputs would share an output. A bad
+    file is reported and skipped; the exit code is then 2.
+    """
+    from restorekit.api import load_model
+    from restorekit.api import restore as restore_image
+    from restorekit.io import write_image
+
+    if tile is not None and tile < 1:
+        raise UserError(f"--tile {tile}: must be a positive number of pixels")
+    if overlap < 0:
+        raise UserError(f"--overlap {overlap}: must be 0 or more")
+    if "/" in suffix or "\\" in suffix:
+        raise UserError(f"--suffix {suffix!r}: must not contain a path separator")
+    targets = _restore_targets(inputs, out, suffix=f"{suffix}.{fmt.value}")
+    net = load_model(model, weights=weights, device=device)  # bad names fail before writing
+    name = getattr(net, "model_name", model)
+    batch = _ImageBatch(list(targets), max_pixels=max_pixels)
+    for path, bit_depth, x in batch.images(f"restore {name}", keep_alpha=True):
+        try:
+            y = restore_image(
+                x,
+                model=net,
+                tile=tile,
+                overlap=overlap,
+                ensemble=ensemble,
+                bf16=bf16,
+                device=device,
+            )
+        except ValueError as err:  # e.g. a channel count the model cannot take
+            batch.skip(f"{path}: {err}")
+            continue
+        except RuntimeError as err:
+            if "memory" not in str(err).lower():
+                raise
+            # One huge image should not stop the batch; tiles bound the memory.
+            batch.skip(f"{path}: out of memory ({str(err).splitlines()[0]}); try --tile 512")
+            continue
+        write_image(targets[path], y, bit_depth=bit_depth)
+    settings = f"tile {tile}, overlap {overlap}" if tile else "no tiling"
+    used = net.weights_file or "none (untrained)"
+    details = (
+        f"to {out} with {name} (weights {used}, {settings}, ensemble {'on' if ensemble else 'off'})"
+    )
+    # finish() fills in {n} with str.format: braces in the paths must stay literal.
+    details = details.replace("{", "{{").replace("}", "}}")
+    batch.finish(f"restored {{n}} of {len(targets)} images {details}")
+
+
+def _restore_targets(inputs: list[Path], out: Path, *, suffix: str) -> dict[Path, Path]:
+    """Input file -> output file, in the order given (folders sorted by name).
+
+    Refuses (UserError) a missing input, no images at all, an output that would be an
+    input file, and two inputs that would be written to the same output.
+    """
+    from restorekit.io import list_images
+
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files += list_images(item)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise UserError(f"INPUT {item}: no such file or folder")
+    unique: dict[Path, Path] = {}  # resolved -> as given; a file named twice counts once
+    for file in files:
+        unique.setdefault(file.resolve(), file)
+    files = list(unique.values())
+    if not files:
+        raise UserError(f"no images found in {', '.join(map(str, inputs))}")
+    targets: dict[Path, Path] = {}
+    written: dict[Path, Path] = {}
+    for file in files:
+        target = out / f"{file.stem}{suffix}"
+        key = target.resolve()
+        if key in unique:
+            raise UserError(
+                f"{target} would replace the input {unique[key]}: inputs are never "
+                "overwritten; choose another --out or a --suffix"
+            )
+        if key in written:
+            raise UserError(
+                f"{written[key]} and {file} would both be written to {target}; "
+                "restore them separately"
+            )
+        written[key] = file
+        targets[file] = target
+    return targets
+
+
+@app.command("degradations")
+def list_degradations_cmd() -> None:
+    """List the degradation presets that `restorekit degrade --name` accepts."""
+    from restorekit.degrade import create_degradation, list_degradations
+
+    for name in list_degradations():
+        typer.echo(f"{name:16s} {create_degradation(name)!r}")

@@ -211,7 +211,10 @@ def synthetic_task(
     Whole images are used (modcropped to the scale for super-resolution).
     """
     pairs = SyntheticPairs(examples, degradation, seed=seed, channels=channels)
-    return Task(dataset, degradation, pairs, seed=seed, description=repr(pairs.degradation))
+    description = repr(pairs.degradation)
+    if "depth" in description and any(getattr(e, "depth", None) is not None for e in examples):
+        description += " with the scene's true depth (the prior only where none is known)"
+    return Task(dataset, degradation, pairs, seed=seed, description=description)
 
 
 def folder_task(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("name", help="the shipped name (the recipe's name, by convention)")
     parser.add_argument("--baseline", action="append", default=[], help="NAME[:k=v,...]")
     parser.add_argument("--limit", type=int, default=None, help="score the first N test images")
+    parser.add_argument("--data", help="score on this source instead of the recipe's own")
     args = parser.parse_args()
 
     state, meta = load_weights(args.run / "best.safetensors")
@@ -52,9 +54,11 @@ def main() -> None:
         baseline = create_baseline(base, **apply_overrides({}, [a for a in kw.split(",") if a]))
         methods.append(Method(baseline.describe(), baseline, "classical baseline"))
     split_seed, channels = config["train"]["seed"], data.get("channels")
-    tasks = tasks_for(
-        data["source"], [data["degradation"]], seed=0, split_seed=split_seed, channels=channels
-    )
+    # Another source (the motorcycle's real depth for haze) is scored whole: it was not
+    # trained on, so there is no split to respect.
+    source, split = (args.data, None) if args.data else (data["source"], "test")
+    tasks = tasks_for(source, [data["degradation"]], seed=0, split=split,
+                      split_seed=split_seed, channels=channels)  # fmt: skip
     results = evaluate(methods, tasks, limit=args.limit)
     WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(_card(args, config, meta, model, results))
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and its card")
@@ -94,7 +98,7 @@ def _card(args, config, meta, model, results) -> str:
     lines += [
         "- Stored as float16 (loaded as float32); the scores below are the shipped file's.",
         "",
-        "## Held-out test split",
+        f"## Scored on `{args.data}` (not trained on)" if args.data else "## Held-out test split",
         "",
         f"Protocol: {protocol}. PSNR in dB, SSIM per Wang et al. 2004; means over images.",
         "",
@@ -108,6 +112,7 @@ def _card(args, config, meta, model, results) -> str:
         f"data.crop={data.get('crop')}".replace("None", "null"),
         f"train.batch_size={train['batch_size']}",
         f"train.amp={str(train['amp']).lower()}",
+        f"train.val_every={train['val_every']}",  # it picks the best checkpoint
     ]
     for i, stage in enumerate(train["stages"]):
         settings += [
@@ -115,7 +120,8 @@ def _card(args, config, meta, model, results) -> str:
             f"train.stages.{i}.step_size={stage['step_size']}",
         ]
     command = f"restorekit train {config['name']} {' '.join(settings)} run_dir=RUN"
-    lines += ["", f"Reproduce: `{command}`, then `python scripts/ship_weights.py RUN {args.name}`.",
+    shipping = " ".join(["python scripts/ship_weights.py RUN", args.name, *sys.argv[3:]])
+    lines += ["", f"Reproduce: `{command}`, then `{shipping}`.",
               ""]  # fmt: skip
     return "\n".join(lines)
 

@@ -201,3 +201,12 @@ def test_resnet_unet_bad_arguments() -> None:
         ResNetUNet(pretrained=False, decoder_widths=(8, 8))
     with pytest.raises(ValueError, match="in_channels"):
         ResNetUNet(in_channels=4, pretrained=False)
+
+
+def test_a_fresh_residual_resnet_unet_is_the_identity_and_learns() -> None:
+    torch.manual_seed(0)
+    model = ResNetUNet(encoder="resnet18", pretrained=False, residual=True)
+    x = torch.rand(2, 3, 32, 40)
+    torch.testing.assert_close(model(x), x)  # the output conv starts at zero
+    model(x).sub(x.flip(-1)).square().mean().backward()
+    assert model.head.weight.grad.abs().sum() > 0  # and it moves off zero at the first step

@@ -83,6 +83,11 @@ def _card(args, config, meta, model, results) -> str:
         + "; ".join(
             f"stage {s['name']}: {s['steps']} steps, {s['optimizer']} lr {s['lr']:g}, "
             f"{s['scheduler']} schedule, {s['pixel_loss']} loss"
+            + (
+                f" + {s['gan_weight']:g} x GAN against `{config['discriminator']['name']}`"
+                if s.get("gan_weight")
+                else ""
+            )
             for s in train["stages"]
         )
         + ".",

@@ -76,7 +76,7 @@ class Protocol:
     crop_border: int
     data_range: float
     seed: int | None  # the degradation seed; None for a prepared folder's fixed pairs
-    degradation: str  # the preset's parameters, e.g. its noise and whether it clips
+    degraded_by: str  # the preset's parameters, e.g. its noise and whether it clips
     resize: str | None  # what made the low-resolution images, for scale > 1
 
     def describe(self) -> str:
@@ -85,7 +85,7 @@ class Protocol:
             self.color,
             f"crop {self.crop_border}",
             f"data range {self.data_range:g}",
-            f"{seed}: {self.degradation}",
+            f"{seed}: {self.degraded_by}",
             "outputs clipped to [0,1], float (not quantised)",
         ]
         if self.resize:
@@ -356,7 +356,7 @@ def _protocol(
         crop_border=scale if crop is None and scale > 1 else (crop or 0),
         data_range=1.0,
         seed=task.seed,
-        degradation=task.description or task.degradation,
+        degraded_by=task.description or task.degradation,
         resize=RESIZE if scale > 1 and task.seed is not None else None,
     )
 

@@ -122,6 +122,8 @@ def test_written_tables_hold_the_protocol_and_per_image_values(
     assert float(summary[1]["psnr"]) == pytest.approx(mean, abs=1e-5)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["protocols"][0]["seed"] == 0 and len(data["images"]) == 4
+    assert data["protocols"][0]["degradation"] == "gaussian_high"  # the preset's name
+    assert data["protocols"][0]["degraded_by"].startswith("GaussianNoise(")
 
 
 def test_a_channel_mismatch_names_the_method(photos: list[Example]) -> None:

@@ -102,7 +102,9 @@ def _methods(part: Part, degradation: str, shipped: set[str]) -> list[Method]:
             net = load_model(recipe)
             methods.append(Method(recipe, net, f"shipped weights {recipe}.safetensors"))
         elif "patchgan" not in recipe:  # the untrained PatchGAN would repeat the U-Net row
-            net = load_model(_untrained(recipe), in_channels=part.channels, **_scale(part))
+            name, kwargs = _untrained(recipe)
+            kwargs.update(in_channels=part.channels, **_scale(part))
+            net = load_model(name, **kwargs)
             methods.append(Method(f"{net.model_name} (untrained)", net, "untrained: random init"))
     for name, kwargs in part.baselines:
         try:
@@ -114,11 +116,13 @@ def _methods(part: Part, degradation: str, shipped: set[str]) -> list[Method]:
     return methods
 
 
-def _untrained(recipe: str) -> str:
-    """The registered model a recipe trains (what runs when its weights are not shipped)."""
+def _untrained(recipe: str) -> tuple[str, dict]:
+    """The registered model and arguments a recipe trains (what runs, with random
+    weights, when its weights are not shipped)."""
     from restorekit.train.recipe import find_recipe, load_recipe
 
-    return load_recipe(find_recipe(recipe)).model.name
+    spec = load_recipe(find_recipe(recipe)).model
+    return spec.name, dict(spec.kwargs)
 
 
 def _scale(part: Part) -> dict[str, int]:

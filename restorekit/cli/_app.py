@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,7 +14,17 @@ try:  # typer >= 0.29 vendors click; older typer uses click itself
 except ImportError:  # pragma: no cover
     from click import ClickException as _UsageError
 
-__all__ = ["EXIT_USER_ERROR", "OutFormat", "UserError", "_UsageError", "_fail", "_progress", "app"]
+__all__ = [
+    "EXIT_USER_ERROR",
+    "MODEL_HELP",
+    "OutFormat",
+    "UserError",
+    "WeightsOption",
+    "_UsageError",
+    "_fail",
+    "_progress",
+    "app",
+]
 
 app = typer.Typer(
     name="restorekit",
@@ -43,3 +55,14 @@ def _progress(items: list, desc: str):
     from tqdm import tqdm
 
     return tqdm(items, desc=desc, unit="img", disable=None, file=sys.stderr)
+
+
+# --model and --weights mean the same in restore, eval and export (restorekit.api.load_model).
+MODEL_HELP = (
+    "A shipped weights name, a .safetensors file from training, a run folder, or a "
+    "registered model (`restorekit models`), untrained unless --weights."
+)
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option("--weights", help="With a registered --model: its .safetensors or .pth file."),
+]

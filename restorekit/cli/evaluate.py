@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from restorekit.cli._app import UserError, app
+from restorekit.cli._app import MODEL_HELP, UserError, WeightsOption, app
 
 
 @app.command("eval")
@@ -22,16 +22,9 @@ def eval_cmd(
     ],
     out: Annotated[Path, typer.Option("--out", help="Folder for tables and the report.")],
     model: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--model",
-            help="Repeatable: a shipped weights name, a .safetensors file, a run folder, or "
-            "a registered model (untrained unless --weights).",
-        ),
+        list[str] | None, typer.Option("--model", help="Repeatable. " + MODEL_HELP)
     ] = None,
-    weights: Annotated[
-        Path | None, typer.Option("--weights", help="Weights for a single registered --model.")
-    ] = None,
+    weights: WeightsOption = None,
     baseline: Annotated[
         list[str] | None,
         typer.Option(
@@ -155,19 +148,9 @@ app.add_typer(export_app, name="export")
 
 @export_app.command("onnx")
 def export_onnx_cmd(
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            help="A shipped weights name, a .safetensors file, a run folder, or a registered "
-            "model (untrained unless --weights).",
-        ),
-    ],
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     out: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")],
-    weights: Annotated[
-        Path | None,
-        typer.Option("--weights", help="Weights (.safetensors or .pth) for a registered --model."),
-    ] = None,
+    weights: WeightsOption = None,
     height: Annotated[
         int, typer.Option(help="Input height of a --static export (and of the fallback).")
     ] = 256,

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from restorekit.cli._app import EXIT_USER_ERROR, OutFormat, UserError, _fail, _progress, app
+from restorekit.cli._app import (
+    EXIT_USER_ERROR,
+    MODEL_HELP,
+    OutFormat,
+    UserError,
+    WeightsOption,
+    _fail,
+    _progress,
+    app,
+)
 
 
 def _file_seed(seed: int, name: str) -> int:
@@ -175,19 +184,9 @@ def restore_cmd(
             help="Image files, or folders: the images directly inside (not sub-folders).",
         ),
     ],
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            help="A registered model (`restorekit models`) with --weights, a shipped "
-            "weights name, a .safetensors file from training, or a run folder.",
-        ),
-    ],
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
-    weights: Annotated[
-        Path | None,
-        typer.Option("--weights", help="With a registered model: its .safetensors or .pth."),
-    ] = None,
+    weights: WeightsOption = None,
     tile: Annotated[
         int | None,
         typer.Option(help="Restore tiles of N input pixels a side (bounds memory); default whole."),

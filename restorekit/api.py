@@ -18,6 +18,10 @@
    ``torch.load(weights_only=True)``, never unpickled). Without weights the model is
    untrained: a warning is logged and ``model.untrained`` is True.
 
+A classical baseline's name (``restorekit.baselines.list_baselines()``: median, nlm, bm3d,
+dcp, ...) gives that baseline, with ``**kwargs`` as its options, so every command that
+takes a model takes a baseline too.
+
 A plain string without a path separator is looked up as a shipped or registered name
 first, so a run folder called ``srcnn`` in the working directory is ``"./srcnn"``.
 
@@ -36,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from restorekit.baselines import create_baseline, list_baselines
 from restorekit.degrade import imresize
 from restorekit.inference import restore_tensor
 from restorekit.io import read_image
@@ -95,12 +100,19 @@ def load_model(
         ValueError: an unknown name, options given for a file, an unreadable file, or
             weights that do not fit the model (naming the file and the first keys).
     """
+    if isinstance(name_or_path, str) and name_or_path in list_baselines():
+        # A classical baseline restores like a model (no weights; kwargs are its options).
+        if weights is not None:
+            raise ValueError(f"baseline {name_or_path!r} has no weights to load")
+        baseline = create_baseline(name_or_path, **kwargs).to(device).eval()
+        baseline.untrained, baseline.weights_file = False, None
+        return baseline
     source = _resolve(name_or_path)
     if source is None:
         raise ValueError(
             f"unknown model {str(name_or_path)!r}: not a file or folder, a shipped weights "
-            f"name ({', '.join(list_weights()) or 'none shipped'}) or a registered model "
-            f"({', '.join(list_models())})"
+            f"name ({', '.join(list_weights()) or 'none shipped'}), a registered model "
+            f"({', '.join(list_models())}) or a baseline ({', '.join(list_baselines())})"
         )
     kind, target = source
     if kind != "name" and (weights is not None or kwargs):
@@ -265,13 +277,13 @@ def _restore_channels(
 
     channels = x.shape[1]
     wanted = _model_channels(model)
-    if wanted is None or wanted == channels:
+    if wanted == channels:
         return run(x)
     alpha = None
     if channels in (2, 4):
         x, alpha = x[:, :-1], x[:, -1:]
     colour = x.shape[1]
-    if wanted == colour:
+    if wanted is None or wanted == colour:  # None: any channel count (the baselines)
         y = run(x)
     elif wanted == 1 and colour == 3:
         # Channels as a batch: each is restored alone, as a gray image.

@@ -412,9 +412,7 @@ def _prepare(
     _check_crop_border(crop_border)
     channels = pred.shape[1]
     if y_channel and channels not in (1, 3):
-        raise ValueError(
-            f"y_channel=True needs 1 (gray) or 3 (RGB) channels, got {channels}"
-        )
+        raise ValueError(f"y_channel=True needs 1 (gray) or 3 (RGB) channels, got {channels}")
     height, width = pred.shape[-2:]
     kept_h, kept_w = height - 2 * crop_border, width - 2 * crop_border
     if kept_h < min_size or kept_w < min_size:

@@ -284,3 +284,27 @@ def test_restore_loads_a_model_by_path(tmp_path: Path) -> None:
 def test_restore_refuses_bad_inputs(image: object, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         restore(image, model=tiny_sr(), **kwargs)
+
+
+def test_a_baseline_name_loads_like_a_model_and_restores() -> None:
+    from restorekit.baselines import create_baseline
+
+    median = load_model("median", size=5)
+    assert median.describe() == "median(size=5)" and not median.untrained
+    x = torch.rand(1, 3, 20, 24)
+    torch.testing.assert_close(
+        restore(
+            x,
+            model="median",
+        ),
+        restore(x, model=create_baseline("median")),
+    )
+    with pytest.raises(ValueError, match="has no weights"):
+        load_model("median", weights="w.safetensors")
+
+
+def test_a_baseline_keeps_the_alpha_of_an_rgba_image_aside() -> None:
+    rgba = torch.rand(4, 18, 22)
+    out = restore(rgba, model="median")
+    assert out.shape == rgba.shape and torch.equal(out[3], rgba[3])
+    torch.testing.assert_close(out[:3], restore(rgba[:3], model="median"))

@@ -230,7 +230,7 @@ def restore_cmd(
         raise UserError(f"--suffix {suffix!r}: must not contain a path separator")
     targets = _restore_targets(inputs, out, suffix=f"{suffix}.{fmt.value}")
     net = load_model(model, weights=weights, device=device)  # bad names fail before writing
-    name = getattr(net, "model_name", model)
+    name = net.describe() if hasattr(net, "describe") else getattr(net, "model_name", model)
     batch = _ImageBatch(list(targets), max_pixels=max_pixels)
     for path, bit_depth, x in batch.images(f"restore {name}", keep_alpha=True):
         try:
@@ -254,7 +254,9 @@ def restore_cmd(
             continue
         write_image(targets[path], y, bit_depth=bit_depth)
     settings = f"tile {tile}, overlap {overlap}" if tile else "no tiling"
-    used = net.weights_file or "none (untrained)"
+    used = net.weights_file or (
+        "none: a classical baseline" if hasattr(net, "describe") else "none (untrained)"
+    )
     details = (
         f"to {out} with {name} (weights {used}, {settings}, ensemble {'on' if ensemble else 'off'})"
     )

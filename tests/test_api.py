@@ -293,11 +293,7 @@ def test_a_baseline_name_loads_like_a_model_and_restores() -> None:
     assert median.describe() == "median(size=5)" and not median.untrained
     x = torch.rand(1, 3, 20, 24)
     torch.testing.assert_close(
-        restore(
-            x,
-            model="median",
-        ),
-        restore(x, model=create_baseline("median")),
+        restore(x, model="median"), restore(x, model=create_baseline("median"))
     )
     with pytest.raises(ValueError, match="has no weights"):
         load_model("median", weights="w.safetensors")

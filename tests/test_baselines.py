@@ -362,3 +362,17 @@ def test_bm3d_contract_on_tiny_and_colour_images() -> None:
     y = restore_tensor(model, x.float())
     assert y.shape == x.shape and torch.isfinite(y).all()
     assert model.describe() == "bm3d(sigma=0.05, profile='np')"
+
+
+def test_the_dcp_module_and_function_share_their_defaults() -> None:
+    # The paper's settings are written in both signatures; they must not drift apart.
+    import inspect
+
+    from restorekit.baselines import DCP, dehaze_dcp
+
+    def defaults(fn: object) -> dict:
+        params = inspect.signature(fn).parameters.values()
+        return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+    assert defaults(DCP.__init__) == defaults(dehaze_dcp)
+    assert create_baseline("dcp").baseline_kwargs == defaults(dehaze_dcp)

@@ -46,13 +46,12 @@ from restorekit.inference import restore_tensor
 from restorekit.io import read_image
 from restorekit.models import create_model, list_models
 from restorekit.train.checkpoint import load_checkpoint, load_weights
+from restorekit.utils import WEIGHTS_DIR
 
 __all__ = ["WEIGHTS_DIR", "list_weights", "load_model", "restore"]
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-"""Where shipped weights live: ``<name>.safetensors``, each with a ``<name>.md`` card."""
 
 PathLike = str | os.PathLike[str]
 ImageT = TypeVar("ImageT", str, os.PathLike, np.ndarray, Tensor)

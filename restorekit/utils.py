@@ -13,6 +13,9 @@ from pathlib import Path
 
 import torch
 
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""Where shipped weights live: ``<name>.safetensors``, each with a ``<name>.md`` card."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:

@@ -213,3 +213,32 @@ def test_open_dataset_splits(triplet_folder: Path) -> None:
     (triplet_folder / DATASET_JSON).write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="gone is listed but has no files"):
         open_dataset(triplet_folder, split="train")
+
+
+def test_repeat_gives_each_image_its_own_crops(photos: list[Example]) -> None:
+    ds = SyntheticPairs(photos, "gaussian_25", seed=0, crop=8, repeat=3)
+    assert len(ds) == 3 * len(photos)
+    names = [ds[i]["name"] for i in range(len(ds))]
+    assert names == [p.name for p in photos] * 3
+    # The same image at another position draws another crop and other noise.
+    assert not torch.equal(ds[0]["lq"], ds[len(photos)]["lq"])
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+    with pytest.raises(ValueError, match="repeat"):
+        SyntheticPairs(photos, "gaussian_25", seed=0, repeat=0)
+
+
+def test_file_images_are_decoded_once_and_give_the_same_items(tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(1)
+    files = []
+    for i in range(2):
+        write_image(tmp_path / f"f{i}.png", torch.rand(3, 40, 36, generator=g))
+        files.append(Example(f"f{i}", tmp_path / f"f{i}.png"))
+    cached = SyntheticPairs(files, "gaussian_25", seed=0, crop=16, channels=1, repeat=2)
+    uncached = SyntheticPairs(
+        files, "gaussian_25", seed=0, crop=16, channels=1, repeat=2, cache_bytes=0
+    )
+    assert all(same(cached[i], uncached[i]) for i in range(len(cached)))
+    assert len(cached._cache) == 2 and not uncached._cache
+    (tmp_path / "f0.png").unlink()  # served from memory from now on
+    assert cached[0]["gt"].shape == (1, 16, 16)

@@ -110,3 +110,25 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -
     best, _ = load_weights(run / "best.safetensors")
     ref_best, _ = load_weights(tmp_path / "ref" / "best.safetensors")
     assert all(torch.equal(best[k], v) for k, v in ref_best.items())
+
+
+def test_init_starts_from_weights_and_keeps_fresh_what_does_not_fit(tmp_path: Path) -> None:
+    from restorekit.train.checkpoint import save_weights
+    from restorekit.models import create_model
+
+    torch.manual_seed(5)
+    x2 = create_model("srcnn", scale=2)
+    save_weights(tmp_path / "x2.safetensors", x2)
+    recipe = load_recipe(
+        find_recipe("sr_srcnn"),
+        (f"init={tmp_path / 'x2.safetensors'}", f"run_dir={tmp_path / 'run'}"),
+        smoke=True,
+    )
+    model = build_trainer(recipe).model
+    for key, value in x2.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    edsr = load_recipe(find_recipe("sr_edsr"), ("scale=4", f"init={tmp_path}/x2.safetensors"))
+    with pytest.raises(ConfigError, match="shares no tensor"):
+        build_trainer(edsr)
+    with pytest.raises(ConfigError, match="init: 'no_such_weights'"):
+        build_trainer(load_recipe(find_recipe("sr_srcnn"), ("init=no_such_weights",)))

@@ -380,6 +380,13 @@ class SyntheticPairs(_Epochs):
         crop: side of the random ``gt`` crop; ``None`` keeps whole images.
         augment: apply one of the eight flips/rotations before degrading.
         channels: convert the clean images to 1 or 3 channels; ``None`` keeps them.
+        repeat: each image appears this many times per epoch, each time with its own
+            crop and noise (BasicSR's ``dataset_enlarge_ratio``): a few large photos
+            then fill many batches of small crops.
+        cache_bytes: file-backed images are decoded once and kept in memory (as
+            float32, after the channel conversion) while their total stays under this
+            budget; decoding a 2560x1600 JPEG for every 48x48 crop would cost more than
+            the training step itself. Beyond the budget they are read on each access.
 
     Items: ``lq`` (C, h, w) float32 (values may leave [0, 1] for the unclipped noise
     presets), ``gt`` (C, H, W), ``mask`` (1, H, W) when the degradation returns one, and
@@ -403,9 +410,13 @@ class SyntheticPairs(_Epochs):
         crop: int | None = None,
         augment: bool = False,
         channels: int | None = None,
+        repeat: int = 1,
+        cache_bytes: int = 2 << 30,
     ) -> None:
         if not images:
             raise ValueError("SyntheticPairs needs at least one image")
+        if repeat < 1:
+            raise ValueError(f"repeat must be a positive integer, got {repeat}")
         self.examples = [
             x if isinstance(x, Example) else Example(f"image_{i:05d}", x)
             for i, x in enumerate(images)
@@ -417,15 +428,29 @@ class SyntheticPairs(_Epochs):
             raise ValueError(f"crop {crop} must be a positive multiple of the scale {self.scale}")
         self._takes_depth = "depth" in inspect.signature(op.forward).parameters
         self.crop, self.augment, self.seed, self.channels = crop, augment, int(seed), channels
+        self.repeat, self.cache_bytes = int(repeat), int(cache_bytes)
+        self._cache: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
-        return len(self.examples)
+        return len(self.examples) * self.repeat
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        ex = self.examples[index]
-        gt = ex.image.to(torch.float32)
+    def _clean(self, i: int) -> torch.Tensor:
+        """Example ``i``'s image in float32 with the requested channels, cached."""
+        if i in self._cache:
+            return self._cache[i]
+        gt = self.examples[i].image.to(torch.float32)
         if self.channels is not None:
             gt = to_channels(gt, self.channels)
+        held = sum(t.nbytes for t in self._cache.values())
+        if isinstance(self.examples[i].data, Path) and held + gt.nbytes <= self.cache_bytes:
+            self._cache[i] = gt
+        return gt
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        ex = self.examples[index % len(self.examples)]
+        gt = self._clean(index % len(self.examples))
         depth = ex.depth if self._takes_depth else None
         gen = self._generator(index)
         if self.crop is not None:

@@ -240,6 +240,13 @@ def _salt_pepper() -> Degradation:
     return SaltPepper((a, a), salt_ratio=0.5)
 
 
+# Both face noises and everything between, for one pretraining run that each face task's
+# model is then fine-tuned from (issue: photo pretraining for the face U-Net).
+@register("gaussian_face_blind")
+def _gaussian_face_blind() -> Degradation:
+    return GaussianNoise((0.02, 0.15), clip=True)
+
+
 # The DnCNN benchmark levels leave the noisy image unclipped (values may leave [0, 1]).
 @register("gaussian_15")
 def _gaussian_15() -> Degradation:

@@ -34,7 +34,9 @@ from restorekit.data import SyntheticPairs, load_examples, open_dataset, split_i
 from restorekit.degrade import create_degradation
 from restorekit.losses import GANLoss
 from restorekit.models import create_model, list_models, model_signature
+from restorekit.train.checkpoint import load_weights
 from restorekit.train.trainer import Stage, Trainer, TrainOptions
+from restorekit.utils import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +78,15 @@ class DataSpec:
     augment: bool = True
     channels: int | None = None
     limit: int | None = None  # use only the first N clean images
+    repeat: int = 1  # each training image this many times per epoch (own crop and noise)
     val_crop: int | None = 128  # validation crop (fixed per image), None = whole images
     val_limit: int | None = 8
 
     def __post_init__(self) -> None:
         if (self.source is None) == (self.folder is None):
             raise ValueError("give exactly one of data.source and data.folder")
+        if self.repeat < 1:
+            raise ValueError(f"data.repeat must be a positive integer, got {self.repeat}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class Recipe:
     perceptual: PerceptualSpec | None = None
     scale: int | None = None
     gan: bool = False
+    init: str | None = None  # start from weights: a shipped name, a run folder or a file
     run_dir: Path | None = None  # default: runs/<name>
     device: str = "cpu"
     smoke: dict[str, Any] = field(default_factory=dict)
@@ -216,6 +222,8 @@ def build_trainer(recipe: Recipe) -> Trainer:
     """The model, data and losses a recipe describes, ready to ``fit()``."""
     torch.manual_seed(recipe.train.seed)  # model initialisation is part of the seed
     model = _create(recipe.model)
+    if recipe.init is not None:
+        init_from(model, recipe.init)
     # Built only when a stage uses them (gan: false drops the stage that does).
     stages = recipe.train.stages
     discriminator = (
@@ -258,7 +266,7 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
     pick = lambda idx: [examples[i] for i in idx]  # noqa: E731
     common = {"channels": spec.channels}
     train = SyntheticPairs(pick(train_idx), spec.degradation, seed=seed, crop=spec.crop,
-                           augment=spec.augment, **common)  # fmt: skip
+                           augment=spec.augment, repeat=spec.repeat, **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
     val = SyntheticPairs(
         pick(val_idx), spec.degradation, seed=seed + 1, crop=spec.val_crop, **common
@@ -293,6 +301,44 @@ class _Renamed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {self.names[k]: v for k, v in self.features(x).items()}
+
+
+def init_file(name_or_path: str) -> Path:
+    """The weights file ``init`` names: a shipped weights name, a run folder (its
+    ``best.safetensors``) or a ``.safetensors`` file."""
+    shipped = WEIGHTS_DIR / f"{name_or_path}.safetensors"
+    path = Path(name_or_path)
+    if "/" not in name_or_path and shipped.is_file():
+        return shipped
+    if path.is_dir():
+        path = path / "best.safetensors"
+    if not path.is_file() or path.suffix != ".safetensors":
+        raise ConfigError(
+            f"init: {name_or_path!r} is neither a shipped weights name nor a run folder "
+            "with best.safetensors nor a .safetensors file"
+        )
+    return path
+
+
+def init_from(model: nn.Module, name_or_path: str) -> None:
+    """Load the weights ``init`` names into ``model`` before training (fine-tuning).
+
+    Tensors whose name and shape match are copied; the others keep their fresh
+    initialisation and are logged (an x4 upsampler started from x2 weights, say). A file
+    that shares no tensor with the model is an error. A resumed run then loads its own
+    checkpoint over this, so ``init`` only decides where step 0 starts.
+    """
+    file = init_file(name_or_path)
+    state = load_weights(file)[0]
+    own = model.state_dict()
+    fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fit:
+        name = getattr(model, "model_name", type(model).__name__)
+        raise ConfigError(f"init: {file} shares no tensor with model {name!r}")
+    model.load_state_dict(fit, strict=False)
+    fresh = [k for k in own if k not in fit]
+    log.info("init: %d of %d tensors from %s%s", len(fit), len(own), file,
+             f"; fresh: {', '.join(fresh[:5])}{' ...' if len(fresh) > 5 else ''}" if fresh else "")  # fmt: skip
 
 
 def _create(spec: ModelSpec) -> nn.Module:

@@ -113,8 +113,8 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -
 
 
 def test_init_starts_from_weights_and_keeps_fresh_what_does_not_fit(tmp_path: Path) -> None:
-    from restorekit.train.checkpoint import save_weights
     from restorekit.models import create_model
+    from restorekit.train.checkpoint import save_weights
 
     torch.manual_seed(5)
     x2 = create_model("srcnn", scale=2)

@@ -337,8 +337,9 @@ def init_from(model: nn.Module, name_or_path: str) -> None:
         raise ConfigError(f"init: {file} shares no tensor with model {name!r}")
     model.load_state_dict(fit, strict=False)
     fresh = [k for k in own if k not in fit]
+    shown = ", ".join(fresh[:5]) + (" ..." if len(fresh) > 5 else "")
     log.info("init: %d of %d tensors from %s%s", len(fit), len(own), file,
-             f"; fresh: {', '.join(fresh[:5])}{' ...' if len(fresh) > 5 else ''}" if fresh else "")  # fmt: skip
+             f"; fresh: {shown}" if fresh else "")  # fmt: skip
 
 
 def _create(spec: ModelSpec) -> nn.Module:

@@ -26,13 +26,15 @@ A plain string without a path separator is looked up as a shipped or registered 
 first, so a run folder called ``srcnn`` in the working directory is ``"./srcnn"``.
 
 ``restore`` runs any of those (or any ``nn.Module`` with ``scale``/``size_multiple``)
-through :func:`restorekit.inference.restore_tensor` (tiles, self-ensemble, bf16).
+through :func:`restorekit.inference.restore_tensor` (tiles, self-ensemble, the
+machine's precision).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -148,8 +150,10 @@ def restore(
     tile: int | None = None,
     overlap: int = 32,
     ensemble: bool = False,
-    bf16: bool = False,
+    precision: str = "auto",
+    memory_format: str = "auto",
     device: str | torch.device = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImageT | Tensor:
     """Restore one image (or a batch) with ``model``, returning the same kind of image.
 
@@ -179,8 +183,11 @@ def restore(
         tile: run tiles of this many input pixels a side (bounded memory); None: whole.
         overlap: context around each tile, in input pixels.
         ensemble: average the 8 flips and rotations (8x the time).
-        bf16: bfloat16 autocast.
+        precision: ``"auto"`` (bf16 autocast where the hardware has native bf16, else
+            fp32), ``"fp32"`` or ``"bf16"``; see :mod:`restorekit.hardware`.
+        memory_format: ``"auto"``, ``"channels_last"`` or ``"contiguous"``.
         device: where the model runs.
+        progress: called as ``progress(done, total)`` after each tile.
 
     Raises:
         ValueError: an unsupported shape, dtype or channel count, float values outside
@@ -200,7 +207,9 @@ def restore(
         net = load_model(model, weights=weights, device=device)
 
     def run(x: Tensor) -> Tensor:  # (B, C, H, W) float32 in [0, 1] -> (B, C, sH, sW)
-        return _restore_channels(net, x.to(device), tile, overlap, ensemble, bf16)
+        options = {"tile": tile, "overlap": overlap, "ensemble": ensemble, "precision": precision,
+                   "memory_format": memory_format, "progress": progress}  # fmt: skip
+        return _restore_channels(net, x.to(device), options)
 
     if isinstance(image, (str, os.PathLike)):
         return run(read_image(image)[None]).cpu()[0]
@@ -266,13 +275,12 @@ def _check_range(x: Tensor, what: str) -> None:
 # ------------------------------------------------------------------------ channels
 
 
-def _restore_channels(
-    model: nn.Module, x: Tensor, tile: int | None, overlap: int, ensemble: bool, bf16: bool
-) -> Tensor:
-    """Match the image's channels to the model's, restore, and put the alpha back."""
+def _restore_channels(model: nn.Module, x: Tensor, options: dict[str, Any]) -> Tensor:
+    """Match the image's channels to the model's, restore (``options`` are
+    :func:`restore_tensor`'s), and put the alpha back."""
 
     def run(inp: Tensor) -> Tensor:
-        return restore_tensor(model, inp, tile=tile, overlap=overlap, ensemble=ensemble, bf16=bf16)
+        return restore_tensor(model, inp, **options)
 
     channels = x.shape[1]
     wanted = _model_channels(model)

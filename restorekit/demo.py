@@ -130,13 +130,16 @@ def _scale(part: Part) -> dict[str, int]:
     return {"scale": scales.pop()} if scales else {}
 
 
-def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False) -> Results:
+def run_demo(
+    out: str | Path, *, seed: int = 0, quick: bool = False, precision: str = "auto"
+) -> Results:
     """Run the demo; write ``results.*`` and ``report.*`` under ``out``; return the results.
 
     Args:
         out: the output folder.
         seed: the noise seed of every degradation.
         quick: fewer and smaller images (the test suite's variant).
+        precision: how the models run (``restorekit.hardware``; baselines: fp32).
     """
     out = Path(out)
     torch.manual_seed(seed)  # untrained models: the same random weights every run
@@ -147,7 +150,7 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False) -> Results:
             task = synthetic_task(part.dataset, part.examples, degradation, seed=seed,
                                   channels=part.channels)  # fmt: skip
             methods = _methods(part, degradation, shipped)
-            results.extend(evaluate(methods, [task], progress=True))
+            results.extend(evaluate(methods, [task], progress=True, precision=precision))
     results.write(out)
     untrained = sorted({s.method for s in results.scores if "(untrained)" in s.method})
     intro = (

@@ -23,6 +23,7 @@ dehazing on all channels, no crop. Restored outputs are clipped to [0, 1]; PSNR 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -45,6 +46,7 @@ from restorekit.data import (
     open_dataset,
     split_indices,
 )
+from restorekit.hardware import resolve
 from restorekit.inference import restore_tensor
 from restorekit.metrics import psnr, ssim
 from restorekit.utils import atomic_path
@@ -78,6 +80,7 @@ class Protocol:
     seed: int | None  # the degradation seed; None for a prepared folder's fixed pairs
     degraded_by: str  # the preset's parameters, e.g. its noise and whether it clips
     resize: str | None  # what made the low-resolution images, for scale > 1
+    numerics: str = ""  # the precision each kind of method ran in (restorekit.hardware)
 
     def describe(self) -> str:
         seed = "fixed pairs" if self.seed is None else f"seed {self.seed}"
@@ -90,6 +93,8 @@ class Protocol:
         ]
         if self.resize:
             parts.append(f"LR by {self.resize}")
+        if self.numerics:
+            parts.append(self.numerics)
         return "; ".join(parts)
 
 
@@ -294,6 +299,8 @@ def evaluate(
     y_channel: bool | None = None,
     crop_border: int | None = None,
     progress: bool = False,
+    precision: str = "auto",
+    memory_format: str = "auto",
 ) -> Results:
     """Score every method on every task of its scale.
 
@@ -306,6 +313,8 @@ def evaluate(
         y_channel, crop_border: override the protocol (default: Y and crop = scale for
             super-resolution, all channels and no crop otherwise).
         progress: show a progress bar on stderr.
+        precision, memory_format: how the learned models run (``restore_tensor``; the
+            classical baselines always run in fp32); stated in every protocol line.
 
     Raises:
         ValueError: duplicate method names, or a method whose channel count does not
@@ -315,6 +324,7 @@ def evaluate(
     if len(set(names)) != len(names) or INPUT in names:
         raise ValueError(f"method names must be unique and not {INPUT!r}: {names}")
     results = Results(notes={m.name: m.note for m in methods})
+    numerics = _numerics(methods, precision, memory_format)
     for task in tasks:
         n = len(task.pairs) if limit is None else min(limit, len(task.pairs))
         items = (task.pairs[i] for i in range(n))
@@ -327,7 +337,8 @@ def evaluate(
             scale = gt.shape[-1] // lq.shape[-1]
             key = (task.dataset, task.degradation)
             if key not in results.protocols:
-                results.protocols[key] = _protocol(task, gt, scale, y_channel, crop_border)
+                protocol = _protocol(task, gt, scale, y_channel, crop_border)
+                results.protocols[key] = dataclasses.replace(protocol, numerics=numerics)
             protocol = results.protocols[key]
             outputs: dict[str, torch.Tensor] = {}
             if scale == 1:
@@ -336,13 +347,28 @@ def evaluate(
                 if int(getattr(method.module, "scale", 1)) != scale:
                     continue
                 _check_channels(method, lq, task)
-                outputs[method.name] = restore_tensor(method.module, lq, tile=tile)
+                outputs[method.name] = restore_tensor(
+                    method.module, lq, tile=tile, precision=precision, memory_format=memory_format
+                )
             for name, out in outputs.items():
                 p, s = _score(out, gt, protocol)
                 results.scores.append(Score(*key, name, str(item["name"]), p, s))
             if index < keep:
                 results.examples.setdefault(key, []).append({"lq": lq, "gt": gt, **outputs})
     return results
+
+
+def _numerics(methods: Sequence[Method], precision: str, memory_format: str) -> str:
+    """``"models in bf16 autocast, channels_last (auto: ... has AMX); baselines in fp32"``."""
+    learned = {}
+    for m in methods:
+        if not getattr(m.module, "classical", False):
+            n = resolve(precision, memory_format, model=m.module, quiet=True)
+            learned[n.describe()] = n.why
+    parts = [f"models in {d} ({why})" for d, why in learned.items()]
+    if any(getattr(m.module, "classical", False) for m in methods):
+        parts.append("baselines in fp32")
+    return ", ".join(parts)
 
 
 def _protocol(

@@ -1,4 +1,4 @@
-"""Running a trained model on images of any size: tiles, self-ensemble, bf16 on CPU.
+"""Running a trained model on images of any size: tiles, self-ensemble, the machine's precision.
 
 Works with any ``nn.Module`` that maps (B, C, H, W) to (B, C, scale*H, scale*W) and has
 ``scale`` and ``size_multiple`` attributes (restorekit's models and baselines do).
@@ -21,12 +21,13 @@ back, are averaged.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
+
+from restorekit.hardware import resolve
 
 __all__ = ["restore_tensor", "self_ensemble", "tiled_forward"]
 
@@ -38,7 +39,9 @@ def restore_tensor(
     tile: int | None = None,
     overlap: int = 32,
     ensemble: bool = False,
-    bf16: bool = False,
+    precision: str = "auto",
+    memory_format: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Restore (B, C, H, W) images in [0, 1]; the output is clipped to [0, 1].
 
@@ -48,26 +51,37 @@ def restore_tensor(
         tile: tile side in input pixels, or None to run the whole image at once.
         overlap: context halo around each tile, in input pixels (see module docstring).
         ensemble: average over the 8 flips and rotations (8x the cost).
-        bf16: bfloat16 autocast with channels_last memory (fast on CPUs with AVX-512/AMX).
+        precision: ``"auto"`` (bf16 autocast where the hardware has native bf16, else
+            fp32), ``"fp32"`` or ``"bf16"``; see :mod:`restorekit.hardware`.
+        memory_format: ``"auto"`` (the model's preference, channels_last by default),
+            ``"channels_last"`` or ``"contiguous"``.
+        progress: called as ``progress(done, total)`` after each tile.
     """
     model.eval()
-    fmt = torch.channels_last if bf16 else torch.contiguous_format
-    model = model.to(memory_format=fmt)
+    numerics = resolve(precision, memory_format, device=x.device, model=model)
+    model = numerics.prepare(model)
 
     def run(inp: Tensor) -> Tensor:
-        inp = inp.contiguous(memory_format=fmt)
+        inp = numerics.input(inp)
         if tile is None:
             return model(inp).float()
-        return tiled_forward(model, inp, tile=tile, overlap=overlap)
+        return tiled_forward(model, inp, tile=tile, overlap=overlap, progress=progress)
 
-    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else _nothing()
-    with torch.no_grad(), autocast:  # not inference_mode: callers may edit the output
+    with torch.no_grad(), numerics.autocast():  # not inference_mode: callers may edit the output
         y = self_ensemble(run, x) if ensemble else run(x)
         return y.float().clamp(0, 1)
 
 
-def tiled_forward(model: nn.Module, x: Tensor, *, tile: int, overlap: int) -> Tensor:
-    """``model(x)`` computed tile by tile and blended (see the module docstring).
+def tiled_forward(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    tile: int,
+    overlap: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Tensor:
+    """``model(x)`` computed tile by tile and blended (see the module docstring);
+    ``progress(done, total)`` is called after each tile.
 
     >>> conv = nn.Conv2d(1, 1, 3, padding=1)
     >>> conv.scale, conv.size_multiple = 1, 1
@@ -87,7 +101,8 @@ def tiled_forward(model: nn.Module, x: Tensor, *, tile: int, overlap: int) -> Te
     b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     out = None
     weight = x.new_zeros(1, 1, h * scale, w * scale, dtype=torch.float32)
-    for (y0, y1), (x0, x1) in ((ys, xs) for ys in _cores(h, tile) for xs in _cores(w, tile)):
+    cores = [(ys, xs) for ys in _cores(h, tile) for xs in _cores(w, tile)]
+    for done, ((y0, y1), (x0, x1)) in enumerate(cores, start=1):
         wy0, wy1 = max(y0 - overlap, 0), min(y1 + overlap, h)  # the tile with its halo
         wx0, wx1 = max(x0 - overlap, 0), min(x1 + overlap, w)
         y = model(x[..., wy0:wy1, wx0:wx1]).float()
@@ -98,6 +113,8 @@ def tiled_forward(model: nn.Module, x: Tensor, *, tile: int, overlap: int) -> Te
         mask = ramp_y[:, None] * ramp_x[None, :]
         out[..., wy0 * scale : wy1 * scale, wx0 * scale : wx1 * scale] += y * mask
         weight[..., wy0 * scale : wy1 * scale, wx0 * scale : wx1 * scale] += mask
+        if progress is not None:
+            progress(done, len(cores))
     return out / weight
 
 
@@ -158,7 +175,3 @@ def _ramp(
 
 def _round_up(value: int, multiple: int) -> int:
     return int(math.ceil(value / multiple) * multiple)
-
-
-def _nothing() -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()

@@ -50,7 +50,7 @@ class Net(Restorer):  # no dropout or BatchNorm: those differ per process by des
 
 torch.manual_seed(0)
 stage = Stage(steps=10, lr=1e-2, scheduler="step", step_size=4)
-opts = TrainOptions(stages=(stage,), batch_size=4, val_every=5, progress=False)
+opts = TrainOptions(stages=(stage,), batch_size=4, val_every=5, progress=False, amp="fp32")
 Trainer(Net(), Pairs(20, 0), Pairs(2, 1), opts, sys.argv[1]).fit()
 """
 

@@ -90,11 +90,25 @@ def test_restore_tensor_clips_and_runs_in_bf16() -> None:
     torch.manual_seed(0)
     model = ConvNet(scale=2)
     x = torch.rand(1, 3, 20, 24)
-    fp32 = restore_tensor(model, x, tile=8, overlap=6)
-    bf16 = restore_tensor(model, x, tile=8, overlap=6, bf16=True)
+    fp32 = restore_tensor(model, x, tile=8, overlap=6, precision="fp32")
+    bf16 = restore_tensor(model, x, tile=8, overlap=6, precision="bf16")
     assert fp32.shape == bf16.shape == (1, 3, 40, 48)
     assert fp32.min() >= 0 and fp32.max() <= 1 and bf16.dtype == torch.float32
     assert (fp32 - bf16).abs().mean() < 0.02  # bf16 keeps about 3 significant digits
+    assert not torch.equal(fp32, bf16)  # bf16 really ran
+    # Memory format changes the layout, not the numbers (up to rounding).
+    cl = restore_tensor(model, x, precision="fp32", memory_format="channels_last")
+    nchw = restore_tensor(model, x, precision="fp32", memory_format="contiguous")
+    assert torch.allclose(cl, nchw, atol=1e-6)
+
+
+def test_tiles_report_progress() -> None:
+    model = ConvNet(scale=1)
+    seen: list[tuple[int, int]] = []
+    restore_tensor(
+        model, torch.rand(1, 3, 20, 24), tile=8, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(i, 9) for i in range(1, 10)]  # 3 x 3 tiles
 
 
 def test_bad_tile_arguments() -> None:

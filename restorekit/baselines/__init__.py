@@ -177,11 +177,14 @@ class Baseline(nn.Module):
         size_multiple: 1: any size works.
         baseline_name: the registry name.
         baseline_kwargs: every argument with its value, defaults included.
+        classical: True: ``precision="auto"`` runs it in fp32 and NCHW (its numbers
+            must not depend on the machine; see :mod:`restorekit.hardware`).
     """
 
     name: ClassVar[str]
     scale: int = 1
     size_multiple: int = 1
+    classical: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()

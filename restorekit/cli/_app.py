@@ -66,3 +66,36 @@ WeightsOption = Annotated[
     Path | None,
     typer.Option("--weights", help="With a registered --model: its .safetensors or .pth file."),
 ]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="auto (bf16 autocast where the CPU/GPU has native bf16: AMX, AVX512-BF16, "
+        "Ampere+; else fp32), fp32 or bf16.",
+    ),
+]
+MemoryFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--memory-format", help="auto (the model's preference), channels_last or contiguous."
+    ),
+]
+
+
+def resolve_numerics(precision: str, memory_format: str, device: str, model: object):
+    """The precision and memory format a command runs in (``restorekit.hardware``)."""
+    from restorekit.hardware import resolve
+
+    return resolve(precision, memory_format, device=device, model=model)
+
+
+def tile_progress(name: str):  # -> Callable[[int, int], None]
+    """A ``progress(done, total)`` for tiled restores: a plain line at every tenth of
+    the tiles (never a carriage-return bar, so log files stay readable)."""
+
+    def report(done: int, total: int) -> None:
+        step = max(total // 10, 1)
+        if total >= 4 and (done % step == 0 or done == total):
+            typer.echo(f"{name}: tile {done}/{total}", err=True)
+
+    return report

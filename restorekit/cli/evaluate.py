@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from restorekit.cli._app import MODEL_HELP, UserError, WeightsOption, app
+from restorekit.cli._app import (
+    MODEL_HELP,
+    MemoryFormatOption,
+    PrecisionOption,
+    UserError,
+    WeightsOption,
+    app,
+)
 
 
 @app.command("eval")
@@ -49,6 +56,8 @@ def eval_cmd(
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Also write report.md and .html.")
     ] = True,
+    precision: PrecisionOption = "auto",
+    memory_format: MemoryFormatOption = "auto",
 ) -> None:
     """Score models and baselines on datasets x degradations; write CSV, JSON and a report.
 
@@ -74,7 +83,13 @@ def eval_cmd(
         for task in tasks_for(item, degradation or (), seed=seed, split=split, channels=want)
     ]
     results = evaluate(
-        [Method(n, m, note) for n, m, note in methods], tasks, limit=limit, tile=tile, progress=True
+        [Method(n, m, note) for n, m, note in methods],
+        tasks,
+        limit=limit,
+        tile=tile,
+        progress=True,
+        precision=precision,
+        memory_format=memory_format,
     )
     results.write(out)
     if report:
@@ -128,6 +143,7 @@ def demo(
         "out/demo"
     ),
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
+    precision: PrecisionOption = "auto",
 ) -> None:
     """The four systems on bundled real images, beside the classical baselines.
 
@@ -137,7 +153,7 @@ def demo(
     """
     from restorekit.demo import run_demo
 
-    results = run_demo(out, seed=seed)
+    results = run_demo(out, seed=seed, precision=precision)
     typer.echo(_summary_table(results))
     typer.echo(f"wrote {out}/report.html, report.md, results.csv, summary.csv, results.json")
 

@@ -11,12 +11,16 @@ import typer
 from restorekit.cli._app import (
     EXIT_USER_ERROR,
     MODEL_HELP,
+    MemoryFormatOption,
     OutFormat,
+    PrecisionOption,
     UserError,
     WeightsOption,
     _fail,
     _progress,
     app,
+    resolve_numerics,
+    tile_progress,
 )
 
 
@@ -195,9 +199,8 @@ def restore_cmd(
     ensemble: Annotated[
         bool, typer.Option("--ensemble", help="Average the 8 flips and rotations (8x slower).")
     ] = False,
-    bf16: Annotated[
-        bool, typer.Option("--bf16", help="bfloat16 autocast (fast on CPUs with AVX-512/AMX).")
-    ] = False,
+    precision: PrecisionOption = "auto",
+    memory_format: MemoryFormatOption = "auto",
     suffix: Annotated[
         str, typer.Option("--suffix", help="Added to each output name, before the extension.")
     ] = "",
@@ -230,6 +233,7 @@ def restore_cmd(
         raise UserError(f"--suffix {suffix!r}: must not contain a path separator")
     targets = _restore_targets(inputs, out, suffix=f"{suffix}.{fmt.value}")
     net = load_model(model, weights=weights, device=device)  # bad names fail before writing
+    numerics = resolve_numerics(precision, memory_format, device, net)
     name = net.describe() if hasattr(net, "describe") else getattr(net, "model_name", model)
     batch = _ImageBatch(list(targets), max_pixels=max_pixels)
     for path, bit_depth, x in batch.images(f"restore {name}", keep_alpha=True):
@@ -240,8 +244,10 @@ def restore_cmd(
                 tile=tile,
                 overlap=overlap,
                 ensemble=ensemble,
-                bf16=bf16,
+                precision=numerics.precision,
+                memory_format="channels_last" if numerics.channels_last else "contiguous",
                 device=device,
+                progress=tile_progress(path.name) if tile else None,
             )
         except ValueError as err:  # e.g. a channel count the model cannot take
             batch.skip(f"{path}: {err}")
@@ -258,7 +264,8 @@ def restore_cmd(
         "none: a classical baseline" if hasattr(net, "describe") else "none (untrained)"
     )
     details = (
-        f"to {out} with {name} (weights {used}, {settings}, ensemble {'on' if ensemble else 'off'})"
+        f"to {out} with {name} (weights {used}, {settings}, ensemble {'on' if ensemble else 'off'}"
+        f", {numerics.describe()})"
     )
     # finish() fills in {n} with str.format: braces in the paths must stay literal.
     details = details.replace("{", "{{").replace("}", "}}")

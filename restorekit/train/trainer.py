@@ -15,6 +15,7 @@ A NaN or infinite loss stops the run with a message before any checkpoint is wri
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import logging
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from restorekit.hardware import resolve
 from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
 from restorekit.metrics import psnr, ssim
 from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -77,7 +79,11 @@ class TrainOptions:
     log_every: int = 50
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     ema_decay: float = 0.0  # 0 = off; else validate and save the EMA weights too
-    amp: bool = False  # bf16 autocast (+ channels_last on CPU)
+    # "auto": bf16 autocast where the hardware has native bf16, else fp32 (see
+    # restorekit.hardware); true/false are the older spellings of bf16/fp32.
+    amp: Literal["auto", "fp32", "bf16"] | bool = "auto"
+    memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
+    compile: bool = False  # torch.compile the model (see restorekit bench for when it pays)
     num_workers: int = 0
     keep: int = 2  # checkpoints kept besides best
     crop_border: int = 0  # metric protocol during validation
@@ -85,6 +91,10 @@ class TrainOptions:
     progress: bool = True
     tensorboard: bool = False  # also log the CSV's scalars to run_dir/tensorboard
     extra: dict[str, Any] = field(default_factory=dict)  # config saved with checkpoints
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amp, bool):
+            object.__setattr__(self, "amp", "bf16" if self.amp else "fp32")
 
     @property
     def total_steps(self) -> int:
@@ -160,14 +170,16 @@ class Trainer:
             raise ValueError("a stage has gan_weight > 0 but no discriminator was given")
         if needs_perceptual and perceptual is None:
             raise ValueError("a stage has perceptual_weight > 0 but no feature network was given")
-        fmt = torch.channels_last if options.amp and self.device.type == "cpu" else None
-        self.model = model.to(self.device, memory_format=fmt or torch.preserve_format)
+        self.numerics = resolve(options.amp, options.memory_format, device=device, model=model)
+        self.model = model.to(self.device, memory_format=self.numerics.memory_format)
         self.disc = discriminator.to(self.device) if discriminator is not None else None
         self.perceptual = PerceptualLoss(perceptual).to(self.device) if perceptual else None
         self.gan_loss = gan_loss or GANLoss("vanilla", real_label=0.9, fake_label=0.1)
         self.ema = copy.deepcopy(self.model).eval() if options.ema_decay > 0 else None
         # What the loop calls: the models themselves, or their data-parallel wrappers.
         self.net, self.critic = self.model, self.disc
+        if options.compile:  # the weights stay self.model's: checkpoints are unchanged
+            self.net = torch.compile(self.model)
         if self.ctx.world > 1:
             self.net = nn.parallel.DistributedDataParallel(self.model)
             if self.disc is not None:
@@ -192,23 +204,21 @@ class Trainer:
         torch.manual_seed(self.opt.seed)
         self._resume()
         scores: dict[str, float] = {}
-        bar = self._progress_bar()
+        self._progress = _Progress(self.step, self.opt.total_steps)
         while self.step < self.opt.total_steps:
             for batch in self._batches():
                 self._enter_stage(self._stage_at(self.step))
                 loss = self._train_step(batch)
                 self.step += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4f}", stage=self.stage.name)
+                if self.step % self.opt.log_every == 0 and self.ctx.is_main:
+                    self._print_progress(loss)
                 if self.step % self.opt.val_every == 0 or self.step == self.opt.total_steps:
-                    scores = self._validate_and_save(loss)  # logs its own row
+                    with self._progress.paused():
+                        scores = self._validate_and_save(loss)  # logs its own row
                 elif self.step % self.opt.log_every == 0 and self.ctx.is_main:
                     self._log_row({"loss": loss})
                 if self.step >= self.opt.total_steps:
                     break
-        if bar is not None:
-            bar.close()
         if self._board is not None:
             self._board.close()
         return scores
@@ -218,6 +228,7 @@ class Trainer:
         lq, gt = batch["lq"].to(self.device), batch["gt"].to(self.device)
         mask = batch["mask"].to(self.device) if "mask" in batch else None
         model.train()
+        lq = self.numerics.input(lq)
         with self._autocast():
             pred = self.net(lq)
             loss = self._generator_loss(stage, lq, pred.float(), gt, mask)
@@ -307,7 +318,8 @@ class Trainer:
                 if scores["psnr"] > self.best_psnr:
                     best = self.ema if self.ema is not None else self.model
                     path = self.run_dir / "best.safetensors"
-                    _save_weights(path, best, step=self.step, **scores)
+                    _save_weights(path, best, step=self.step, numerics=self.numerics.describe(),
+                                  **scores)  # fmt: skip
             self._log_row({"loss": loss, **scores})
             self._save()
         if scores:
@@ -381,6 +393,7 @@ class Trainer:
             "best_psnr": self.best_psnr,
             "rng": capture_rng(),
             "config": self.opt.extra,
+            "numerics": self.numerics.describe(),
         }
         if self.d_optimizer is not None:
             state["d_optimizer"] = self.d_optimizer.state_dict()
@@ -446,15 +459,48 @@ class Trainer:
         kept = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",", 1)[0]) <= self.step]
         path.write_text("".join(kept))
 
-    def _progress_bar(self):  # -> tqdm | None
-        if not self.opt.progress or not self.ctx.is_main:
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=self.opt.total_steps, initial=self.step, unit="step", disable=None)
+    def _print_progress(self, loss: float) -> None:
+        """A plain line every ``log_every`` steps (no carriage returns: logs stay readable)."""
+        if self.opt.progress:
+            rate, eta = self._progress.update(self.step)
+            log.info(
+                "step %d/%d (%s): loss %.5f, %.2f steps/s, ETA %s, %s",
+                self.step, self.opt.total_steps, self.stage.name, loss, rate,
+                _duration(eta), self.numerics.describe(),
+            )  # fmt: skip
 
     def _autocast(self):  # -> contextlib.AbstractContextManager
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opt.amp)
+        return self.numerics.autocast()
+
+
+class _Progress:
+    """Steps per second over the last window (so validation pauses age out), and the ETA."""
+
+    def __init__(self, step: int, total: int) -> None:
+        self.total, self.last_step, self.last_time = total, step, time.perf_counter()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Time spent inside (validation, checkpoints) does not count as training."""
+        start = time.perf_counter()
+        yield
+        self.last_time += time.perf_counter() - start
+
+    def update(self, step: int) -> tuple[float, float]:
+        now = time.perf_counter()
+        rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        self.last_step, self.last_time = step, now
+        return rate, (self.total - step) / max(rate, 1e-9)
+
+
+def _duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"3 min 05 s"``, ``"12 s"``."""
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
 
 
 def _own_rng(seed: int = 0) -> torch.Generator:

@@ -1,0 +1,186 @@
+"""The machine a run is on, and the precision and memory format chosen for it.
+
+``precision="auto"`` (the default everywhere: training, restore, eval, the demo, the
+benchmarks) picks bfloat16 autocast only where the hardware computes in bf16 natively:
+
+- CPU: AMX tiles or AVX512-BF16 (Intel Sapphire Rapids and later, AMD Zen 4 and later).
+  Elsewhere PyTorch emulates bf16 and it runs 4-6x *slower* than fp32 (measured on an
+  AVX2-only AMD EPYC), so ``auto`` is fp32 there;
+- CUDA: where ``torch.cuda.is_bf16_supported()`` (Ampere and later);
+- anything else: fp32.
+
+``memory_format="auto"`` is channels_last unless the model says otherwise with a
+``prefers_channels_last = False`` attribute. ``restorekit bench`` measured channels_last
+faster for every shipped architecture in inference (fp32 and bf16), and in training for
+all but CASR, whose Swin block reshapes between layouts; see its class.
+
+Explicit ``"fp32"`` and ``"bf16"`` (and ``"channels_last"``, ``"contiguous"``) override
+``auto``. The choice is logged once per process and written into every protocol line,
+checkpoint and model card via :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+__all__ = [
+    "MEMORY_FORMATS",
+    "PRECISIONS",
+    "Numerics",
+    "cpu_info",
+    "native_bf16",
+    "resolve",
+]
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["auto", "fp32", "bf16"]
+MemoryFormat = Literal["auto", "channels_last", "contiguous"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")
+
+_logged: set[tuple[str, str, str]] = set()
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_info() -> dict[str, object]:
+    """What decides CPU speed here: name, vector extensions, threads, torch version."""
+    cpu = torch.cpu
+    return {
+        "cpu": cpu_name(),
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "avx2": bool(cpu._is_avx2_supported()),
+        "avx512": bool(cpu._is_avx512_supported()),
+        "avx512_bf16": bool(cpu._is_avx512_bf16_supported()),
+        "amx": bool(cpu._is_amx_tile_supported()),
+        "threads": torch.get_num_threads(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+    }
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes bfloat16 natively (not emulated through fp32)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return False
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """The resolved precision and memory format of a run.
+
+    Attributes:
+        precision: ``"fp32"`` or ``"bf16"`` (bf16 autocast; weights stay fp32).
+        channels_last: run the model and its inputs in channels_last memory format.
+        device_type: ``"cpu"``, ``"cuda"``, ... (what autocast needs).
+        why: how ``auto`` decided, for the log.
+    """
+
+    precision: Literal["fp32", "bf16"]
+    channels_last: bool
+    device_type: str = "cpu"
+    why: str = ""
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast for ``bf16``, nothing for ``fp32``."""
+        return torch.autocast(
+            self.device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """``model`` in this memory format (in place, as ``Module.to`` does)."""
+        return model.to(memory_format=self.memory_format)
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in this memory format (4-D tensors only; others pass unchanged)."""
+        return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
+
+    def describe(self) -> str:
+        """``"bf16 autocast, channels_last"``: the words every protocol line carries."""
+        words = "bf16 autocast" if self.precision == "bf16" else "fp32"
+        return f"{words}, {'channels_last' if self.channels_last else 'NCHW'}"
+
+
+def resolve(
+    precision: str = "auto",
+    memory_format: str = "auto",
+    *,
+    device: str | torch.device = "cpu",
+    model: nn.Module | None = None,
+    quiet: bool = False,
+) -> Numerics:
+    """Turn ``auto`` into this machine's choice (see the module docstring).
+
+    Args:
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"``.
+        memory_format: ``"auto"``, ``"channels_last"`` or ``"contiguous"``.
+        device: where the model runs.
+        model: its ``prefers_channels_last`` attribute (default True) decides ``auto``;
+            a classical baseline (``classical = True``) gets fp32 and NCHW under ``auto``.
+        quiet: do not log the choice (it is logged once per process and setting).
+
+    Raises:
+        ValueError: an unknown precision or memory format, naming the choices.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if memory_format not in MEMORY_FORMATS:
+        raise ValueError(
+            f"memory format must be one of {', '.join(MEMORY_FORMATS)}, got {memory_format!r}"
+        )
+    device = torch.device(device)
+    if getattr(model, "classical", False) and precision == "auto":
+        precision = "fp32"  # a classical baseline's numbers must not depend on the machine
+        memory_format = "contiguous" if memory_format == "auto" else memory_format
+    if precision == "auto":
+        native = native_bf16(device)
+        chosen: Literal["fp32", "bf16"] = "bf16" if native else "fp32"
+        if device.type == "cpu":
+            info = cpu_info()
+            why = (
+                f"auto: {info['cpu']} has "
+                + ("AMX" if info["amx"] else "AVX512-BF16" if info["avx512_bf16"] else "")
+                if native
+                else f"auto: {cpu_name()} has no native bf16 (emulated bf16 is slower)"
+            )
+        else:
+            why = f"auto: {device.type} {'supports' if native else 'lacks'} bf16"
+    else:
+        chosen, why = precision, "set explicitly"  # type: ignore[assignment]
+    if memory_format == "auto":
+        channels_last = bool(getattr(model, "prefers_channels_last", True))
+    else:
+        channels_last = memory_format == "channels_last"
+    numerics = Numerics(chosen, channels_last, device.type, why)
+    key = (numerics.describe(), why, type(model).__name__)
+    if not quiet and key not in _logged:
+        _logged.add(key)
+        log.info("precision: %s (%s)", numerics.describe(), why)
+    return numerics

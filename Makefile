@@ -36,7 +36,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_metrics.py
-	$(BIN)/python benchmarks/bench_models.py --size 128 --threads 2
+	$(BIN)/restorekit bench --out out/bench.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

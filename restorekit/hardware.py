@@ -9,10 +9,11 @@ benchmarks) picks bfloat16 autocast only where the hardware computes in bf16 nat
 - CUDA: where ``torch.cuda.is_bf16_supported()`` (Ampere and later);
 - anything else: fp32.
 
-``memory_format="auto"`` is channels_last unless the model says otherwise with a
-``prefers_channels_last = False`` attribute. ``restorekit bench`` measured channels_last
-faster for every shipped architecture in inference (fp32 and bf16), and in training for
-all but CASR, whose Swin block reshapes between layouts; see its class.
+``memory_format="auto"`` is channels_last unless the model says otherwise with its
+``prefers_channels_last`` attribute (False, or ``"bf16"``: only under bf16 autocast).
+Measured side by side, channels_last was faster for every shipped architecture in
+inference (fp32 and bf16), and in training for all but CASR in fp32 on an AVX2 CPU
+(0.88x), whose Swin block reshapes between layouts; see its class.
 
 Explicit ``"fp32"`` and ``"bf16"`` (and ``"channels_last"``, ``"contiguous"``) override
 ``auto``. The choice is logged once per process and written into every protocol line,
@@ -36,6 +37,7 @@ __all__ = [
     "PRECISIONS",
     "Numerics",
     "cpu_info",
+    "machine_summary",
     "native_bf16",
     "resolve",
 ]
@@ -76,6 +78,16 @@ def cpu_info() -> dict[str, object]:
         "cores": os.cpu_count(),
         "torch": torch.__version__,
     }
+
+
+def machine_summary() -> str:
+    """One line for run records and model cards: ``"Intel(R) Xeon(R) ... (AVX512, AMX,
+    2 threads, torch 2.13.0+cpu)"``."""
+    info = cpu_info()
+    extras = [name for name in ("amx", "avx512_bf16") if info[name]]
+    parts = [str(info["capability"]), *[e.upper() for e in extras]]
+    parts += [f"{info['threads']} threads", f"torch {info['torch']}"]
+    return f"{info['cpu']} ({', '.join(parts)})"
 
 
 def native_bf16(device: str | torch.device = "cpu") -> bool:
@@ -175,7 +187,8 @@ def resolve(
     else:
         chosen, why = precision, "set explicitly"  # type: ignore[assignment]
     if memory_format == "auto":
-        channels_last = bool(getattr(model, "prefers_channels_last", True))
+        prefers = getattr(model, "prefers_channels_last", True)
+        channels_last = prefers is True or (prefers == "bf16" and chosen == "bf16")
     else:
         channels_last = memory_format == "channels_last"
     numerics = Numerics(chosen, channels_last, device.type, why)

@@ -21,10 +21,14 @@ import torch
 
 from restorekit.api import WEIGHTS_DIR, load_model
 from restorekit.baselines import create_baseline
-from restorekit.config import apply_overrides
+from restorekit.bench import timed
+from restorekit.config import apply_overrides, to_dict
 from restorekit.evaluate import Method, evaluate, tasks_for
+from restorekit.hardware import machine_summary, resolve
+from restorekit.inference import restore_tensor
 from restorekit.models.summary import count_parameters
 from restorekit.train.checkpoint import load_checkpoint, load_weights, save_weights
+from restorekit.train.recipe import find_recipe, load_recipe
 
 
 def main() -> None:
@@ -60,11 +64,59 @@ def main() -> None:
     tasks = tasks_for(source, [data["degradation"]], seed=0, split=split,
                       split_seed=split_seed, channels=channels)  # fmt: skip
     results = evaluate(methods, tasks, limit=args.limit)
-    WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(_card(args, config, meta, model, results))
+    state = load_checkpoint(args.run).state
+    card_text = _card(args, config, meta, model, results, state)
+    WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(card_text)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and its card")
 
 
-def _card(args, config, meta, model, results) -> str:
+def _inference_ms(model: torch.nn.Module, size: int = 256) -> tuple[float, str]:
+    """Milliseconds per ``size``² output on this machine's default path, and its numerics."""
+    channels, scale = int(model.in_channels), int(model.scale)
+    x = torch.rand(1, channels, size // scale, size // scale)
+    numerics = resolve(model=model, quiet=True)
+    seconds = timed(lambda: restore_tensor(model, x), min_time=1.0)
+    return 1000 * seconds, numerics.describe()
+
+
+def _overrides(config: dict) -> list[str]:
+    """key=value for every setting in which the run differs from its packaged recipe."""
+    base = to_dict(load_recipe(find_recipe(config["name"]))) if _packaged(config) else {}
+    run, packaged = _flat(config), _flat(base)
+    skip = {"run_dir", "smoke"}
+    return [
+        f"{k}={_yaml(v)}"
+        for k, v in run.items()
+        if k.split(".")[0] not in skip and packaged.get(k, object()) != v
+    ]
+
+
+def _packaged(config: dict) -> bool:
+    try:
+        find_recipe(config["name"])
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _flat(data: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return {prefix: data}
+    out: dict[str, object] = {}
+    for key, value in items:
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _yaml(value: object) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _card(args, config, meta, model, results, state) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
     with open(args.run / "log.csv", newline="") as f:
@@ -79,7 +131,9 @@ def _card(args, config, meta, model, results) -> str:
         f"- Architecture: `{meta['model_name']}` with `{json.dumps(meta['model_kwargs'])}`, "
         f"{count_parameters(model):,} parameters.",
         f"- Recipe: `{config['name']}` (restorekit/recipes), seed {train['seed']}, "
-        f"batch {train['batch_size']}, bf16 autocast {'on' if train.get('amp') else 'off'}; "
+        f"batch {train['batch_size']}, {state.get('numerics', 'precision not recorded')}"
+        + (f", started from `{config['init']}`" if config.get("init") else "")
+        + "; "
         + "; ".join(
             f"stage {s['name']}: {s['steps']} steps, {s['optimizer']} lr {s['lr']:g}, "
             f"{s['scheduler']} schedule, {s['pixel_loss']} loss"
@@ -94,13 +148,18 @@ def _card(args, config, meta, model, results) -> str:
         f"- Data: source `{data['source']}`, degradation `{data['degradation']}` (seeded, on "
         f"the fly), crops {data.get('crop')}; trained on the 70% train split, the best of "
         f"{len(log)} validations on the 20% validation split kept (step {meta.get('step')}).",
-        f"- Trained on this project's 2-core CPU for about {hours:.1f} h; validation PSNR "
+        f"- Trained on {state.get('machine', 'an unrecorded CPU')} in "
+        f"{state.get('numerics', 'an unrecorded precision')} for about {hours:.1f} h; "
+        f"validation PSNR "
         f"{float(log[0]['psnr']):.2f} dB at step {log[0]['step']}, best {meta.get('psnr', 0):.2f}"
         f" dB at step {meta.get('step')}.",
     ]
     if config.get("perceptual") and any(s.get("perceptual_weight") for s in train["stages"]):
         lines.append(f"- Perceptual features: `{json.dumps(config['perceptual'])}`.")
+    ms, numerics = _inference_ms(model)
     lines += [
+        f"- Inference: {ms:.0f} ms per 256x256 output at batch 1 on {machine_summary()}, "
+        f"{numerics} (`restorekit bench --model {args.name}` measures it on yours).",
         "- Stored as float16 (loaded as float32); the scores below are the shipped file's.",
         "",
         f"## Scored on `{args.data}` (not trained on)" if args.data else "## Held-out test split",
@@ -113,18 +172,8 @@ def _card(args, config, meta, model, results) -> str:
     lines += [
         f"| {r['method']} | {r['images']} | {r['psnr']:.2f} | {r['ssim']:.4f} |" for r in rows
     ]
-    settings = [
-        f"data.crop={data.get('crop')}".replace("None", "null"),
-        f"train.batch_size={train['batch_size']}",
-        f"train.amp={str(train['amp']).lower()}",
-        f"train.val_every={train['val_every']}",  # it picks the best checkpoint
-    ]
-    for i, stage in enumerate(train["stages"]):
-        settings += [
-            f"train.stages.{i}.steps={stage['steps']}",
-            f"train.stages.{i}.step_size={stage['step_size']}",
-        ]
-    command = f"restorekit train {config['name']} {' '.join(settings)} run_dir=RUN"
+    recipe = config["name"] if _packaged(config) else "RECIPE.yaml"
+    command = f"restorekit train {recipe} {' '.join(_overrides(config))} run_dir=RUN"
     shipping = " ".join(["python scripts/ship_weights.py RUN", args.name, *sys.argv[3:]])
     lines += ["", f"Reproduce: `{command}`, then `{shipping}`.",
               ""]  # fmt: skip

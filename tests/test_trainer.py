@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from restorekit.models.base import Restorer
-from restorekit.train.checkpoint import load_checkpoint
+from restorekit.train.checkpoint import load_checkpoint, load_weights
 from restorekit.train.trainer import Stage, Trainer, TrainOptions
 
 
@@ -167,3 +169,34 @@ def test_tensorboard_gets_the_logged_scalars(tmp_path: Path) -> None:
     want = [(int(r["step"]), float(r["psnr"])) for r in rows if r["psnr"]]
     assert [s for s, _ in psnr] == [s for s, _ in want] == [4, 8]
     assert [v for _, v in psnr] == pytest.approx([v for _, v in want], rel=1e-5)
+
+
+def test_progress_lines_are_plain_and_say_rate_eta_and_precision(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    opts = options(steps=6, val_every=6, progress=True, amp="fp32", memory_format="contiguous")
+    trainer = make_trainer(tmp_path, opts)
+    with caplog.at_level(logging.INFO, logger="restorekit.train.trainer"):
+        trainer.fit()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    assert len(lines) == 3  # every log_every=2 steps, even with no TTY
+    pattern = r"step (\d)/6 \(main\): loss [\d.]+, [\d.]+ steps/s, ETA \d+ s, fp32, NCHW$"
+    assert [re.match(pattern, ln).group(1) for ln in lines] == ["2", "4", "6"]
+    assert not any("\r" in ln for ln in lines)
+    # The precision is part of the run's record: checkpoint state and best weights.
+    assert load_checkpoint(tmp_path).state["numerics"] == "fp32, NCHW"
+    assert load_weights(tmp_path / "best.safetensors")[1]["numerics"] == "fp32, NCHW"
+
+
+def test_amp_spellings_resolve_to_a_precision() -> None:
+    assert options(amp=True).amp == "bf16" and options(amp=False).amp == "fp32"
+    assert options().amp == "auto"
+    trainer = make_trainer(Path("/nonexistent"), options(amp="bf16"))
+    assert trainer.numerics.precision == "bf16"
+
+
+def test_time_steps_measures_without_writing_checkpoints(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, options(amp="fp32"))
+    assert trainer.time_steps(2, end_to_end=False) > 0
+    assert trainer.time_steps(2, end_to_end=True) > 0
+    assert load_checkpoint(tmp_path) is None and trainer.step == 4  # warm-ups uncounted

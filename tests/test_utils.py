@@ -43,3 +43,21 @@ def test_safetensors_weights_are_readable_by_others(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o644
+
+
+def test_single_thread_restores_the_thread_count_even_on_error() -> None:
+    import torch
+
+    from restorekit.utils import single_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with single_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(KeyError), single_thread():
+            raise KeyError("x")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

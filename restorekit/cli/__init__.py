@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from restorekit.cli import data, evaluate, images, train  # noqa: F401 - registers commands
+from restorekit.cli import bench, data, evaluate, images, train  # noqa: F401 - registers commands
 from restorekit.cli._app import EXIT_USER_ERROR, UserError, _fail, _UsageError, app
 
 __all__ = ["EXIT_USER_ERROR", "UserError", "app", "main", "run"]

@@ -46,7 +46,7 @@ from restorekit.data.transforms import (
 )
 from restorekit.degrade import Degradation, create_degradation
 from restorekit.io import list_images, read_image, read_image_info
-from restorekit.utils import make_generator
+from restorekit.utils import make_generator, single_thread
 
 logger = logging.getLogger(__name__)
 
@@ -447,6 +447,10 @@ class SyntheticPairs(_Epochs):
         return gt
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        with single_thread():  # small crops: threads cost more than they save
+            return self._item(index)
+
+    def _item(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         ex = self.examples[index % len(self.examples)]

@@ -25,6 +25,7 @@ Two readings of the seed, stated here because its code is partial:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
 from torch import Tensor, nn
@@ -122,5 +123,9 @@ class AttentionUNet(Restorer):
         x = self.bottleneck(x)
         for decoder, skip in zip(self.decoders, reversed(skips), strict=True):
             x = decoder(x, skip)
-        x = self.head(x)
+        # The 1x1 head writes the image itself: in bf16 its rounding cost the shipped
+        # salt-and-pepper model 0.06 dB; in fp32 (a negligible share of the work) 0.03.
+        autocast = x.device.type in ("cpu", "cuda")  # not on "meta" (MAC counting)
+        with torch.autocast(x.device.type, enabled=False) if autocast else nullcontext():
+            x = self.head(x.float())
         return torch.sigmoid(x) if self.out_activation == "sigmoid" else x

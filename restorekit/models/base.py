@@ -39,11 +39,15 @@ class Restorer(nn.Module):
         scale: output size / input size (1 for denoising and dehazing).
         size_multiple: height and width that :meth:`restore` needs to divide.
         in_channels: 1 (gray) or 3 (RGB); the output has the same number of channels.
+        prefers_channels_last: what ``memory_format="auto"`` picks (restorekit.hardware):
+            True (channels_last in every precision, measured faster for every shipped
+            architecture), or ``"bf16"`` (only under bf16 autocast).
     """
 
     scale: int = 1
     size_multiple: int = 1
     in_channels: int = 3
+    prefers_channels_last: bool | str = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restore (B, in_channels, H, W) -> (B, in_channels, scale*H, scale*W)."""

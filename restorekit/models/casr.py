@@ -164,6 +164,11 @@ class CASR(Restorer):
         torch.Size([1, 1, 26, 34])
     """
 
+    # Training step, channels_last over NCHW: 0.88x in fp32 on an AVX2 EPYC, but 1.24x
+    # (fp32) and 1.42x (bf16) on a Sapphire Rapids with AMX; so only under bf16, which
+    # ``auto`` picks exactly on such CPUs.
+    prefers_channels_last = "bf16"
+
     def __init__(
         self,
         *,

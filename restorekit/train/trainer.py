@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from restorekit.hardware import resolve
+from restorekit.hardware import machine_summary, resolve
 from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
 from restorekit.metrics import psnr, ssim
 from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -223,6 +223,31 @@ class Trainer:
             self._board.close()
         return scores
 
+    def time_steps(self, steps: int, *, end_to_end: bool) -> float:
+        """Seconds per training step, over ``steps`` steps after one warm-up step.
+
+        ``end_to_end``: the real loop (the data loader making each batch, the step, the
+        ``log.csv`` row every ``log_every`` steps); else the step alone, on one batch made
+        beforehand. No validation or checkpoint is written. For ``restorekit bench``; it
+        moves the step counter and the weights, so use a trainer made for it.
+        """
+        self._enter_stage(self._stage_at(self.step))
+        batches = self._endless_batches()
+        fixed = next(batches)
+        self._train_step(fixed)  # warm-up: allocations, oneDNN kernel choice
+        start = time.perf_counter()
+        for _ in range(steps):
+            batch = next(batches) if end_to_end else fixed
+            loss = self._train_step(batch)
+            self.step += 1
+            if end_to_end and self.step % self.opt.log_every == 0 and self.ctx.is_main:
+                self._log_row({"loss": loss})
+        return (time.perf_counter() - start) / steps
+
+    def _endless_batches(self) -> Iterator[dict[str, Tensor]]:
+        while True:
+            yield from self._batches()
+
     def _train_step(self, batch: dict[str, Tensor]) -> float:
         stage, model = self.stage, self.model
         lq, gt = batch["lq"].to(self.device), batch["gt"].to(self.device)
@@ -394,6 +419,7 @@ class Trainer:
             "rng": capture_rng(),
             "config": self.opt.extra,
             "numerics": self.numerics.describe(),
+            "machine": machine_summary(),
         }
         if self.d_optimizer is not None:
             state["d_optimizer"] = self.d_optimizer.state_dict()

@@ -1,0 +1,98 @@
+"""Precision and memory format: ``auto`` follows the hardware, explicit choices win."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from restorekit import hardware
+from restorekit.baselines import create_baseline
+from restorekit.hardware import Numerics, cpu_info, native_bf16, resolve
+from restorekit.models import create_model
+
+
+def _cpu(monkeypatch: pytest.MonkeyPatch, *, amx: bool, avx512_bf16: bool) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+
+
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "want"),
+    [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")],
+)
+def test_auto_is_bf16_only_with_native_bf16(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, want: str
+) -> None:
+    _cpu(monkeypatch, amx=amx, avx512_bf16=avx512_bf16)
+    assert native_bf16("cpu") is (want == "bf16")
+    chosen = resolve("auto", device="cpu", quiet=True)
+    assert chosen.precision == want
+    assert ("no native bf16" in chosen.why) is (want == "fp32")
+    # Explicit choices override whatever the hardware has.
+    assert resolve("fp32", quiet=True).precision == "fp32"
+    assert resolve("bf16", quiet=True).precision == "bf16"
+
+
+def test_memory_format_follows_the_model_and_baselines_stay_fp32_nchw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _cpu(monkeypatch, amx=True, avx512_bf16=True)
+    unet = create_model("attention_unet", in_channels=1)
+    assert resolve(model=unet, quiet=True).channels_last
+    casr = create_model("casr", scale=2, n_blocks=1, channels=16)
+    assert resolve(model=casr, quiet=True).channels_last  # bf16 here: channels_last
+    assert not resolve("fp32", model=casr, quiet=True).channels_last  # fp32: NCHW
+    assert resolve("fp32", "channels_last", model=casr, quiet=True).channels_last
+    median = create_baseline("median")
+    assert resolve(model=median, quiet=True).describe() == "fp32, NCHW"
+    # A baseline forced to bf16 still gets it: explicit always wins.
+    assert resolve("bf16", model=median, quiet=True).precision == "bf16"
+
+
+def test_unknown_choices_name_the_options() -> None:
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
+        resolve("fp16")
+    with pytest.raises(ValueError, match="memory format must be one of"):
+        resolve("fp32", "nhwc")
+
+
+def test_the_choice_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    hardware._logged.clear()
+    with caplog.at_level(logging.INFO, logger="restorekit.hardware"):
+        resolve("fp32", "contiguous")
+        resolve("fp32", "contiguous")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["precision: fp32, NCHW (set explicitly)"]
+
+
+def test_numerics_autocast_and_layout() -> None:
+    conv = torch.nn.Conv2d(2, 2, 3, padding=1)
+    x = torch.rand(1, 2, 8, 8)
+    bf16 = Numerics("bf16", channels_last=True)
+    bf16.prepare(conv)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert bf16.input(x).is_contiguous(memory_format=torch.channels_last)
+    with bf16.autocast():
+        assert conv(bf16.input(x)).dtype == torch.bfloat16
+    with Numerics("fp32", channels_last=False).autocast():
+        assert conv(x).dtype == torch.float32
+
+
+def test_cpu_info_reports_what_decides_speed() -> None:
+    info = cpu_info()
+    assert set(info) >= {"cpu", "capability", "avx2", "avx512", "amx", "threads", "torch"}
+    assert info["threads"] == torch.get_num_threads() and isinstance(info["cpu"], str)
+    assert info["amx"] == torch.cpu._is_amx_tile_supported()
+
+
+def test_cpu_name_comes_from_proc_cpuinfo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13 64-Core Processor\n")
+    real_open = open
+    monkeypatch.setattr(
+        "builtins.open", lambda f, *a, **k: real_open(fake if f == "/proc/cpuinfo" else f, *a, **k)
+    )
+    assert hardware.cpu_name() == "AMD EPYC 7B13 64-Core Processor"

@@ -200,3 +200,31 @@ def test_time_steps_measures_without_writing_checkpoints(tmp_path: Path) -> None
     assert trainer.time_steps(2, end_to_end=False) > 0
     assert trainer.time_steps(2, end_to_end=True) > 0
     assert load_checkpoint(tmp_path) is None and trainer.step == 4  # warm-ups uncounted
+
+
+@pytest.mark.slow
+def test_a_compiled_run_killed_and_resumed_ends_like_one_that_never_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opts = options(compile=True, amp="fp32")
+    reference = make_trainer(tmp_path / "ref", opts)
+    reference.fit()
+    interrupted = make_trainer(tmp_path / "run", opts)
+    real_step = Trainer._train_step
+
+    def dying_step(self: Trainer, batch: dict) -> float:
+        if self.step == 6:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    monkeypatch.undo()
+    resumed = make_trainer(tmp_path / "run", opts)
+    resumed.fit()
+    # The checkpoint holds the plain module's weights: no "_orig_mod." prefixes.
+    assert not any("_orig_mod" in k for k in load_checkpoint(tmp_path / "run").weights["model"])
+    expected = reference.model.state_dict()
+    for key, value in resumed.model.state_dict().items():
+        assert torch.equal(value, expected[key]), key

@@ -166,3 +166,18 @@ def test_two_inputs_with_one_output_name_are_refused(
     assert run(["restore", str(photos), "--model", str(weights), "--out", str(out)]) == 2
     assert "both be written to" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_tiled_restore_reports_tiles_and_the_precision_in_plain_lines(
+    photos: Path, weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["restore", str(photos / "astro.png"), "--model", str(weights), "--out",
+            str(tmp_path / "out"), "--tile", "5", "--overlap", "2", "--precision", "fp32"]  # fmt: skip
+    assert run(argv) == 0
+    captured = capsys.readouterr()
+    lines = [ln for ln in captured.err.splitlines() if ": tile " in ln]
+    assert lines[-1] == "astro.png: tile 20/20" and len(lines) == 10  # 4 x 5 tiles, every 2nd
+    assert "\r" not in captured.err
+    assert "fp32, " in captured.out  # the summary says how it ran
+    assert run([*argv[:-2], "--precision", "fp16"]) == 2
+    assert "precision must be one of auto, fp32, bf16" in capsys.readouterr().err

@@ -94,7 +94,8 @@ def load_model(
 
     Returns:
         The model in eval mode, with ``model.untrained`` (True when no weights were
-        loaded) and ``model.weights_file`` (the file read, or None).
+        loaded), ``model.weights_file`` (the file read, or None) and ``model.domain``
+        (what the weights were trained on, when their card records it, else None).
 
     Raises:
         FileNotFoundError: a path that does not exist, or a run folder without weights.
@@ -139,7 +140,17 @@ def load_model(
         model = _rebuild(file)
     model.untrained = file is None
     model.weights_file = None if file is None else str(file)
+    model.domain = _domain(file)
     return model.to(device).eval()
+
+
+def _domain(file: Path | None) -> dict[str, Any] | None:
+    """What shipped weights were trained on, from their metadata: ``{"description":
+    "48x48 gray faces ...", "size": 48, "channels": 1}``, or None when not recorded."""
+    if file is None or file.suffix.lower() != ".safetensors":
+        return None
+    domain = load_weights(file)[1].get("domain")
+    return domain if isinstance(domain, dict) else None
 
 
 def restore(

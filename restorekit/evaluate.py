@@ -77,13 +77,18 @@ class Protocol:
     color: str  # "Y (MATLAB rgb2ycbcr, float)", "RGB" or "gray"
     crop_border: int
     data_range: float
-    seed: int | None  # the degradation seed; None for a prepared folder's fixed pairs
+    seed: int | tuple[int, ...] | None  # degradation seed(s); None: a folder's fixed pairs
     degraded_by: str  # the preset's parameters, e.g. its noise and whether it clips
     resize: str | None  # what made the low-resolution images, for scale > 1
     numerics: str = ""  # the precision each kind of method ran in (restorekit.hardware)
 
     def describe(self) -> str:
-        seed = "fixed pairs" if self.seed is None else f"seed {self.seed}"
+        if self.seed is None:
+            seed = "fixed pairs"
+        elif isinstance(self.seed, tuple):
+            seed = f"seeds {', '.join(map(str, self.seed))} (mean over seeds per image)"
+        else:
+            seed = f"seed {self.seed}"
         parts = [
             self.color,
             f"crop {self.crop_border}",
@@ -136,6 +141,7 @@ class Score:
     image: str
     psnr: float
     ssim: float
+    seed: int | None = None  # the degradation seed of this score
 
 
 @dataclass
@@ -152,16 +158,27 @@ class Results:
     examples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
 
     def summary(self) -> list[dict[str, Any]]:
-        """Mean PSNR and SSIM per (dataset, degradation, method), in evaluation order."""
-        groups: dict[tuple[str, str, str], list[Score]] = {}
+        """Mean PSNR and SSIM per (dataset, degradation, method), in evaluation order.
+
+        With several noise seeds, each image's scores are first averaged over the seeds;
+        ``psnr``/``ssim`` are the mean over images of those, and ``psnr_se``/``ssim_se``
+        their standard error over images (sample standard deviation / sqrt(images);
+        NaN for a single image): the uncertainty that comes from which images were
+        scored, which the seeds do not reduce.
+        """
+        groups: dict[tuple[str, str, str], dict[str, list[Score]]] = {}
         for s in self.scores:
-            groups.setdefault((s.dataset, s.degradation, s.method), []).append(s)
+            key = (s.dataset, s.degradation, s.method)
+            groups.setdefault(key, {}).setdefault(s.image, []).append(s)
         rows = []
-        for (dataset, degradation, method), scores in groups.items():
+        for (dataset, degradation, method), images in groups.items():
+            psnrs = [_mean(s.psnr for s in per) for per in images.values()]
+            ssims = [_mean(s.ssim for s in per) for per in images.values()]
             rows.append({
                 "dataset": dataset, "degradation": degradation, "method": method,
-                "images": len(scores),
-                "psnr": _mean(s.psnr for s in scores), "ssim": _mean(s.ssim for s in scores),
+                "images": len(images), "seeds": max(len(per) for per in images.values()),
+                "psnr": _mean(psnrs), "psnr_se": _se(psnrs),
+                "ssim": _mean(ssims), "ssim_se": _se(ssims),
                 "note": self.notes.get(method, ""),
                 "protocol": self.protocols[(dataset, degradation)].describe(),
             })  # fmt: skip
@@ -245,7 +262,7 @@ def tasks_for(
     data: str | Path,
     degradations: Sequence[str] = (),
     *,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     split: str | None = "test",
     split_seed: int = 0,
     channels: int | None = None,
@@ -256,7 +273,8 @@ def tasks_for(
     RESIDE folders) gives one task with its own pairs. Anything ``load_examples`` reads
     (an offline source name, an image folder, a FER2013 CSV, a volume) gives one task per
     degradation (default: the one ``data prepare`` uses for the data's kind) with noise
-    ``seed``, on the test part of the 70/20/10 split by ``split_seed`` (the training
+    ``seed`` (or one task per seed of a list, which :func:`evaluate` averages per image),
+    on the test part of the 70/20/10 split by ``split_seed`` (the training
     recipes' ``train.seed``, 0 by default, so no training image is scored), or on every
     image with ``split=None``.
 
@@ -281,8 +299,9 @@ def tasks_for(
         raise ValueError(f"split {split!r}: clean images are scored on 'test' or all (None)")
     name = Path(data).name if path.exists() else str(data)
     return [
-        synthetic_task(name, examples, d, seed=seed, channels=channels)
+        synthetic_task(name, examples, d, seed=s, channels=channels)
         for d in (degradations or [DEFAULT_DEGRADATION[kind]])
+        for s in ([seed] if isinstance(seed, int) else seed)
     ]
 
 
@@ -339,6 +358,8 @@ def evaluate(
             if key not in results.protocols:
                 protocol = _protocol(task, gt, scale, y_channel, crop_border)
                 results.protocols[key] = dataclasses.replace(protocol, numerics=numerics)
+            elif index == 0 and task.seed is not None:  # the same task at another seed
+                results.protocols[key] = _add_seed(results.protocols[key], task.seed)
             protocol = results.protocols[key]
             outputs: dict[str, torch.Tensor] = {}
             if scale == 1:
@@ -352,10 +373,16 @@ def evaluate(
                 )
             for name, out in outputs.items():
                 p, s = _score(out, gt, protocol)
-                results.scores.append(Score(*key, name, str(item["name"]), p, s))
-            if index < keep:
+                results.scores.append(Score(*key, name, str(item["name"]), p, s, task.seed))
+            first_seed = protocol.seed[0] if isinstance(protocol.seed, tuple) else protocol.seed
+            if index < keep and task.seed == first_seed:  # figures: the first seed only
                 results.examples.setdefault(key, []).append({"lq": lq, "gt": gt, **outputs})
     return results
+
+
+def _add_seed(protocol: Protocol, seed: int) -> Protocol:
+    seeds = protocol.seed if isinstance(protocol.seed, tuple) else (protocol.seed,)
+    return dataclasses.replace(protocol, seed=tuple(dict.fromkeys((*seeds, seed))))
 
 
 def _numerics(methods: Sequence[Method], precision: str, memory_format: str) -> str:
@@ -412,6 +439,14 @@ def _mean(values: Iterable[float]) -> float:
     if len(finite) < len(values):  # identical images: PSNR is +inf, and so is the mean
         return math.inf
     return statistics.fmean(finite) if finite else math.nan
+
+
+def _se(values: list[float]) -> float:
+    """Standard error of the mean: sample standard deviation / sqrt(n); NaN for n < 2."""
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < 2 or len(finite) < len(values):
+        return math.nan
+    return statistics.stdev(finite) / math.sqrt(len(finite))
 
 
 def _csv(rows: list[Mapping[str, Any]], fields: list[str]) -> str:

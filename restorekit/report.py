@@ -99,7 +99,13 @@ def _tables(results: Results) -> list[tuple[str, str, list[list[str]]]]:
     sections: dict[tuple[str, str], list[list[str]]] = {}
     for r in results.summary():
         sections.setdefault((r["dataset"], r["degradation"]), []).append(
-            [r["method"], str(r["images"]), _num(r["psnr"], 2), _num(r["ssim"], 4), r["note"]]
+            [
+                r["method"],
+                str(r["images"]),
+                _pm(r["psnr"], r.get("psnr_se"), 2),
+                _pm(r["ssim"], r.get("ssim_se"), 4),
+                r["note"],
+            ]
         )
     return [
         (" / ".join(key), results.protocols[key].describe(), rows) for key, rows in sections.items()
@@ -270,6 +276,13 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     return buf.getvalue()
+
+
+def _pm(value: float, se: float | None, digits: int) -> str:
+    """``"33.10 ± 0.41"`` when a standard error is known (several images), else the value."""
+    if se is None or not math.isfinite(se):
+        return _num(value, digits)
+    return f"{_num(value, digits)} ± {se:.{digits}f}"
 
 
 def _num(value: float, digits: int) -> str:

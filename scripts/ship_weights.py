@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def main() -> None:
     parser.add_argument("--baseline", action="append", default=[], help="NAME[:k=v,...]")
     parser.add_argument("--limit", type=int, default=None, help="score the first N test images")
     parser.add_argument("--data", help="score on this source instead of the recipe's own")
+    parser.add_argument("--seeds", type=int, default=1, help="noise seeds 0..N-1 per image")
+    parser.add_argument("--domain", help="what it was trained on, e.g. '48x48 gray faces'")
+    parser.add_argument("--domain-size", type=int, help="the side of its training images")
     args = parser.parse_args()
 
     state, meta = load_weights(args.run / "best.safetensors")
@@ -48,6 +52,9 @@ def main() -> None:
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     keep = {k: meta[k] for k in ("step", "psnr", "ssim", "val_loss") if k in meta}
     card = {"recipe": config["name"], "weights_dtype": "float16", **keep}
+    if args.domain:
+        card["domain"] = {"description": args.domain, "size": args.domain_size,
+                          "channels": int(model.in_channels)}  # fmt: skip
     save_weights(target, model.half(), **card)
     model.float()
 
@@ -61,7 +68,7 @@ def main() -> None:
     # Another source (the motorcycle's real depth for haze) is scored whole: it was not
     # trained on, so there is no split to respect.
     source, split = (args.data, None) if args.data else (data["source"], "test")
-    tasks = tasks_for(source, [data["degradation"]], seed=0, split=split,
+    tasks = tasks_for(source, [data["degradation"]], seed=list(range(args.seeds)), split=split,
                       split_seed=split_seed, channels=channels)  # fmt: skip
     results = evaluate(methods, tasks, limit=args.limit)
     state = load_checkpoint(args.run).state
@@ -116,6 +123,10 @@ def _yaml(value: object) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
+def _pm(value: float, se: float, digits: int) -> str:
+    return f"{value:.{digits}f} ± {se:.{digits}f}" if math.isfinite(se) else f"{value:.{digits}f}"
+
+
 def _card(args, config, meta, model, results, state) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
@@ -128,6 +139,11 @@ def _card(args, config, meta, model, results, state) -> str:
         "",
         f"{config.get('description', '')}",
         "",
+        *(
+            [f"- Domain: {args.domain} (other images work, and are told so)."]
+            if args.domain
+            else []
+        ),
         f"- Architecture: `{meta['model_name']}` with `{json.dumps(meta['model_kwargs'])}`, "
         f"{count_parameters(model):,} parameters.",
         f"- Recipe: `{config['name']}` (restorekit/recipes), seed {train['seed']}, "
@@ -170,8 +186,13 @@ def _card(args, config, meta, model, results, state) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {r['method']} | {r['images']} | {r['psnr']:.2f} | {r['ssim']:.4f} |" for r in rows
+        f"| {r['method']} | {r['images']} | {_pm(r['psnr'], r['psnr_se'], 2)} | "
+        f"{_pm(r['ssim'], r['ssim_se'], 4)} |"
+        for r in rows
     ]
+    if rows and rows[0]["seeds"] > 1:
+        lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
+                  "standard error over images."]  # fmt: skip
     recipe = config["name"] if _packaged(config) else "RECIPE.yaml"
     command = f"restorekit train {recipe} {' '.join(_overrides(config))} run_dir=RUN"
     shipping = " ".join(["python scripts/ship_weights.py RUN", args.name, *sys.argv[3:]])

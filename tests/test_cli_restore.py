@@ -181,3 +181,22 @@ def test_tiled_restore_reports_tiles_and_the_precision_in_plain_lines(
     assert "fp32, " in captured.out  # the summary says how it ran
     assert run([*argv[:-2], "--precision", "fp16"]) == 2
     assert "precision must be one of auto, fp32, bf16" in capsys.readouterr().err
+
+
+def test_a_model_far_from_its_domain_says_so_once_and_still_runs(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from restorekit.api import load_model
+
+    torch.manual_seed(0)
+    model = create_model("srcnn", scale=2, filters=(8, 4))
+    file = tmp_path / "faces.safetensors"
+    domain = {"description": "8x8 gray faces", "size": 8, "channels": 1}
+    save_weights(file, model, domain=domain)
+    assert load_model(file).domain == domain
+    argv = ["restore", str(photos), "--model", str(file), "--out", str(tmp_path / "out")]
+    assert run(argv) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if "restorekit: note:" in ln]
+    assert len(notes) == 1  # once per run, for the first image outside the domain
+    assert "trained on 8x8 gray faces; this image is 24x20 colour" in notes[0]
+    assert len(list((tmp_path / "out").iterdir())) == 3  # every image still restored

@@ -173,3 +173,27 @@ def test_report_is_self_contained_and_links_its_figures(
     sources = re.findall(r"src='([^']*)'", html)
     assert len(sources) == 4 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<td>bicubic</td>" in html and "http" not in html
+
+
+def test_several_seeds_average_per_image_and_give_the_standard_error(
+    photos: list[Example],
+) -> None:
+    from restorekit.evaluate import tasks_for
+
+    tasks = [synthetic_task("photos", photos, "gaussian_low", seed=s) for s in (0, 1, 2)]
+    assert tasks_for("lfw_faces", ["gaussian_low"], seed=[3, 4])[1].seed == 4
+    results = evaluate([], tasks, keep=1)
+    (row,) = results.summary()
+    assert (row["images"], row["seeds"]) == (3, 3)
+    per_image = {}
+    for s in results.scores:
+        per_image.setdefault(s.image, []).append(s.psnr)
+    means = np.array([np.mean(v) for v in per_image.values()])
+    assert row["psnr"] == pytest.approx(means.mean(), abs=1e-9)
+    assert row["psnr_se"] == pytest.approx(means.std(ddof=1) / np.sqrt(3), abs=1e-9)
+    protocol = results.protocols[("photos", "gaussian_low")].describe()
+    assert "seeds 0, 1, 2 (mean over seeds per image)" in protocol
+    assert len(results.examples[("photos", "gaussian_low")]) == 1  # figures: first seed only
+    # One image: no standard error to give.
+    (single,) = evaluate([], [synthetic_task("p", photos[:1], "gaussian_low")]).summary()
+    assert math.isnan(single["psnr_se"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +45,14 @@ def eval_cmd(
         list[str] | None,
         typer.Option("--degradation", help="Repeatable preset for clean data (default by kind)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Noise seed of the degradations.")] = 0,
+    seed: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--seed",
+            help="Noise seed of the degradations; repeat it to average each image over "
+            "several seeds (tables then give the standard error over images). Default 0.",
+        ),
+    ] = None,
     all_images: Annotated[
         bool, typer.Option("--all-images", help="Score every clean image, not the test split.")
     ] = False,
@@ -80,7 +88,7 @@ def eval_cmd(
     tasks = [
         task
         for item in data
-        for task in tasks_for(item, degradation or (), seed=seed, split=split, channels=want)
+        for task in tasks_for(item, degradation or (), seed=seed or [0], split=split, channels=want)
     ]
     results = evaluate(
         [Method(n, m, note) for n, m, note in methods],
@@ -123,17 +131,22 @@ def _eval_methods(models: list[str], baselines: list[str], weights: Path | None)
     return methods
 
 
+def _pm(value: float, se: float, digits: int) -> str:
+    if math.isfinite(se):
+        return f"{value:.{digits}f} ± {se:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
 def _summary_table(results) -> str:  # -> the printed table, one block per task
     lines = []
     rows = results.summary()
     for key, protocol in results.protocols.items():
         lines += ["", f"{' / '.join(key)}  [{protocol.describe()}]"]
-        lines.append(f"  {'method':36s} {'images':>6s} {'PSNR dB':>8s} {'SSIM':>7s}")
+        lines.append(f"  {'method':36s} {'images':>6s} {'PSNR dB':>15s} {'SSIM':>15s}")
         for r in rows:
             if (r["dataset"], r["degradation"]) == key:
-                lines.append(
-                    f"  {r['method'][:36]:36s} {r['images']:6d} {r['psnr']:8.2f} {r['ssim']:7.4f}"
-                )
+                p, s = _pm(r["psnr"], r["psnr_se"], 2), _pm(r["ssim"], r["ssim_se"], 4)
+                lines.append(f"  {r['method'][:36]:36s} {r['images']:6d} {p:>15s} {s:>15s}")
     return "\n".join(lines)
 
 

@@ -236,7 +236,11 @@ def restore_cmd(
     numerics = resolve_numerics(precision, memory_format, device, net)
     name = net.describe() if hasattr(net, "describe") else getattr(net, "model_name", model)
     batch = _ImageBatch(list(targets), max_pixels=max_pixels)
+    told = False
     for path, bit_depth, x in batch.images(f"restore {name}", keep_alpha=True):
+        if not told and (note := _outside_domain(getattr(net, "domain", None), x, name)):
+            typer.echo(f"restorekit: note: {note}", err=True)  # once per run, then it runs
+            told = True
         try:
             y = restore_image(
                 x,
@@ -270,6 +274,25 @@ def restore_cmd(
     # finish() fills in {n} with str.format: braces in the paths must stay literal.
     details = details.replace("{", "{{").replace("}", "}}")
     batch.finish(f"restored {{n}} of {len(targets)} images {details}")
+
+
+def _outside_domain(domain: dict | None, x, name: str) -> str | None:
+    """A one-line note when an image is far from what the weights were trained on (an
+    image over twice their training size, or colour for a gray model), else None."""
+    if not domain:
+        return None
+    size, channels = domain.get("size"), domain.get("channels")
+    h, w, c = x.shape[-2], x.shape[-1], x.shape[1]
+    larger = isinstance(size, int) and max(h, w) > 2 * size
+    colour = channels == 1 and c >= 3
+    if not (larger or colour):
+        return None
+    what = f"{w}x{h} {'colour' if c >= 3 else 'gray'}"
+    how = " (colour is restored channel by channel)" if colour else ""
+    return (
+        f"{name} was trained on {domain.get('description', 'other images')}; this image is "
+        f"{what}{how}, so expect less than its card's scores"
+    )
 
 
 def _restore_targets(inputs: list[Path], out: Path, *, suffix: str) -> dict[Path, Path]:

@@ -228,3 +228,13 @@ def test_a_compiled_run_killed_and_resumed_ends_like_one_that_never_stopped(
     expected = reference.model.state_dict()
     for key, value in resumed.model.state_dict().items():
         assert torch.equal(value, expected[key]), key
+
+
+def test_best_weights_come_from_the_last_stage_trained(tmp_path: Path) -> None:
+    stages = (
+        Stage(name="pretrain", steps=8, lr=1e-2, pixel_loss="l2"),
+        Stage(name="finish", steps=4, lr=1e-9, pixel_loss="l2"),  # cannot beat pretrain
+    )
+    trainer = make_trainer(tmp_path, options(stages=stages, val_every=4, amp="fp32"))
+    trainer.fit()
+    assert load_weights(tmp_path / "best.safetensors")[1]["step"] == 12

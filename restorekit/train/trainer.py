@@ -5,7 +5,8 @@ then GAN; most recipes: one stage). Each stage has its own optimiser, learning-r
 schedule and loss weights; the step counter runs across stages. Every ``val_every``
 steps the loop validates (loss, PSNR, SSIM, printed as the seeds print them: ``Step
 20000: Loss 0.0996, SSIM 0.8501, PSNR 20.74``), saves a checkpoint, and keeps the best
-weights by validation PSNR.
+weights by validation PSNR, within the stage being trained (so a GAN stage ships GAN
+weights, not its pretraining's).
 
 Resuming is exact: the checkpoint holds the optimiser, scheduler, EMA, RNG states and the
 data position, and the data order is a function of (seed, epoch) alone, so a run killed at
@@ -370,6 +371,10 @@ class Trainer:
         if index != self._stage_index:
             self._stage_index, self.stage = index, self.opt.stages[index]
             stage = self.stage
+            if index > 0 and self.step == self._stage_start(index):
+                # best.safetensors is the best of the stage being trained: a GAN stage's
+                # weights are what its recipe ships, even at a lower PSNR than pretraining.
+                self.best_psnr = -math.inf
             if stage.deepnorm_alpha is not None:
                 self.model.set_deepnorm_alpha(stage.deepnorm_alpha)
             self.pixel_loss = PixelLoss(stage.pixel_loss)

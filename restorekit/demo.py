@@ -5,7 +5,8 @@ and restored by that system's models and by the classical baselines; the results
 (CSV, JSON) and a markdown + HTML report with side-by-side figures go to ``out``.
 
 - Face denoising (SPEC B): LFW face crops at 48x48 (the stand-in for FER2013) under the
-  three face noises; Attention U-Net (and the PatchGAN generator when its weights ship);
+  three face noises, each face over 5 noise seeds (mean ± standard error over faces);
+  Attention U-Net (and the PatchGAN generator when its weights ship);
   median, Gaussian blur, non-local means and BM3D (when installed).
 - Photo denoising: skimage's camera at sigma 15/25/50 (the field's noise levels), for the
   classical baselines' PSNR-per-noise-level curve.
@@ -51,6 +52,7 @@ class Part:
     models: tuple[tuple[str, str], ...]  # (recipe whose weights to use, degradation or "")
     baselines: tuple[tuple[str, dict], ...]
     channels: int
+    seeds: int = 1  # noise seeds per image (faces: 5, so tables give mean ± SE)
 
 
 def _parts(quick: bool) -> list[Part]:
@@ -73,7 +75,7 @@ def _parts(quick: bool) -> list[Part]:
              tuple((f"face_{m}_{k}", d) for m in ("attention_unet", "patchgan")
                    for k, d in (("low", "gaussian_low"), ("high", "gaussian_high"),
                                 ("sp", "salt_pepper"))),
-             denoisers, 1),
+             denoisers, 1, seeds=2 if quick else 5),
         Part("Photo denoising", "camera", [Example("camera", camera[None].float())],
              ("gaussian_15", "gaussian_25", "gaussian_50"), (), denoisers, 1),
         Part("Dehazing", "motorcycle", moto, ("haze",),
@@ -147,10 +149,10 @@ def run_demo(
     results = Results()
     for part in _parts(quick):
         for degradation in part.degradations:
-            task = synthetic_task(part.dataset, part.examples, degradation, seed=seed,
-                                  channels=part.channels)  # fmt: skip
+            tasks = [synthetic_task(part.dataset, part.examples, degradation, seed=seed + k,
+                                    channels=part.channels) for k in range(part.seeds)]  # fmt: skip
             methods = _methods(part, degradation, shipped)
-            results.extend(evaluate(methods, [task], progress=True, precision=precision))
+            results.extend(evaluate(methods, tasks, progress=True, precision=precision))
     results.write(out)
     untrained = sorted({s.method for s in results.scores if "(untrained)" in s.method})
     intro = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv as csv_module
 import json
 from pathlib import Path
 
@@ -177,3 +178,31 @@ def test_prepare_from_an_image_folder(tmp_path: Path) -> None:
     assert run(argv) == 0
     assert json.loads((out / "dataset.json").read_text())["layout"] == "triplet"
     assert len(open_dataset(out)) == 2
+
+
+def test_fer2013_csv_trains_and_evaluates_end_to_end_on_its_own_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from restorekit.train.recipe import build_datasets, find_recipe, load_recipe
+
+    rows = ["emotion,pixels,Usage"]
+    usages = ["Training"] * 6 + ["PublicTest"] * 2 + ["PrivateTest"] * 2
+    for i, usage in enumerate(usages):
+        pixels = np.random.default_rng(i).integers(0, 256, 2304)
+        rows.append(f"{i % 7},{' '.join(map(str, pixels))},{usage}")
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    settings = (f"data.source={csv}", f"run_dir={tmp_path / 'run'}")
+    recipe = load_recipe(find_recipe("face_attention_unet_low"), settings, smoke=True)
+    train, val = build_datasets(recipe.data, seed=0)
+    assert [e.name for e in val.examples] == ["fer_00006"]  # PublicTest (val_limit 1)
+    assert {e.split for e in train.examples} == {"train"}
+    argv = ["train", "face_attention_unet_low", "--smoke", *settings]
+    assert run(argv) == 0
+    weights = tmp_path / "run" / "best.safetensors"
+    out = tmp_path / "eval"
+    assert run(["eval", "--data", str(csv), "--model", str(weights), "--out", str(out),
+                "--degradation", "gaussian_low", "--no-report"]) == 0  # fmt: skip
+    with open(out / "summary.csv", newline="") as f:
+        summary = list(csv_module.DictReader(f))
+    assert {r["images"] for r in summary} == {"2"}  # PrivateTest, FER2013's test split

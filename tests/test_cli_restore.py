@@ -172,7 +172,8 @@ def test_tiled_restore_reports_tiles_and_the_precision_in_plain_lines(
     photos: Path, weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["restore", str(photos / "astro.png"), "--model", str(weights), "--out",
-            str(tmp_path / "out"), "--tile", "5", "--overlap", "2", "--precision", "fp32"]  # fmt: skip
+            str(tmp_path / "out"), "--tile", "5", "--overlap", "2",
+            "--precision", "fp32"]  # fmt: skip
     assert run(argv) == 0
     captured = capsys.readouterr()
     lines = [ln for ln in captured.err.splitlines() if ": tile " in ln]

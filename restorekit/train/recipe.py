@@ -68,7 +68,9 @@ class DataSpec:
 
     Either ``source`` (an offline source name or a path to clean images, degraded on the
     fly with ``degradation``; split 70/20/10 by seed into train/val/test) or ``folder``
-    (a prepared dataset folder from ``restorekit data prepare``, with its own splits).
+    (a prepared dataset folder from ``restorekit data prepare``, with its own splits). A
+    source with its own split (FER2013's Usage: Training / PublicTest / PrivateTest)
+    keeps it.
     """
 
     source: str | None = None
@@ -259,7 +261,11 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
         return train, val
     _, examples = load_examples(spec.source)
     examples = examples[: spec.limit] if spec.limit else examples
-    train_idx, val_idx, _test_idx = split_indices(len(examples), seed=seed)
+    if any(e.split for e in examples):  # the source's own split (FER2013's Usage column)
+        train_idx, val_idx = ([i for i, e in enumerate(examples) if e.split == part]
+                              for part in ("train", "val"))  # fmt: skip
+    else:
+        train_idx, val_idx, _test_idx = split_indices(len(examples), seed=seed)
     if not val_idx:  # tiny sources (smoke runs): validate on a training image
         val_idx = train_idx[:1]
     val_idx = val_idx[: spec.val_limit] if spec.val_limit else val_idx

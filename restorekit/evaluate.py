@@ -350,7 +350,9 @@ def evaluate(
         if progress:
             from tqdm import tqdm
 
-            items = tqdm(items, total=n, desc=f"{task.dataset}/{task.degradation}", unit="img")
+            # disable=None: a bar on a terminal only, never carriage returns in a log file.
+            desc = f"{task.dataset}/{task.degradation}"
+            items = tqdm(items, total=n, desc=desc, unit="img", disable=None)
         for index, item in enumerate(items):
             lq, gt = item["lq"][None], item["gt"][None]
             scale = gt.shape[-1] // lq.shape[-1]

@@ -197,3 +197,10 @@ def test_several_seeds_average_per_image_and_give_the_standard_error(
     # One image: no standard error to give.
     (single,) = evaluate([], [synthetic_task("p", photos[:1], "gaussian_low")]).summary()
     assert math.isnan(single["psnr_se"])
+
+
+def test_progress_writes_no_carriage_returns_into_a_log(
+    photos: list[Example], capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluate([], [synthetic_task("photos", photos, "gaussian_low")], progress=True)
+    assert "\r" not in capsys.readouterr().err  # stderr is not a terminal here

@@ -122,3 +122,40 @@ def test_split_is_deterministic_by_seed() -> None:
 def test_split_rejects_bad_fractions(fractions: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="fractions"):
         split_indices(10, seed=0, fractions=fractions)
+
+
+def test_photometric_jitter_shifts_by_reflection_and_changes_levels_within_bounds() -> None:
+    from restorekit.data.transforms import photometric_jitter
+
+    x = torch.rand(1, 12, 10, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
+    y, _ = photometric_jitter(x, generator=torch.Generator().manual_seed(3), brightness=0,
+                              contrast=0)  # fmt: skip
+    # A pure shift: some translate of x by at most 2 px matches y in the interior.
+    found = any(
+        torch.equal(y[..., 2:-2, 2:-2], x[..., 2 - dy : 10 - dy, 2 - dx : 8 - dx])
+        for dy in range(-2, 3)
+        for dx in range(-2, 3)
+    )
+    assert found
+    flat = torch.full((1, 6, 6), 0.5)
+    for seed in range(20):
+        z, _ = photometric_jitter(flat, generator=torch.Generator().manual_seed(seed))
+        assert z.std() < 1e-6 and abs(float(z.mean()) - 0.5) <= 0.1 + 1e-6  # brightness only
+    a, _ = photometric_jitter(x, generator=torch.Generator().manual_seed(5))
+    b, _ = photometric_jitter(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="contrast"):
+        photometric_jitter(x, generator=torch.Generator(), contrast=1.5)
+
+
+def test_jittered_pairs_stay_exact_pairs() -> None:
+    from restorekit.data import SyntheticPairs
+    from restorekit.degrade import imresize
+
+    photo = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(1))
+    item = SyntheticPairs([photo], "bicubic_x2", seed=0, crop=16, jitter=True)[0]
+    assert not any(torch.equal(item["gt"], photo[..., i : i + 16, j : j + 16])
+                   for i in range(17) for j in range(17))  # fmt: skip
+    assert torch.allclose(
+        item["lq"], imresize(item["gt"][None].double(), 0.5)[0].float(), atol=1e-6
+    )

@@ -40,6 +40,7 @@ from restorekit.data.sources import Example
 from restorekit.data.transforms import (
     modcrop,
     paired_random_crop,
+    photometric_jitter,
     random_dihedral,
     split_indices,
     to_channels,
@@ -387,6 +388,8 @@ class SyntheticPairs(_Epochs):
             float32, after the channel conversion) while their total stays under this
             budget; decoding a 2560x1600 JPEG for every 48x48 crop would cost more than
             the training step itself. Beyond the budget they are read on each access.
+        jitter: a small shift and brightness/contrast change of each clean crop
+            (:func:`~restorekit.data.transforms.photometric_jitter`), for small sets.
 
     Items: ``lq`` (C, h, w) float32 (values may leave [0, 1] for the unclipped noise
     presets), ``gt`` (C, H, W), ``mask`` (1, H, W) when the degradation returns one, and
@@ -412,6 +415,7 @@ class SyntheticPairs(_Epochs):
         channels: int | None = None,
         repeat: int = 1,
         cache_bytes: int = 2 << 30,
+        jitter: bool = False,
     ) -> None:
         if not images:
             raise ValueError("SyntheticPairs needs at least one image")
@@ -428,7 +432,7 @@ class SyntheticPairs(_Epochs):
             raise ValueError(f"crop {crop} must be a positive multiple of the scale {self.scale}")
         self._takes_depth = "depth" in inspect.signature(op.forward).parameters
         self.crop, self.augment, self.seed, self.channels = crop, augment, int(seed), channels
-        self.repeat, self.cache_bytes = int(repeat), int(cache_bytes)
+        self.repeat, self.cache_bytes, self.jitter = int(repeat), int(cache_bytes), jitter
         self._cache: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
@@ -468,6 +472,8 @@ class SyntheticPairs(_Epochs):
             depth = None if depth is None else modcrop(depth, self.scale)
         if self.augment:
             gt, depth = random_dihedral(gt, depth, generator=gen)
+        if self.jitter:
+            gt, depth = photometric_jitter(gt, generator=gen, depth=depth)
         extra = {"depth": depth[None]} if depth is not None else {}
         with torch.no_grad():
             out = self.degradation(gt[None], generator=gen, **extra)

@@ -23,6 +23,7 @@ __all__ = [
     "dihedral",
     "modcrop",
     "paired_random_crop",
+    "photometric_jitter",
     "random_dihedral",
     "split_indices",
     "to_channels",
@@ -169,6 +170,54 @@ def random_dihedral(
     """
     k = int(torch.randint(8, (1,), generator=generator))
     return tuple(None if t is None else dihedral(t, k) for t in tensors)
+
+
+def photometric_jitter(
+    x: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    shift: int = 2,
+    brightness: float = 0.1,
+    contrast: float = 0.15,
+    depth: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A small random shift and a brightness/contrast change of a clean (C, H, W) image.
+
+    The shift moves the content by up to ``shift`` pixels in each direction, filling the
+    uncovered border by reflection (so no black bands appear); ``depth`` moves with it.
+    Contrast scales about the image mean by a factor in [1 - contrast, 1 + contrast],
+    brightness adds an offset in [-brightness, brightness]; the result is clipped to
+    [0, 1]. It is applied to the clean image before degrading, so the pair stays exact.
+
+    Example:
+        >>> x = torch.rand(1, 8, 8)
+        >>> y, _ = photometric_jitter(x, generator=torch.Generator().manual_seed(0))
+        >>> y.shape, bool(y.min() >= 0 and y.max() <= 1)
+        (torch.Size([1, 8, 8]), True)
+    """
+    if shift < 0 or brightness < 0 or not 0 <= contrast < 1:
+        raise ValueError(
+            f"jitter needs shift >= 0, brightness >= 0 and 0 <= contrast < 1, got "
+            f"{shift}, {brightness}, {contrast}"
+        )
+    u = torch.rand(2, generator=generator, dtype=torch.float64)
+    dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=generator))
+
+    def move(t: torch.Tensor) -> torch.Tensor:
+        h, w = t.shape[-2:]
+        pad = (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0))
+        if max(pad) == 0 or min(h, w) <= shift:
+            return t
+        t = torch.nn.functional.pad(t[None], pad, mode="reflect")[0]
+        top, left = max(-dy, 0), max(-dx, 0)
+        return t[..., top : top + h, left : left + w]
+
+    y = move(x)
+    gain = 1 + contrast * (2 * float(u[0]) - 1)
+    offset = brightness * (2 * float(u[1]) - 1)
+    mean = y.mean()
+    y = ((y - mean) * gain + mean + offset).clamp(0.0, 1.0)
+    return y, None if depth is None else move(depth)
 
 
 def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:

@@ -45,7 +45,7 @@ from restorekit.data.transforms import (
     split_indices,
     to_channels,
 )
-from restorekit.degrade import Degradation, create_degradation
+from restorekit.degrade import Degradation, create_degradation, imresize
 from restorekit.io import list_images, read_image, read_image_info
 from restorekit.utils import make_generator, single_thread
 
@@ -390,6 +390,9 @@ class SyntheticPairs(_Epochs):
             the training step itself. Beyond the budget they are read on each access.
         jitter: a small shift and brightness/contrast change of each clean crop
             (:func:`~restorekit.data.transforms.photometric_jitter`), for small sets.
+        resample: resize each clean crop down to this side and back (MATLAB bicubic), so
+            photos take on the spectrum of data made that way: the LFW faces are 25x25
+            crops resized to 48x48, so photo crops resampled through 25 look like them.
 
     Items: ``lq`` (C, h, w) float32 (values may leave [0, 1] for the unclipped noise
     presets), ``gt`` (C, H, W), ``mask`` (1, H, W) when the degradation returns one, and
@@ -416,6 +419,7 @@ class SyntheticPairs(_Epochs):
         repeat: int = 1,
         cache_bytes: int = 2 << 30,
         jitter: bool = False,
+        resample: int | None = None,
     ) -> None:
         if not images:
             raise ValueError("SyntheticPairs needs at least one image")
@@ -433,6 +437,9 @@ class SyntheticPairs(_Epochs):
         self._takes_depth = "depth" in inspect.signature(op.forward).parameters
         self.crop, self.augment, self.seed, self.channels = crop, augment, int(seed), channels
         self.repeat, self.cache_bytes, self.jitter = int(repeat), int(cache_bytes), jitter
+        if resample is not None and resample < 2:
+            raise ValueError(f"resample must be at least 2 pixels, got {resample}")
+        self.resample = resample
         self._cache: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
@@ -474,6 +481,10 @@ class SyntheticPairs(_Epochs):
             gt, depth = random_dihedral(gt, depth, generator=gen)
         if self.jitter:
             gt, depth = photometric_jitter(gt, generator=gen, depth=depth)
+        if self.resample is not None:
+            h, w = gt.shape[-2:]
+            small = imresize(gt[None].double(), size=(self.resample, self.resample))
+            gt = imresize(small, size=(h, w))[0].clamp(0, 1).to(torch.float32)
         extra = {"depth": depth[None]} if depth is not None else {}
         with torch.no_grad():
             out = self.degradation(gt[None], generator=gen, **extra)

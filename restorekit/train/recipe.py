@@ -82,6 +82,7 @@ class DataSpec:
     limit: int | None = None  # use only the first N clean images
     repeat: int = 1  # each training image this many times per epoch (own crop and noise)
     jitter: bool = False  # shift by up to 2 px and jitter brightness/contrast (small sets)
+    resample: int | None = None  # clean crops resized down to N px and back (LFW-like)
     val_crop: int | None = 128  # validation crop (fixed per image), None = whole images
     val_limit: int | None = 8
 
@@ -274,7 +275,7 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
     common = {"channels": spec.channels}
     train = SyntheticPairs(pick(train_idx), spec.degradation, seed=seed, crop=spec.crop,
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
-                           **common)  # fmt: skip
+                           resample=spec.resample, **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
     val = SyntheticPairs(
         pick(val_idx), spec.degradation, seed=seed + 1, crop=spec.val_crop, **common

@@ -242,3 +242,18 @@ def test_file_images_are_decoded_once_and_give_the_same_items(tmp_path: Path) ->
     assert len(cached._cache) == 2 and not uncached._cache
     (tmp_path / "f0.png").unlink()  # served from memory from now on
     assert cached[0]["gt"].shape == (1, 16, 16)
+
+
+def test_resample_gives_clean_crops_the_spectrum_of_upscaled_images() -> None:
+    photo = [torch.rand(1, 40, 40, generator=torch.Generator().manual_seed(2))]
+    plain = SyntheticPairs(photo, "gaussian_low", seed=0, crop=16)[0]["gt"]
+    same = SyntheticPairs(photo, "gaussian_low", seed=0, crop=16, resample=16)[0]["gt"]
+    assert torch.allclose(same, plain, atol=1e-6)  # resampling at its own size: no change
+    smooth = SyntheticPairs(photo, "gaussian_low", seed=0, crop=16, resample=6)[0]["gt"]
+
+    def variation(x: torch.Tensor) -> float:
+        return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean())
+
+    assert variation(smooth) < 0.5 * variation(plain)
+    with pytest.raises(ValueError, match="resample"):
+        SyntheticPairs(photo, "gaussian_low", seed=0, resample=1)

@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
 from restorekit.models.summary import count_parameters
 from restorekit.train.checkpoint import load_checkpoint, load_weights, save_weights
-from restorekit.train.recipe import find_recipe, load_recipe
+from restorekit.train.recipe import find_recipe, list_recipes, load_recipe, read_description
 
 
 def main() -> None:
@@ -86,11 +87,17 @@ def _inference_ms(model: torch.nn.Module, size: int = 256) -> tuple[float, str]:
     return 1000 * seconds, numerics.describe()
 
 
+def _command(config: dict, run_dir: str) -> str:
+    recipe = _packaged(config) or "RECIPE.yaml"
+    return f"restorekit train {recipe} {' '.join(_overrides(config))} run_dir={run_dir}"
+
+
 def _overrides(config: dict) -> list[str]:
     """key=value for every setting in which the run differs from its packaged recipe."""
-    base = to_dict(load_recipe(find_recipe(config["name"]))) if _packaged(config) else {}
+    name = _packaged(config)
+    base = to_dict(load_recipe(find_recipe(name))) if name else {}
     run, packaged = _flat(config), _flat(base)
-    skip = {"run_dir", "smoke"}
+    skip = {"run_dir", "smoke", "recipe_file"}
     return [
         f"{k}={_yaml(v)}"
         for k, v in run.items()
@@ -98,12 +105,16 @@ def _overrides(config: dict) -> list[str]:
     ]
 
 
-def _packaged(config: dict) -> bool:
-    try:
-        find_recipe(config["name"])
-    except FileNotFoundError:
-        return False
-    return True
+def _packaged(config: dict) -> str | None:
+    """The packaged recipe a run was made from: its recipe_file, else its name, else (runs
+    from before recipe_file, renamed with name=...) the recipe with its description."""
+    for candidate in (Path(config.get("recipe_file") or "").stem, config["name"]):
+        if candidate in list_recipes():
+            return candidate
+    for name in list_recipes():
+        if read_description(name) == str(config.get("description", "")).strip():
+            return name
+    return None
 
 
 def _flat(data: object, prefix: str = "") -> dict[str, object]:
@@ -146,7 +157,8 @@ def _card(args, config, meta, model, results, state) -> str:
         ),
         f"- Architecture: `{meta['model_name']}` with `{json.dumps(meta['model_kwargs'])}`, "
         f"{count_parameters(model):,} parameters.",
-        f"- Recipe: `{config['name']}` (restorekit/recipes), seed {train['seed']}, "
+        f"- Recipe: `{_packaged(config) or config['name']}` (restorekit/recipes), "
+        f"seed {train['seed']}, "
         f"batch {train['batch_size']}, {state.get('numerics', 'precision not recorded')}"
         + (f", started from `{config['init']}`" if config.get("init") else "")
         + "; "
@@ -193,11 +205,16 @@ def _card(args, config, meta, model, results, state) -> str:
     if rows and rows[0]["seeds"] > 1:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
                   "standard error over images."]  # fmt: skip
-    recipe = config["name"] if _packaged(config) else "RECIPE.yaml"
-    command = f"restorekit train {recipe} {' '.join(_overrides(config))} run_dir=RUN"
-    shipping = " ".join(["python scripts/ship_weights.py RUN", args.name, *sys.argv[3:]])
-    lines += ["", f"Reproduce: `{command}`, then `{shipping}`.",
-              ""]  # fmt: skip
+    shipping = shlex.join(["python", "scripts/ship_weights.py", "RUN", args.name, *sys.argv[3:]])
+    steps = []
+    init = config.get("init")
+    pretrain = Path(init) if init else None
+    if pretrain is not None and load_checkpoint(pretrain) is not None:
+        # Started from a run of ours: its command comes first, and RUN0 stands for it.
+        steps.append(_command(load_checkpoint(pretrain).state["config"], "RUN0"))
+        config = {**config, "init": "RUN0"}
+    steps.append(_command(config, "RUN"))
+    lines += ["", f"Reproduce: `{'`, then `'.join(steps)}`, then `{shipping}`.", ""]
     return "\n".join(lines)
 
 

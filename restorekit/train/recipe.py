@@ -107,6 +107,7 @@ class Recipe:
     scale: int | None = None
     gan: bool = False
     init: str | None = None  # start from weights: a shipped name, a run folder or a file
+    recipe_file: str | None = None  # set by load_recipe: the file this was read from
     run_dir: Path | None = None  # default: runs/<name>
     device: str = "cpu"
     smoke: dict[str, Any] = field(default_factory=dict)
@@ -154,6 +155,7 @@ def load_recipe(
         if smoke:
             for key, value in {**smoke_overrides(data), **data.get("smoke", {})}.items():
                 set_dotted(data, key, value)
+        data.setdefault("recipe_file", str(path))
         recipe = from_dict(Recipe, apply_overrides(data, overrides))
         recipe = _expand(recipe)
         _check_names(recipe)

@@ -172,12 +172,13 @@ def training_rows(
             for _ in range(rounds):
                 alone = min(alone, trainer.time_steps(steps, end_to_end=False))
                 e2e = min(e2e, trainer.time_steps(steps, end_to_end=True))
+            data = trainer.time_batches(steps)
             crop = recipe.data.crop
             row = {
                 "recipe": name, "model": recipe.model.name, "batch": recipe.train.batch_size,
                 "crop": crop, "numerics": trainer.numerics.describe(),
                 "step_alone_s": alone, "end_to_end_s": e2e,
-                "overhead_percent": 100 * (e2e / alone - 1),
+                "overhead_percent": 100 * (e2e / alone - 1), "data_batch_s": data,
             }  # fmt: skip
             if name in compile_recipes:
                 row.update(_compile_row(name, tmp, steps))
@@ -254,15 +255,16 @@ def format_bench(result: dict[str, Any]) -> str:
     lines += [
         "",
         "training step at the recipe's batch and crop (ms/step; end-to-end adds the data "
-        "loader and logging)",
+        "loader and logging; data: one batch drawn alone)",
         f"  {'recipe':26s} {'batch':>5s} {'crop':>5s} {'alone':>9s} {'end2end':>9s} "
-        f"{'overhead':>8s}  numerics",
+        f"{'overhead':>8s} {'data':>7s}  numerics",
     ]
     for r in result["training"]:
         crop = "whole" if r["crop"] is None else str(r["crop"])
         lines.append(
             f"  {r['recipe']:26s} {r['batch']:5d} {crop:>5s} {1000 * r['step_alone_s']:9.1f} "
-            f"{1000 * r['end_to_end_s']:9.1f} {r['overhead_percent']:7.1f}%  {r['numerics']}"
+            f"{1000 * r['end_to_end_s']:9.1f} {r['overhead_percent']:7.1f}% "
+            f"{1000 * r['data_batch_s']:7.1f}  {r['numerics']}"
         )
     compiled = [r for r in result["training"] if "compile_s" in r]
     if compiled:

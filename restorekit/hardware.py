@@ -23,6 +23,7 @@ checkpoint and model card via :func:`describe`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -52,6 +53,7 @@ MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")
 _logged: set[tuple[str, str, str]] = set()
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_name() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` says."""
     try:
@@ -168,12 +170,14 @@ def resolve(
             f"memory format must be one of {', '.join(MEMORY_FORMATS)}, got {memory_format!r}"
         )
     device = torch.device(device)
+    chosen: Literal["fp32", "bf16"]
     if getattr(model, "classical", False) and precision == "auto":
-        precision = "fp32"  # a classical baseline's numbers must not depend on the machine
+        # A classical baseline's numbers must not depend on the machine.
+        chosen, why = "fp32", "a classical baseline: always fp32"
         memory_format = "contiguous" if memory_format == "auto" else memory_format
-    if precision == "auto":
+    elif precision == "auto":
         native = native_bf16(device)
-        chosen: Literal["fp32", "bf16"] = "bf16" if native else "fp32"
+        chosen = "bf16" if native else "fp32"
         if device.type == "cpu":
             info = cpu_info()
             why = (

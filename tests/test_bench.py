@@ -41,6 +41,7 @@ def test_bench_prints_a_table_and_writes_json(
         )
     (train,) = result["training"]
     assert train["recipe"] == "face_attention_unet_low" and train["batch"] == 16
+    assert train["data_batch_s"] > 0
     assert train["overhead_percent"] == pytest.approx(
         100 * (train["end_to_end_s"] / train["step_alone_s"] - 1)
     )

@@ -48,6 +48,7 @@ def test_memory_format_follows_the_model_and_baselines_stay_fp32_nchw(
     assert resolve("fp32", "channels_last", model=casr, quiet=True).channels_last
     median = create_baseline("median")
     assert resolve(model=median, quiet=True).describe() == "fp32, NCHW"
+    assert resolve(model=median, quiet=True).why == "a classical baseline: always fp32"
     # A baseline forced to bf16 still gets it: explicit always wins.
     assert resolve("bf16", model=median, quiet=True).precision == "bf16"
 
@@ -95,4 +96,9 @@ def test_cpu_name_comes_from_proc_cpuinfo(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setattr(
         "builtins.open", lambda f, *a, **k: real_open(fake if f == "/proc/cpuinfo" else f, *a, **k)
     )
-    assert hardware.cpu_name() == "AMD EPYC 7B13 64-Core Processor"
+    hardware.cpu_name.cache_clear()
+    try:
+        assert hardware.cpu_name() == "AMD EPYC 7B13 64-Core Processor"
+    finally:
+        monkeypatch.undo()
+        hardware.cpu_name.cache_clear()

@@ -67,6 +67,21 @@ def make_trainer(run_dir: Path, options: TrainOptions, **kw) -> Trainer:
     return Trainer(TinyNet(), NoisySquares(24), NoisySquares(4, seed=1), options, run_dir, **kw)
 
 
+def kill_at_step(trainer: Trainer, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``trainer`` until it is 'killed' (KeyboardInterrupt) as it starts ``step + 1``."""
+    real_step = Trainer._train_step
+
+    def dying_step(self: Trainer, batch: dict) -> float:
+        if self.step == step:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    monkeypatch.undo()
+
+
 def options(**kw) -> TrainOptions:
     base = {"batch_size": 4, "val_every": 4, "log_every": 2, "progress": False}
     stage = Stage(steps=kw.pop("steps", 12), lr=1e-2, scheduler="step", step_size=5)
@@ -87,18 +102,8 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, monkeypatch) -
     reference = make_trainer(tmp_path / "ref", options())
     reference.fit()
 
-    interrupted = make_trainer(tmp_path / "run", options())
-    real_step = Trainer._train_step
-
-    def dying_step(self: Trainer, batch: dict) -> float:
-        if self.step == 6:  # killed in the middle of the run, two steps after a checkpoint
-            raise KeyboardInterrupt
-        return real_step(self, batch)
-
-    monkeypatch.setattr(Trainer, "_train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        interrupted.fit()
-    monkeypatch.undo()
+    # Killed in the middle of the run, two steps after a checkpoint.
+    kill_at_step(make_trainer(tmp_path / "run", options()), 6, monkeypatch)
     assert load_checkpoint(tmp_path / "run").step == 4
 
     resumed = make_trainer(tmp_path / "run", options())  # a fresh process would do this
@@ -209,18 +214,7 @@ def test_a_compiled_run_killed_and_resumed_ends_like_one_that_never_stopped(
     opts = options(compile=True, amp="fp32")
     reference = make_trainer(tmp_path / "ref", opts)
     reference.fit()
-    interrupted = make_trainer(tmp_path / "run", opts)
-    real_step = Trainer._train_step
-
-    def dying_step(self: Trainer, batch: dict) -> float:
-        if self.step == 6:
-            raise KeyboardInterrupt
-        return real_step(self, batch)
-
-    monkeypatch.setattr(Trainer, "_train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        interrupted.fit()
-    monkeypatch.undo()
+    kill_at_step(make_trainer(tmp_path / "run", opts), 6, monkeypatch)
     resumed = make_trainer(tmp_path / "run", opts)
     resumed.fit()
     # The checkpoint holds the plain module's weights: no "_orig_mod." prefixes.

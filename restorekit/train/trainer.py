@@ -245,6 +245,17 @@ class Trainer:
                 self._log_row({"loss": loss})
         return (time.perf_counter() - start) / steps
 
+    def time_batches(self, batches: int) -> float:
+        """Seconds of the fastest of ``batches`` draws of one batch from the training data
+        loader (data generation alone, for ``restorekit bench``)."""
+        source, best = self._endless_batches(), math.inf
+        next(source)  # warm-up: the first epoch's loader, cached photos
+        for _ in range(batches):
+            start = time.perf_counter()
+            next(source)
+            best = min(best, time.perf_counter() - start)
+        return best
+
     def _endless_batches(self) -> Iterator[dict[str, Tensor]]:
         while True:
             yield from self._batches()

@@ -60,6 +60,7 @@ __all__ = [
     "Task",
     "evaluate",
     "folder_task",
+    "format_mean_se",
     "synthetic_task",
     "tasks_for",
 ]
@@ -388,16 +389,15 @@ def _add_seed(protocol: Protocol, seed: int) -> Protocol:
 
 
 def _numerics(methods: Sequence[Method], precision: str, memory_format: str) -> str:
-    """``"models in bf16 autocast, channels_last (auto: ... has AMX); baselines in fp32"``."""
-    learned = {}
+    """``"models in bf16 autocast, channels_last (auto: ... has AMX), baselines in fp32,
+    NCHW (a classical baseline: always fp32)"``: how each kind of method really ran."""
+    ran: dict[str, dict[str, str]] = {"models": {}, "baselines": {}}
     for m in methods:
-        if not getattr(m.module, "classical", False):
-            n = resolve(precision, memory_format, model=m.module, quiet=True)
-            learned[n.describe()] = n.why
-    parts = [f"models in {d} ({why})" for d, why in learned.items()]
-    if any(getattr(m.module, "classical", False) for m in methods):
-        parts.append("baselines in fp32")
-    return ", ".join(parts)
+        kind = "baselines" if getattr(m.module, "classical", False) else "models"
+        n = resolve(precision, memory_format, model=m.module, quiet=True)
+        ran[kind][n.describe()] = n.why
+    return ", ".join(f"{kind} in {d} ({why})" for kind, seen in ran.items()
+                     for d, why in seen.items())  # fmt: skip
 
 
 def _protocol(
@@ -441,6 +441,15 @@ def _mean(values: Iterable[float]) -> float:
     if len(finite) < len(values):  # identical images: PSNR is +inf, and so is the mean
         return math.inf
     return statistics.fmean(finite) if finite else math.nan
+
+
+def format_mean_se(value: float, se: float | None, digits: int) -> str:
+    """``"33.34 ± 0.12"`` when a standard error is known (two images or more), else the
+    value alone (``"inf"`` for identical images)."""
+    text = "inf" if value == math.inf else f"{value:.{digits}f}"
+    if se is None or not math.isfinite(se):
+        return text
+    return f"{text} ± {se:.{digits}f}"
 
 
 def _se(values: list[float]) -> float:

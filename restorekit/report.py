@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from restorekit.evaluate import INPUT, Results
+from restorekit.evaluate import INPUT, Results, format_mean_se
 from restorekit.utils import atomic_path
 
 if TYPE_CHECKING:
@@ -102,8 +102,8 @@ def _tables(results: Results) -> list[tuple[str, str, list[list[str]]]]:
             [
                 r["method"],
                 str(r["images"]),
-                _pm(r["psnr"], r.get("psnr_se"), 2),
-                _pm(r["ssim"], r.get("ssim_se"), 4),
+                format_mean_se(r["psnr"], r.get("psnr_se"), 2),
+                format_mean_se(r["ssim"], r.get("ssim_se"), 4),
                 r["note"],
             ]
         )
@@ -276,13 +276,6 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     return buf.getvalue()
-
-
-def _pm(value: float, se: float | None, digits: int) -> str:
-    """``"33.10 ± 0.41"`` when a standard error is known (several images), else the value."""
-    if se is None or not math.isfinite(se):
-        return _num(value, digits)
-    return f"{_num(value, digits)} ± {se:.{digits}f}"
 
 
 def _num(value: float, digits: int) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import shlex
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from restorekit.api import WEIGHTS_DIR, load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
 from restorekit.config import apply_overrides, to_dict
-from restorekit.evaluate import Method, evaluate, tasks_for
+from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
 from restorekit.models.summary import count_parameters
@@ -134,10 +133,6 @@ def _yaml(value: object) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def _pm(value: float, se: float, digits: int) -> str:
-    return f"{value:.{digits}f} ± {se:.{digits}f}" if math.isfinite(se) else f"{value:.{digits}f}"
-
-
 def _card(args, config, meta, model, results, state) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
@@ -198,8 +193,8 @@ def _card(args, config, meta, model, results, state) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {r['method']} | {r['images']} | {_pm(r['psnr'], r['psnr_se'], 2)} | "
-        f"{_pm(r['ssim'], r['ssim_se'], 4)} |"
+        f"| {r['method']} | {r['images']} | {format_mean_se(r['psnr'], r['psnr_se'], 2)} | "
+        f"{format_mean_se(r['ssim'], r['ssim_se'], 4)} |"
         for r in rows
     ]
     if rows and rows[0]["seeds"] > 1:

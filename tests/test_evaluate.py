@@ -204,3 +204,18 @@ def test_progress_writes_no_carriage_returns_into_a_log(
 ) -> None:
     evaluate([], [synthetic_task("photos", photos, "gaussian_low")], progress=True)
     assert "\r" not in capsys.readouterr().err  # stderr is not a terminal here
+
+
+def test_the_protocol_says_how_models_and_baselines_really_ran(photos: list[Example]) -> None:
+    from restorekit.baselines import create_baseline
+    from restorekit.evaluate import format_mean_se
+
+    task = synthetic_task("photos", photos[:1], "gaussian_low")
+    median = Method("median", create_baseline("median"))
+    auto = evaluate([median], [task]).protocols[("photos", "gaussian_low")].describe()
+    assert "baselines in fp32, NCHW (a classical baseline: always fp32)" in auto
+    forced = evaluate([median], [task], precision="bf16").protocols[("photos", "gaussian_low")]
+    assert "baselines in bf16 autocast" in forced.describe()  # explicit wins, and says so
+    assert format_mean_se(33.3412, 0.1234, 2) == "33.34 ± 0.12"
+    assert format_mean_se(33.3412, math.nan, 2) == "33.34"
+    assert format_mean_se(math.inf, math.nan, 2) == "inf"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -131,13 +130,9 @@ def _eval_methods(models: list[str], baselines: list[str], weights: Path | None)
     return methods
 
 
-def _pm(value: float, se: float, digits: int) -> str:
-    if math.isfinite(se):
-        return f"{value:.{digits}f} ± {se:.{digits}f}"
-    return f"{value:.{digits}f}"
-
-
 def _summary_table(results) -> str:  # -> the printed table, one block per task
+    from restorekit.evaluate import format_mean_se
+
     lines = []
     rows = results.summary()
     for key, protocol in results.protocols.items():
@@ -145,7 +140,8 @@ def _summary_table(results) -> str:  # -> the printed table, one block per task
         lines.append(f"  {'method':36s} {'images':>6s} {'PSNR dB':>15s} {'SSIM':>15s}")
         for r in rows:
             if (r["dataset"], r["degradation"]) == key:
-                p, s = _pm(r["psnr"], r["psnr_se"], 2), _pm(r["ssim"], r["ssim_se"], 4)
+                p = format_mean_se(r["psnr"], r["psnr_se"], 2)
+                s = format_mean_se(r["ssim"], r["ssim_se"], 4)
                 lines.append(f"  {r['method'][:36]:36s} {r['images']:6d} {p:>15s} {s:>15s}")
     return "\n".join(lines)
 

@@ -233,7 +233,7 @@ def restore_cmd(
         raise UserError(f"--suffix {suffix!r}: must not contain a path separator")
     targets = _restore_targets(inputs, out, suffix=f"{suffix}.{fmt.value}")
     net = load_model(model, weights=weights, device=device)  # bad names fail before writing
-    numerics = resolve_numerics(precision, memory_format, device, net)
+    numerics = resolve_numerics(precision, memory_format, device, net)  # checks, and the summary
     name = net.describe() if hasattr(net, "describe") else getattr(net, "model_name", model)
     batch = _ImageBatch(list(targets), max_pixels=max_pixels)
     told = False
@@ -248,8 +248,8 @@ def restore_cmd(
                 tile=tile,
                 overlap=overlap,
                 ensemble=ensemble,
-                precision=numerics.precision,
-                memory_format="channels_last" if numerics.channels_last else "contiguous",
+                precision=precision,
+                memory_format=memory_format,
                 device=device,
                 progress=tile_progress(path.name) if tile else None,
             )

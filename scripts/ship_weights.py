@@ -133,6 +133,18 @@ def _yaml(value: object) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
+def _split_words(source: str) -> str:
+    """How a source's images were split, for the card."""
+    if source == "mri":
+        from restorekit.data.sources import MRI_VOLUMES
+
+        parts = {p: ", ".join(v.name for v in MRI_VOLUMES if v.split == p)
+                 for p in ("train", "val", "test")}  # fmt: skip
+        return (f"split by volume: trained on {parts['train']}; validated on {parts['val']}; "
+                f"tested on {parts['test']}")  # fmt: skip
+    return "trained on the 70% train split, validated on the 20% validation split"
+
+
 def _card(args, config, meta, model, results, state) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
@@ -168,9 +180,11 @@ def _card(args, config, meta, model, results, state) -> str:
             for s in train["stages"]
         )
         + ".",
-        f"- Data: source `{data['source']}`, degradation `{data['degradation']}` (seeded, on "
-        f"the fly), crops {data.get('crop')}; trained on the 70% train split, the best of "
-        f"{len(log)} validations on the 20% validation split kept (step {meta.get('step')}).",
+        f"- Data: source `{data['source']}`"
+        + "".join(f" + `{k}` x{v} (training only)" for k, v in (data.get("mix") or {}).items())
+        + f", degradation `{data['degradation']}` (seeded, on the fly), crops "
+        f"{data.get('crop')}; {_split_words(data['source'])}, the best of {len(log)} "
+        f"validations kept (step {meta.get('step')}).",
         f"- Trained on {state.get('machine', 'an unrecorded CPU')} in "
         f"{state.get('numerics', 'an unrecorded precision')} for about {hours:.1f} h; "
         f"validation PSNR "

@@ -99,6 +99,26 @@ def test_mri_sources(loaded) -> None:
         assert len(mr) == 13
 
 
+def test_the_mri_pool_is_split_by_volume(loaded) -> None:
+    if "mri" not in loaded:
+        pytest.skip(get_source("mri").unavailable_reason())
+    from restorekit.data.sources import MRI_VOLUMES
+
+    pool = loaded["mri"]
+    split_of = {v.name: v.split for v in MRI_VOLUMES}
+    for e in pool:  # every slice (or tile) is named after its volume and sits in its split
+        volume = next(n for n in split_of if e.name == n or e.name.startswith(n + "_"))
+        assert e.split == split_of[volume], e.name
+    names = {part: {e.name for e in pool if e.split == part} for part in ("train", "val", "test")}
+    assert "t1_coronal" in names["test"] and "siemens_abdomen" in names["test"]
+    assert not any(n.startswith("mni152") for n in names["val"] | names["test"])
+    # The 1024x1024 shoulder is cut into training tiles of 256 (the empty ones dropped);
+    # small slices stay whole.
+    tiles = [e for e in pool if e.name.startswith("mr2_uncr_t")]
+    assert 8 <= len(tiles) <= 16 and all(t.image.shape == (1, 256, 256) for t in tiles)
+    assert all(float((e.image > 0.05).float().mean()) >= 0.05 for e in pool)
+
+
 def test_motorcycle_has_depth_from_disparity(loaded) -> None:
     (moto,) = loaded["motorcycle"]
     assert moto.image.shape == (3, 500, 741) and moto.depth.shape == (1, 500, 741)

@@ -62,6 +62,8 @@ TINY: dict[str, dict] = {
     "patchgan": {"widths": (8, 16)},
     "vgg_discriminator": {"base": 4},
 }
+# The CPU-size configurations take their full model's arguments.
+TINY |= {f"{name}_small": TINY[name] for name in ("rdn", "drrn", "casr")}
 TOLERANCE = 1e-4  # max |onnx - torch| on [0, 1] images
 ODD_SIZE = (37, 29)  # a multiple of none of the size multiples (4, 6, 32)
 

@@ -20,6 +20,7 @@ SMALL: dict[str, dict] = {
     "rdn": {"n_blocks": 2, "n_layers": 2},
     "drrn": {"n_units": 2},
     "casr": {"n_blocks": 2},
+    "casr_small": {"n_blocks": 2},
     "resnet_unet": {"encoder": "resnet18", "pretrained": False},
 }
 DISCRIMINATOR_INPUT = {"patchgan": (2, 2, 48, 48), "vgg_discriminator": (2, 1, 32, 32)}

@@ -24,6 +24,7 @@ SMALL: dict[str, dict] = {
         "num_heads": 2,
     },
 }  # fmt: skip
+SMALL |= {f"{name}_small": SMALL[name] for name in ("rdn", "drrn", "casr")}
 SR_MODELS = tuple(SMALL)
 
 
@@ -133,6 +134,7 @@ def test_default_channels_follow_each_paper() -> None:
         channels = {name: create_model(name).in_channels for name in SR_MODELS}
     assert channels == {
         "srcnn": 1, "drrn": 1, "casr": 1, "edsr": 3, "edsr_baseline": 3, "rdn": 3,
+        "drrn_small": 1, "casr_small": 1, "rdn_small": 3,
     }  # fmt: skip
 
 
@@ -211,9 +213,36 @@ def test_casr_deepnorm_constants_come_from_two_blocks() -> None:
         assert block.attn.proj.weight.std().item() == pytest.approx(expected, rel=0.06)
 
 
+@pytest.mark.parametrize(("name", "scale"), [("casr", 2), ("casr", 4), ("casr_small", 3)])
+def test_a_fresh_casr_returns_its_bicubic_upsampled_input(name: str, scale: int) -> None:
+    # Issue 12: before the fix, a fresh paper-size CASR mapped [0, 1] to outputs with a
+    # standard deviation of 1,400-3,600. Now the AFEB branches are scaled by 0.1 and the
+    # last conv of the residual over bicubic starts at zero.
+    torch.manual_seed(0)
+    model = create_model(name, scale=scale).eval()
+    x = torch.rand(1, 1, 24, 30)
+    with torch.no_grad():
+        y = model(x)
+        features = model.head(x)
+        for block in model.blocks:
+            features = block(features)
+    up = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic")
+    assert (y - up).abs().max() < 1e-5
+    assert features.abs().max() < 50  # 20 blocks grow the features a few times, not 1e3
+    with_tail = _with_random_tail(model)
+    with torch.no_grad():
+        assert 0.0 < (with_tail(x) - up).std() < 2.0  # a sane start for any tail weights
+
+
+def _with_random_tail(model: torch.nn.Module) -> torch.nn.Module:
+    """CASR as after some training: its zero-initialised last conv made random again."""
+    torch.nn.init.kaiming_uniform_(model.tail[-1].weight, a=math.sqrt(5))
+    return model
+
+
 def test_casr_set_deepnorm_alpha_changes_the_residual_and_is_saved() -> None:
     torch.manual_seed(0)
-    model = create_model("casr", scale=2, **SMALL["casr"]).eval()
+    model = _with_random_tail(create_model("casr", scale=2, **SMALL["casr"]).eval())
     x = torch.rand(1, 1, 13, 17)
     with torch.no_grad():
         before = model(x)
@@ -233,7 +262,7 @@ def test_casr_set_deepnorm_alpha_changes_the_residual_and_is_saved() -> None:
 
 def test_casr_dropout_acts_in_training_only() -> None:
     torch.manual_seed(0)
-    model = create_model("casr", scale=2, **SMALL["casr"])
+    model = _with_random_tail(create_model("casr", scale=2, **SMALL["casr"]))
     x = torch.rand(1, 1, 12, 12)
     with torch.no_grad():
         assert not torch.equal(model.train()(x), model(x))  # dropout 0.1 in the SAB

@@ -132,3 +132,21 @@ def test_init_starts_from_weights_and_keeps_fresh_what_does_not_fit(tmp_path: Pa
         build_trainer(edsr)
     with pytest.raises(ConfigError, match="init: 'no_such_weights'"):
         build_trainer(load_recipe(find_recipe("sr_srcnn"), ("init=no_such_weights",)))
+
+
+def test_sr_recipes_train_on_the_mri_pool_with_photos_mixed_in_training_only() -> None:
+    from restorekit.data import get_source
+    from restorekit.train.recipe import build_datasets
+
+    if not get_source("mri").available():
+        pytest.skip(get_source("mri").unavailable_reason())
+    recipe = load_recipe(find_recipe("sr_edsr"))
+    assert recipe.data.source == "mri" and recipe.data.mix == {"skimage_photos": 8}
+    train, val = build_datasets(recipe.data, seed=0)
+    names = [e.name for e in train.examples]
+    assert names.count("astronaut") == 8 and len(set(names)) == len(names) - 13 * 7
+    assert {e.split for e in val.examples} == {"val"}  # validation: MRI volumes only
+    assert {e.split for e in train.examples} == {"train", None}  # MRI train + the photos
+    assert train[0]["gt"].shape == (1, 72, 72)  # photos are made gray like the slices
+    with pytest.raises(ConfigError, match=r"data\.mix\.skimage_photos must be a positive"):
+        load_recipe(find_recipe("sr_edsr"), ("data.mix={skimage_photos: 0}",))

@@ -440,21 +440,22 @@ class SyntheticPairs(_Epochs):
         if resample is not None and resample < 2:
             raise ValueError(f"resample must be at least 2 pixels, got {resample}")
         self.resample = resample
-        self._cache: dict[int, torch.Tensor] = {}
+        # Keyed by the Example itself, so one listed several times is decoded once.
+        self._cache: dict[Example, torch.Tensor] = {}
         self._cached = 0  # bytes held in _cache
 
     def __len__(self) -> int:
         return len(self.examples) * self.repeat
 
-    def _clean(self, i: int) -> torch.Tensor:
-        """Example ``i``'s image in float32 with the requested channels, cached."""
-        if i in self._cache:
-            return self._cache[i]
-        gt = self.examples[i].image.to(torch.float32)
+    def _clean(self, ex: Example) -> torch.Tensor:
+        """The example's image in float32 with the requested channels, cached."""
+        if ex in self._cache:
+            return self._cache[ex]
+        gt = ex.image.to(torch.float32)
         if self.channels is not None:
             gt = to_channels(gt, self.channels)
-        if isinstance(self.examples[i].data, Path) and self._cached + gt.nbytes <= self.cache_bytes:
-            self._cache[i] = gt
+        if isinstance(ex.data, Path) and self._cached + gt.nbytes <= self.cache_bytes:
+            self._cache[ex] = gt
             self._cached += gt.nbytes
         return gt
 
@@ -466,7 +467,7 @@ class SyntheticPairs(_Epochs):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         ex = self.examples[index % len(self.examples)]
-        gt = self._clean(index % len(self.examples))
+        gt = self._clean(ex)
         depth = ex.depth if self._takes_depth else None
         gen = self._generator(index)
         if self.crop is not None:

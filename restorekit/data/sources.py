@@ -405,6 +405,117 @@ class DicomMR(Source):
 
 
 @dataclass(frozen=True)
+class MRIVolume:
+    """One volume of :class:`MRIPool`: where it lies and which split it belongs to."""
+
+    name: str
+    package: str  # the package that ships it
+    path: str  # below the package folder; pydicom's test files by name
+    split: str
+    what: str
+
+
+MRI_VOLUMES = (
+    MRIVolume("mni152", "nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+              "train", "MNI152 T1 template, brain, 1 mm (an average of 152 subjects)"),
+    MRIVolume("mr2_uncr", "pydicom", "MR2_UNCR.dcm", "train",
+              "shoulder, one 1024x1024 12-bit slice, cut into 16 tiles of 256x256"),
+    MRIVolume("piesno", "dipy", "data/files/test_piesno.nii.gz", "train",
+              "brain diffusion, 14 slices 96x96"),
+    MRIVolume("s0_10slices", "dipy", "data/files/S0_10slices.nii.gz", "val",
+              "brain b0, 10 slices 128x128, 2 mm"),
+    MRIVolume("emri_small", "pydicom", "emri_small.dcm", "val", "10 frames 64x64"),
+    MRIVolume("mr_small", "pydicom", "MR_small.dcm", "val", "head, one slice 64x64"),
+    MRIVolume("t1_coronal", "dipy", "data/files/t1_coronal_slice.npy", "test",
+              "single-subject brain T1, one coronal slice 256x256"),
+    MRIVolume("siemens_abdomen", "pydicom", "MR-SIEMENS-DICOM-WithOverlays.dcm", "test",
+              "abdomen, one slice 484x484"),
+    MRIVolume("example4d", "nibabel", "tests/data/example4d.nii.gz", "test",
+              "brain EPI, 24 slices 128x96 (first time point)"),
+)  # fmt: skip
+"""The offline MRI volumes of :class:`MRIPool`, each wholly in one split."""
+
+
+@dataclass(frozen=True)
+class MRIPool(Source):
+    """Every offline MRI volume of DATA.md, split by volume (:data:`MRI_VOLUMES`).
+
+    Each volume is normalised to [0, 1] on its own and its slices with less than 5%
+    foreground are dropped. The split is fixed, not drawn per slice, so no test slice
+    neighbours a training slice: train is the MNI152 template, the shoulder and a brain
+    diffusion volume; validation two small brain/head volumes and a head slice; test a
+    single-subject T1 brain slice, an abdomen and a brain EPI volume. Needs nilearn,
+    nibabel, pydicom with pydicom-data, and dipy (its data files only: ``pip install
+    --no-deps dipy``).
+    """
+
+    min_foreground: float = 0.05
+    tile: int = 256  # large training slices are cut into tiles, so one big slice is not
+    # one example among hundreds
+
+    def _file(self, vol: MRIVolume) -> Path | None:
+        if vol.package == "pydicom":
+            if _package_dir("pydicom") is None:
+                return None
+            from pydicom.data import get_testdata_file
+
+            found = get_testdata_file(vol.path, download=False)
+            return None if found is None else Path(str(found))
+        root = _package_dir(vol.package)
+        return None if root is None else root / vol.path
+
+    def _find(self) -> str | None:
+        missing = sorted({v.package for v in MRI_VOLUMES if not _is_file(self._file(v))})
+        if "pydicom" in missing and _package_dir("pydicom") is not None:
+            missing[missing.index("pydicom")] = "pydicom-data"
+        if missing:
+            # nilearn and dipy are read as files, never imported: --no-deps is enough.
+            names = ", ".join(missing)
+            return f"the MRI pool needs {names} (pip install --no-deps {' '.join(missing)})"
+        return None
+
+    def load(self) -> list[Example]:
+        self._check()
+        out = []
+        for vol in MRI_VOLUMES:
+            file = self._file(vol)
+            assert file is not None  # _check
+            if file.suffix == ".npy":
+                data = torch.from_numpy(np.load(file).astype(np.float32))[None, None]
+                lo, hi = data.min(), data.max()
+                slices = (data - lo) / (hi - lo) if hi > lo else torch.zeros_like(data)
+            else:
+                slices = read_volume(file)
+            fg = (slices > 0.05).flatten(1).float().mean(1)
+            kept = [(k, s) for k, s in enumerate(slices) if fg[k] >= self.min_foreground]
+            for k, s in kept:
+                name = vol.name if len(slices) == 1 else f"{vol.name}_z{k:03d}"
+                out.extend(self._tiles(name, s, vol.split))
+        return out
+
+    def _tiles(self, name: str, image: torch.Tensor, split: str) -> list[Example]:
+        """A large training slice as tiles with foreground; anything else whole."""
+        h, w = image.shape[-2:]
+        if split != "train" or (h < 2 * self.tile and w < 2 * self.tile):
+            return [Example(name, image, split=split)]
+        t = self.tile
+        tiles = [
+            (f"{name}_t{i:02d}{j:02d}", image[:, i * t : (i + 1) * t, j * t : (j + 1) * t])
+            for i in range(h // t)
+            for j in range(w // t)
+        ]
+        return [
+            Example(n, tile.clone(), split=split)
+            for n, tile in tiles
+            if float((tile > 0.05).float().mean()) >= self.min_foreground
+        ]
+
+
+def _is_file(path: Path | None) -> bool:
+    return path is not None and path.is_file()
+
+
+@dataclass(frozen=True)
 class Motorcycle(Source):
     """The left view of skimage's Middlebury motorcycle (500x741 RGB) with normalised depth
     from its true disparity (holes filled from the background), for haze synthesis."""
@@ -484,6 +595,11 @@ SOURCES: dict[str, Source] = {
         ),
         DicomMR(
             "dicom_mr", "MR slices from pydicom-data's test files (12-bit and 16-bit), gray", "mri"
+        ),
+        MRIPool(
+            "mri",
+            "every offline MRI volume (MNI152, pydicom, nibabel, dipy), split by volume, gray",
+            "mri",
         ),
         Motorcycle(
             "motorcycle", "skimage's motorcycle (left view) with depth from true disparity", "haze"

@@ -107,3 +107,26 @@ class DRRN(Restorer):
         for act_a, act_b in zip(self.act_a, self.act_b, strict=True):
             h = self.conv_b(act_b(self.conv_a(act_a(h)))) + h0
         return self.conv_out(self.act_out(h)) + x
+
+
+@register("drrn_small")
+def drrn_small(
+    *,
+    scale: int = 4,
+    in_channels: int = 1,
+    n_units: int = 9,
+    channels: int = 32,
+    batch_norm: bool = True,
+    pre_upsampled: bool = False,
+) -> DRRN:
+    """DRRN at a size a CPU can train: B1U9 (the paper's shallower configuration) with 32
+    channels instead of 128. The paper-size B1U25 costs about 16 s per training step of 16
+    96x96 crops on 2 CPU threads; this one about 0.4 s."""
+    return DRRN(
+        scale=scale,
+        in_channels=in_channels,
+        n_units=n_units,
+        channels=channels,
+        batch_norm=batch_norm,
+        pre_upsampled=pre_upsampled,
+    )

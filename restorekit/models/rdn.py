@@ -100,3 +100,25 @@ class RDN(Restorer):
             f = block(f)
             outs.append(f)
         return self.upnet(self.gff(torch.cat(outs, dim=1)) + f1)
+
+
+@register("rdn_small")
+def rdn_small(
+    *,
+    scale: int = 4,
+    in_channels: int = 3,
+    n_blocks: int = 8,
+    n_layers: int = 4,
+    growth: int = 32,
+    channels: int = 64,
+) -> RDN:
+    """RDN at a size a CPU can train: D=8 blocks of C=4 layers, G=32, G0=64 (the paper's
+    config "B" is D=16, C=8, G=G0=64); the same network otherwise."""
+    return RDN(
+        scale=scale,
+        in_channels=in_channels,
+        n_blocks=n_blocks,
+        n_layers=n_layers,
+        growth=growth,
+        channels=channels,
+    )

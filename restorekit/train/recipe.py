@@ -83,6 +83,9 @@ class DataSpec:
     repeat: int = 1  # each training image this many times per epoch (own crop and noise)
     jitter: bool = False  # shift by up to 2 px and jitter brightness/contrast (small sets)
     resample: int | None = None  # clean crops resized down to N px and back (LFW-like)
+    # Training-only extra sources, each listed this many times per epoch: photos beside
+    # MRI slices, say ({skimage_photos: 8}); never used for validation.
+    mix: dict[str, int] = field(default_factory=dict)
     val_crop: int | None = 128  # validation crop (fixed per image), None = whole images
     val_limit: int | None = 8
 
@@ -91,6 +94,9 @@ class DataSpec:
             raise ValueError("give exactly one of data.source and data.folder")
         if self.repeat < 1:
             raise ValueError(f"data.repeat must be a positive integer, got {self.repeat}")
+        for name, times in self.mix.items():
+            if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+                raise ValueError(f"data.mix.{name} must be a positive integer, got {times!r}")
 
 
 @dataclass(frozen=True)
@@ -274,8 +280,9 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
         val_idx = train_idx[:1]
     val_idx = val_idx[: spec.val_limit] if spec.val_limit else val_idx
     pick = lambda idx: [examples[i] for i in idx]  # noqa: E731
+    mixed = [e for name, times in spec.mix.items() for e in load_examples(name)[1] * times]
     common = {"channels": spec.channels}
-    train = SyntheticPairs(pick(train_idx), spec.degradation, seed=seed, crop=spec.crop,
+    train = SyntheticPairs(pick(train_idx) + mixed, spec.degradation, seed=seed, crop=spec.crop,
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
                            resample=spec.resample, **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.

@@ -60,7 +60,7 @@ def _parts(quick: bool) -> list[Part]:
 
     n = 2 if quick else 10
     _, faces = load_examples("lfw_faces")
-    _, mri = load_examples("mni152")
+    _, mri = load_examples("mri")
     _, moto = load_examples("motorcycle")
     _, photos = load_examples("skimage_photos")
     side = 96 if quick else 256
@@ -80,11 +80,17 @@ def _parts(quick: bool) -> list[Part]:
              ("gaussian_15", "gaussian_25", "gaussian_50"), (), denoisers, 1),
         Part("Dehazing", "motorcycle", moto, ("haze",),
              (("ffa_light", ""),), (("dcp", {}),), 3),
-        Part("MRI super-resolution", "mni152", held_out(mri)[: 1 if quick else 3],
-             ("bicubic_x2",), (("sr_edsr", ""), ("sr_casr", "")), (("bicubic", {"scale": 2}),), 1),
+        Part("MRI super-resolution", "mri", held_out(mri)[: 1 if quick else 3],
+             tuple(f"bicubic_x{s}" for s in SR_SCALES),
+             tuple((f"sr_{m}_x{s}", f"bicubic_x{s}") for s in SR_SCALES for m in SR_MODELS),
+             (("bicubic", {}),), 1),
         Part("Defect-aware restoration", "photos", crops[:1] if quick else crops, ("defects",),
              (("defect_mobilenet_unet", ""),), (("median", {"size": 5}), ("nlm", {})), 3),
     ]  # fmt: skip
+
+
+SR_MODELS = ("srcnn", "drrn", "edsr", "rdn", "casr")
+SR_SCALES = (2, 3, 4)
 
 
 def _center_crop(example: Example, side: int) -> Example:
@@ -103,12 +109,16 @@ def _methods(part: Part, degradation: str, shipped: set[str]) -> list[Method]:
         if recipe in shipped:
             net = load_model(recipe)
             methods.append(Method(recipe, net, f"shipped weights {recipe}.safetensors"))
-        elif "patchgan" not in recipe:  # the untrained PatchGAN would repeat the U-Net row
+        elif "patchgan" not in recipe and not recipe.startswith("sr_"):
+            # An untrained PatchGAN would repeat the U-Net row; an SR model without weights
+            # is left out (an untrained one scores nothing worth a row).
             name, kwargs = _untrained(recipe)
-            kwargs.update(in_channels=part.channels, **_scale(part))
+            kwargs.update(in_channels=part.channels)
             net = load_model(name, **kwargs)
             methods.append(Method(f"{net.model_name} (untrained)", net, "untrained: random init"))
     for name, kwargs in part.baselines:
+        if name == "bicubic":  # the scale of this degradation
+            kwargs = {**kwargs, "scale": int(degradation.removeprefix("bicubic_x"))}
         try:
             baseline = create_baseline(name, **kwargs)
         except ImportError as err:  # BM3D is an optional extra
@@ -125,11 +135,6 @@ def _untrained(recipe: str) -> tuple[str, dict]:
 
     spec = load_recipe(find_recipe(recipe)).model
     return spec.name, dict(spec.kwargs)
-
-
-def _scale(part: Part) -> dict[str, int]:
-    scales = {int(d.removeprefix("bicubic_x")) for d in part.degradations if "bicubic_x" in d}
-    return {"scale": scales.pop()} if scales else {}
 
 
 def run_demo(

@@ -29,7 +29,7 @@ import json
 import logging
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from torch import nn
 
 from restorekit.data import (
     DEFAULT_DEGRADATION,
+    SOURCES,
     Example,
     SyntheticPairs,
     detect_layout,
@@ -54,9 +55,11 @@ from restorekit.utils import atomic_path
 __all__ = [
     "INPUT",
     "Method",
+    "NonFiniteOutputError",
     "Protocol",
     "Results",
     "Score",
+    "Skipped",
     "Task",
     "evaluate",
     "folder_task",
@@ -82,6 +85,7 @@ class Protocol:
     degraded_by: str  # the preset's parameters, e.g. its noise and whether it clips
     resize: str | None  # what made the low-resolution images, for scale > 1
     numerics: str = ""  # the precision each kind of method ran in (restorekit.hardware)
+    images: str = ""  # which images were scored: a test split, or all of a user's folder
 
     def describe(self) -> str:
         if self.seed is None:
@@ -91,6 +95,7 @@ class Protocol:
         else:
             seed = f"seed {self.seed}"
         parts = [
+            *([self.images] if self.images else []),
             self.color,
             f"crop {self.crop_border}",
             f"data range {self.data_range:g}",
@@ -114,6 +119,7 @@ class Task:
         pairs: items ``{"lq": (C, h, w), "gt": (C, H, W), "name": str}`` in [0, 1].
         seed: the degradation seed, None for fixed pairs.
         description: how the pairs were degraded, for the protocol line.
+        images: which images these are (a test split, or all), for the protocol line.
     """
 
     dataset: str
@@ -121,6 +127,7 @@ class Task:
     pairs: Sequence[dict[str, Any]]
     seed: int | None = None
     description: str = ""
+    images: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,16 @@ class Score:
     seed: int | None = None  # the degradation seed of this score
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """An image that could not be read, so it has no score."""
+
+    dataset: str
+    degradation: str
+    image: str
+    reason: str
+
+
 @dataclass
 class Results:
     """Per-image scores, each task's protocol, and a few kept outputs for figures.
@@ -157,6 +174,7 @@ class Results:
     protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # method name -> note
     examples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)  # unreadable images, not scored
 
     def summary(self) -> list[dict[str, Any]]:
         """Mean PSNR and SSIM per (dataset, degradation, method), in evaluation order.
@@ -180,6 +198,8 @@ class Results:
                 "images": len(images), "seeds": max(len(per) for per in images.values()),
                 "psnr": _mean(psnrs), "psnr_se": _se(psnrs),
                 "ssim": _mean(ssims), "ssim_se": _se(ssims),
+                "skipped": len({k.image for k in self.skipped
+                                if (k.dataset, k.degradation) == (dataset, degradation)}),
                 "note": self.notes.get(method, ""),
                 "protocol": self.protocols[(dataset, degradation)].describe(),
             })  # fmt: skip
@@ -190,6 +210,7 @@ class Results:
         self.scores += other.scores
         self.protocols.update(other.protocols)
         self.notes.update(other.notes)
+        self.skipped += other.skipped
         for key, examples in other.examples.items():
             self.examples.setdefault(key, []).extend(examples)
 
@@ -204,6 +225,7 @@ class Results:
             ],
             "summary": self.summary(),
             "images": [asdict(s) for s in self.scores],
+            "skipped": [asdict(k) for k in self.skipped],
         }
 
     def write(self, out: str | Path) -> list[Path]:
@@ -228,26 +250,37 @@ def synthetic_task(
     *,
     seed: int = 0,
     channels: int | None = None,
+    images: str = "",
 ) -> Task:
     """Clean images degraded with a preset; pair ``i`` always gets the same degradation.
 
-    Whole images are used (modcropped to the scale for super-resolution).
+    Whole images are used (modcropped to the scale for super-resolution). ``images`` says
+    which images these are, for the protocol line.
     """
     pairs = SyntheticPairs(examples, degradation, seed=seed, channels=channels)
     description = repr(pairs.degradation)
     if "depth" in description and any(getattr(e, "depth", None) is not None for e in examples):
         description += " with the scene's true depth (the prior only where none is known)"
-    return Task(dataset, degradation, pairs, seed=seed, description=description)
+    return Task(dataset, degradation, pairs, seed=seed, description=description, images=images)
 
 
 def folder_task(
-    root: str | Path, *, split: str | None = "test", channels: int | None = None
+    root: str | Path, *, split: str | None = "auto", channels: int | None = None
 ) -> Task:
-    """A prepared dataset folder's own pairs (``restorekit data prepare`` or any layout)."""
+    """A prepared dataset folder's own pairs (``restorekit data prepare`` or any layout).
+
+    ``split="auto"`` scores the test split when the folder's ``dataset.json`` names its
+    splits (``restorekit data prepare`` writes them), else every pair: a user's own
+    lq/gt folder was not split by restorekit, so none of it was trained on.
+    """
     root = Path(root)
+    if split == "auto":
+        meta = root / "dataset.json"
+        listed = meta.is_file() and bool(json.loads(meta.read_text()).get("splits"))
+        split = "test" if listed else None
     pairs = open_dataset(root, split=split, channels=channels)
-    where = f"{root}" + (f", split {split}" if split else "")
-    return Task(root.name, "as prepared", pairs, description=f"pairs from {where}")
+    images = f"the {split} split of {root}" if split else f"all {len(pairs)} pairs of {root}"
+    return Task(root.name, "as prepared", pairs, description=f"pairs from {root}", images=images)
 
 
 def held_out(examples: Sequence[Example], *, seed: int = 0) -> list[Example]:
@@ -264,7 +297,7 @@ def tasks_for(
     degradations: Sequence[str] = (),
     *,
     seed: int | Sequence[int] = 0,
-    split: str | None = "test",
+    split: str | None = "auto",
     split_seed: int = 0,
     channels: int | None = None,
 ) -> list[Task]:
@@ -278,6 +311,11 @@ def tasks_for(
     on the test part of the 70/20/10 split by ``split_seed`` (the training
     recipes' ``train.seed``, 0 by default, so no training image is scored), or on every
     image with ``split=None``.
+
+    ``split="auto"`` (the default) takes the test split of what restorekit trains on (a
+    registered source, or data with its own split: FER2013's Usage, volumes split by
+    volume) and every image of anything else: a user's folder of five photos is scored
+    whole, not cut down to its 10%. The protocol line says which was done.
 
     Raises:
         ValueError: degradations given for a prepared folder, an unknown split, or data
@@ -294,13 +332,22 @@ def tasks_for(
             raise ValueError(f"{path} holds prepared pairs: drop --degradation for it")
         return [folder_task(path, split=split, channels=channels)]  # its own split
     kind, examples = load_examples(data)
-    if split == "test":
-        examples = held_out(examples, seed=split_seed)
-    elif split is not None:
-        raise ValueError(f"split {split!r}: clean images are scored on 'test' or all (None)")
+    registered = str(data) in SOURCES
+    if split == "auto":
+        split = "test" if registered or any(e.split for e in examples) else None
     name = Path(data).name if path.exists() else str(data)
+    if split == "test":
+        total = len(examples)
+        examples = held_out(examples, seed=split_seed)
+        own = any(e.split for e in examples)
+        how = "its own split" if own else f"the 70/20/10 split by seed {split_seed}"
+        images = f"the test split of {name} ({len(examples)} of {total} images, {how})"
+    elif split is None:
+        images = f"all {len(examples)} images of {name}"
+    else:
+        raise ValueError(f"split {split!r}: clean images are scored on 'test' or all (None)")
     return [
-        synthetic_task(name, examples, d, seed=s, channels=channels)
+        synthetic_task(name, examples, d, seed=s, channels=channels, images=images)
         for d in (degradations or [DEFAULT_DEGRADATION[kind]])
         for s in ([seed] if isinstance(seed, int) else seed)
     ]
@@ -347,7 +394,7 @@ def evaluate(
     numerics = _numerics(methods, precision, memory_format)
     for task in tasks:
         n = len(task.pairs) if limit is None else min(limit, len(task.pairs))
-        items = (task.pairs[i] for i in range(n))
+        items = _readable(task, n, results)
         if progress:
             from tqdm import tqdm
 
@@ -371,9 +418,20 @@ def evaluate(
                 if int(getattr(method.module, "scale", 1)) != scale:
                     continue
                 _check_channels(method, lq, task)
-                outputs[method.name] = restore_tensor(
+                out = restore_tensor(
                     method.module, lq, tile=tile, precision=precision, memory_format=memory_format
                 )
+                if not torch.isfinite(out).all():
+                    raise NonFiniteOutputError(
+                        f"method {method.name!r} gave NaN or infinite values on "
+                        f"{task.dataset}/{item['name']}: its weights or input are broken; "
+                        "no score is given for it"
+                    )
+                outputs[method.name] = out
+            if min(gt.shape[-2:]) - 2 * protocol.crop_border < 11:
+                log.warning("%s/%s: %s is %dx%d, smaller than SSIM's 11x11 window after the "
+                            "crop: SSIM is not defined for it (NaN, left out of the means)",
+                            *key, item["name"], *gt.shape[-2:])  # fmt: skip
             for name, out in outputs.items():
                 p, s = _score(out, gt, protocol)
                 results.scores.append(Score(*key, name, str(item["name"]), p, s, task.seed))
@@ -381,6 +439,23 @@ def evaluate(
             if index < keep and task.seed == first_seed:  # figures: the first seed only
                 results.examples.setdefault(key, []).append({"lq": lq, "gt": gt, **outputs})
     return results
+
+
+class NonFiniteOutputError(ValueError):
+    """A method returned NaN or infinity: an error, never a score (PSNR would read inf)."""
+
+
+def _readable(task: Task, n: int, results: Results) -> Iterator[dict[str, Any]]:
+    """The first ``n`` pairs of a task; one whose file cannot be read or decoded is
+    skipped, logged and recorded in ``results.skipped``, and the others are scored."""
+    for i in range(n):
+        try:
+            yield task.pairs[i]
+        except (OSError, ValueError) as err:
+            examples = getattr(task.pairs, "examples", None)
+            name = examples[i % len(examples)].name if examples else str(i)
+            results.skipped.append(Skipped(task.dataset, task.degradation, name, str(err)))
+            log.warning("%s/%s: skipped %s (%s)", task.dataset, task.degradation, name, err)
 
 
 def _add_seed(protocol: Protocol, seed: int) -> Protocol:
@@ -413,6 +488,7 @@ def _protocol(
         seed=task.seed,
         degraded_by=task.description or task.degradation,
         resize=RESIZE if scale > 1 and task.seed is not None else None,
+        images=task.images,
     )
 
 
@@ -423,7 +499,13 @@ def _score(out: torch.Tensor, gt: torch.Tensor, protocol: Protocol) -> tuple[flo
         "data_range": protocol.data_range,
     }
     pred, target = out.double().clamp(0, 1), gt.double()
-    return float(psnr(pred, target, **kw)[0]), float(ssim(pred, target, **kw)[0])
+    try:
+        s = float(ssim(pred, target, **kw)[0])
+    except ValueError as err:  # smaller than the SSIM window: PSNR is still defined
+        if "window" not in str(err):
+            raise
+        s = math.nan
+    return float(psnr(pred, target, **kw)[0]), s
 
 
 def _check_channels(method: Method, lq: torch.Tensor, task: Task) -> None:

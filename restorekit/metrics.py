@@ -130,19 +130,22 @@ def psnr(
     ``+inf``. Matches ``skimage.metrics.peak_signal_noise_ratio(..., data_range=L)``.
 
     Args:
-        pred: (B, C, H, W) restored images in [0, data_range]; any real dtype.
-        target: (B, C, H, W) reference images, same shape.
+        pred: (B, C, H, W) restored images in [0, data_range], or one (C, H, W) or
+            (H, W) image; any real dtype.
+        target: reference images, same shape.
         data_range: Peak value L (1 for [0, 1], 255 for 8-bit).
         crop_border: Pixels removed from every side before scoring (SR: the scale).
         y_channel: Score the luma of ``rgb2ycbcr`` (3 channels) or the image as it is
             (1 channel); other channel counts raise.
 
     Returns:
-        (B,) float64 PSNR in dB; ``inf`` where an image equals its target.
+        (B,) float64 PSNR in dB (a 0-d tensor for one unbatched image); ``inf`` where an
+        image equals its target.
 
     Raises:
-        ValueError: On mismatched or non-4-D shapes, a crop that leaves no pixels,
-            ``data_range <= 0``, or ``y_channel`` with neither 1 nor 3 channels.
+        ValueError: On mismatched shapes, fewer than 2 or more than 4 dims, a crop that
+            leaves no pixels, ``data_range <= 0``, or ``y_channel`` with neither 1 nor 3
+            channels.
 
     Example:
         >>> x = torch.full((2, 1, 8, 8), 0.5)
@@ -153,7 +156,7 @@ def psnr(
     """
     x, y = _prepare(pred, target, data_range, crop_border, y_channel, min_size=1, metric="psnr")
     mse = (x - y).square().mean(dim=(1, 2, 3))
-    return 10.0 * torch.log10(float(data_range) ** 2 / mse)
+    return _per_image(10.0 * torch.log10(float(data_range) ** 2 / mse), pred)
 
 
 def ssim(
@@ -172,8 +175,9 @@ def ssim(
     the map and then over the channels, as scikit-image does with ``channel_axis``.
 
     Args:
-        pred: (B, C, H, W) restored images in [0, data_range]; any real dtype.
-        target: (B, C, H, W) reference images, same shape.
+        pred: (B, C, H, W) restored images in [0, data_range], or one (C, H, W) or
+            (H, W) image; any real dtype.
+        target: reference images, same shape.
         data_range: Peak value L (1 for [0, 1], 255 for 8-bit; fastMRI passes the
             target volume's maximum).
         crop_border: Pixels removed from every side before scoring (SR: the scale).
@@ -183,12 +187,13 @@ def ssim(
             covariance) or ``"fastmri"`` (7x7 uniform window, sample covariance).
 
     Returns:
-        (B,) float64 SSIM, at most 1 (exactly 1 for identical images).
+        (B,) float64 SSIM, at most 1 (exactly 1 for identical images); a 0-d tensor for
+        one unbatched image.
 
     Raises:
-        ValueError: On an unknown variant, mismatched or non-4-D shapes, a crop that
-            leaves less than the window, ``data_range <= 0``, or ``y_channel`` with
-            neither 1 nor 3 channels.
+        ValueError: On an unknown variant, mismatched shapes, fewer than 2 or more than 4
+            dims, a crop that leaves less than the window, ``data_range <= 0``, or
+            ``y_channel`` with neither 1 nor 3 channels.
 
     Example:
         >>> x = torch.full((1, 1, 16, 16), 0.5)
@@ -201,7 +206,8 @@ def ssim(
     x, y = _prepare(
         pred, target, data_range, crop_border, y_channel, min_size=window.size, metric="ssim"
     )
-    return _ssim_map(x, y, float(data_range), window).mean(dim=(2, 3)).mean(dim=1)
+    scores = _ssim_map(x, y, float(data_range), window).mean(dim=(2, 3)).mean(dim=1)
+    return _per_image(scores, pred)
 
 
 class PSNR(nn.Module):
@@ -395,12 +401,15 @@ def _prepare(
     min_size: int,
     metric: str,
 ) -> tuple[Tensor, Tensor]:
-    """Check a (pred, target) pair and return it in float64, as Y if asked, border-cropped."""
+    """Check a (pred, target) pair and return it in float64, as Y if asked, border-cropped,
+    as (B, C, H, W): an (H, W) or (C, H, W) image becomes a batch of one."""
     for name, t in (("pred", pred), ("target", target)):
         if not isinstance(t, Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.ndim != 4:
-            raise ValueError(f"{name} must be a 4-D (B, C, H, W) tensor, got {tuple(t.shape)}")
+        if not 2 <= t.ndim <= 4:
+            raise ValueError(
+                f"{name} must be (H, W), (C, H, W) or (B, C, H, W), got {tuple(t.shape)}"
+            )
         if t.is_complex():
             raise ValueError(f"{name} must be real-valued, got {t.dtype}")
     if pred.shape != target.shape:
@@ -410,6 +419,7 @@ def _prepare(
         )
     _check_data_range(data_range)
     _check_crop_border(crop_border)
+    pred, target = _batched(pred), _batched(target)
     channels = pred.shape[1]
     if y_channel and channels not in (1, 3):
         raise ValueError(f"y_channel=True needs 1 (gray) or 3 (RGB) channels, got {channels}")
@@ -432,3 +442,12 @@ def _prepare(
         x = x[..., crop_border : height - crop_border, crop_border : width - crop_border]
         y = y[..., crop_border : height - crop_border, crop_border : width - crop_border]
     return x, y
+
+
+def _batched(t: Tensor) -> Tensor:
+    return t.reshape((1,) * (4 - t.ndim) + tuple(t.shape))
+
+
+def _per_image(value: Tensor, pred: Tensor) -> Tensor:
+    """(B,) scores for a batch; one 0-d score for an unbatched (H, W) or (C, H, W) image."""
+    return value if pred.ndim == 4 else value[0]

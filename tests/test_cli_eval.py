@@ -45,7 +45,10 @@ def test_eval_writes_tables_and_report_and_reproduces(
             "--baseline", "gaussian:sigma=0.8", "--all-images"]  # fmt: skip
     assert run([*argv, "--out", str(tmp_path / "a")]) == 0
     printed = capsys.readouterr().out
-    assert "faces / salt_pepper  [gray; crop 0; data range 1; seed 0: SaltPepper" in printed
+    assert (
+        "faces / salt_pepper  [all 10 images of faces; gray; crop 0; data range 1; seed 0: "
+        in printed
+    )
     assert "median(size=3)" in printed and "gaussian(sigma=0.8" in printed
     summary = json.loads((tmp_path / "a" / "results.json").read_text())["summary"]
     assert {r["method"] for r in summary} == {
@@ -66,13 +69,62 @@ def test_eval_writes_tables_and_report_and_reproduces(
     assert not (tmp_path / "b" / "report.html").exists()
 
 
-def test_eval_default_split_scores_only_held_out_images(
+def test_a_users_folder_is_scored_whole_and_a_source_on_its_test_split(
     faces: Path, weights: Path, tmp_path: Path
 ) -> None:
+    # Issue 14: a folder of a few images failed ("needs at least one image") when cut
+    # down to the 10% test split; a user's own folder was never trained on.
     assert run(["eval", "--data", str(faces), "--model", str(weights), "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "results.json").read_text())["summary"]
-    assert {r["images"] for r in summary} == {1}  # the 10% test part of 10 images
+    assert {r["images"] for r in summary} == {10}
+    assert summary[0]["protocol"].startswith("all 10 images of faces; gray")
     assert summary[0]["degradation"] == "gaussian_25"  # photo folders' default preset
+    argv = ["eval", "--data", str(faces), "--model", str(weights), "--split", "test"]
+    assert run([*argv, "--out", str(tmp_path / "t")]) == 0
+    summary = json.loads((tmp_path / "t" / "results.json").read_text())["summary"]
+    assert {r["images"] for r in summary} == {1}  # the 10% test part of 10 images
+    assert (
+        "the test split of faces (1 of 10 images, the 70/20/10 split by seed 0)"
+        in (summary[0]["protocol"])
+    )
+    argv = ["eval", "--data", "lfw_faces", "--baseline", "median", "--degradation", "salt_pepper"]
+    assert run([*argv, "--out", str(tmp_path / "s")]) == 0
+    summary = json.loads((tmp_path / "s" / "results.json").read_text())["summary"]
+    assert {r["images"] for r in summary} == {10}  # a registered source: its test split
+
+
+def test_a_model_that_returns_nan_is_an_error_not_a_score(
+    faces: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = create_model("attention_unet", in_channels=1, widths=(4, 8))
+    with torch.no_grad():
+        net.head.weight.fill_(float("nan"))
+    save_weights(tmp_path / "nan.safetensors", net)
+    argv = ["eval", "--data", str(faces), "--model", str(tmp_path / "nan.safetensors")]
+    assert run([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "method 'nan' gave NaN or infinite values on faces/f0" in err[0]
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_an_unreadable_image_is_skipped_and_counted(
+    faces: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    (faces / "f3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    Image.fromarray(np.full((2, 3), 128, np.uint8)).save(faces / "tiny.png")
+    argv = ["eval", "--data", str(faces), "--baseline", "median", "--out", str(tmp_path / "o")]
+    assert run(argv) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1 unreadable: f3" in captured.out
+    summary = json.loads((tmp_path / "o" / "results.json").read_text())
+    row = next(r for r in summary["summary"] if r["method"] == "median(size=3)")
+    assert row["images"] == 10 and row["skipped"] == 1  # 9 good + the tiny one; f3 skipped
+    tiny = [s for s in summary["images"] if s["image"] == "tiny"]
+    assert tiny and all(s["ssim"] != s["ssim"] for s in tiny)  # NaN: undefined
+    assert "tiny is 2x3, smaller than SSIM's 11x11 window" in caplog.text
 
 
 @pytest.mark.parametrize(

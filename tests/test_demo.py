@@ -24,18 +24,23 @@ def test_every_system_is_scored_with_a_model_and_a_baseline(demo: tuple[Path, di
     assert tasks == {
         ("lfw_faces", "gaussian_low"), ("lfw_faces", "gaussian_high"),
         ("lfw_faces", "salt_pepper"), ("camera", "gaussian_15"), ("camera", "gaussian_25"),
-        ("camera", "gaussian_50"), ("motorcycle", "haze"), ("mni152", "bicubic_x2"),
-        ("photos", "defects"),
+        ("camera", "gaussian_50"), ("motorcycle", "haze"), ("mri", "bicubic_x2"),
+        ("mri", "bicubic_x3"), ("mri", "bicubic_x4"), ("photos", "defects"),
     }  # fmt: skip
     methods = {m for _, _, m in rows}
-    for dataset in ("lfw_faces", "motorcycle", "mni152", "photos"):  # the four systems
+    for dataset in ("lfw_faces", "motorcycle", "mri", "photos"):  # the four systems
         notes = {
             r["note"] for (d, _, m), r in rows.items() if d == dataset and m != "degraded input"
         }
         assert "classical baseline" in notes, dataset
         assert notes - {"classical baseline"}, f"{dataset}: no model"  # shipped or untrained
     assert "median(size=3)" in methods and any(m.startswith("dcp(") for m in methods)
-    assert "bicubic(scale=2)" in methods
+    assert {"bicubic(scale=2)", "bicubic(scale=3)", "bicubic(scale=4)"} <= methods
+    # Every MRI scale has a shipped model and no untrained SR row (issue 12).
+    for scale in (2, 3, 4):
+        mri = {m for d, g, m in rows if d == "mri" and g == f"bicubic_x{scale}"}
+        assert any(m.endswith(f"_x{scale}") for m in mri), mri
+        assert not any("untrained" in m for m in mri), mri
 
 
 def test_models_without_shipped_weights_say_so(demo: tuple[Path, dict]) -> None:

@@ -319,8 +319,10 @@ def test_input_checks(metric) -> None:
     x = torch.rand(1, 1, 32, 32)
     with pytest.raises(ValueError, match="same shape"):
         metric(x, torch.rand(1, 1, 32, 31))
-    with pytest.raises(ValueError, match="pred must be a 4-D"):
-        metric(x[0], x[0])
+    with pytest.raises(ValueError, match=r"pred must be \(H, W\), \(C, H, W\) or"):
+        metric(x[0, 0, 0], x[0, 0, 0])
+    with pytest.raises(ValueError, match=r"pred must be \(H, W\), \(C, H, W\) or"):
+        metric(x[None], x[None])
     with pytest.raises(ValueError, match=r"target must be a torch\.Tensor"):
         metric(x, x.numpy())
     for bad in (0, -1.0, float("inf"), float("nan")):
@@ -330,6 +332,17 @@ def test_input_checks(metric) -> None:
         metric(x, x, crop_border=-1)
     with pytest.raises(ValueError, match="crop_border=16 leaves 0x0"):
         metric(x, x, crop_border=16)
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim])
+def test_one_image_may_come_as_hw_or_chw_and_scores_as_a_number(metric) -> None:
+    # Issue 14: `restore(path)` returns (C, H, W); the metrics took only (B, C, H, W).
+    x, y = torch.rand(2, 24, 24, generator=torch.Generator().manual_seed(0)).unbind(0)
+    batched = metric(x[None, None], y[None, None])
+    assert batched.shape == (1,)
+    for a, b in ((x, y), (x[None], y[None])):
+        one = metric(a, b)
+        assert one.shape == () and float(one) == float(batched[0])
 
 
 def test_ssim_crop_must_leave_the_window() -> None:

@@ -34,7 +34,8 @@ def run(argv: list[str] | None = None) -> int:
         where = f"{ctx.command_path}: " if ctx is not None else ""
         _fail(where + err.format_message())
         return EXIT_USER_ERROR
-    except (UserError, ValueError, FileNotFoundError, NotADirectoryError, ImportError) as err:
+    # OSError: a full disk, a read-only folder, a path that is a file; its message names it.
+    except (UserError, ValueError, OSError, ImportError) as err:
         _fail(str(err))
         return EXIT_USER_ERROR
     return code if isinstance(code, int) else 0

@@ -52,8 +52,16 @@ def eval_cmd(
             "several seeds (tables then give the standard error over images). Default 0.",
         ),
     ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="Which images: auto (the test split of what restorekit trains on, "
+            "every image of your own folder or file), test, or all.",
+        ),
+    ] = "auto",
     all_images: Annotated[
-        bool, typer.Option("--all-images", help="Score every clean image, not the test split.")
+        bool, typer.Option("--all-images", help="The same as --split all.")
     ] = False,
     limit: Annotated[int | None, typer.Option(help="Score only the first N of each task.")] = None,
     channels: Annotated[
@@ -70,8 +78,10 @@ def eval_cmd(
 
     Super-resolution is scored on MATLAB luma with crop = scale, the rest on all channels
     without crop; every table states its protocol, and a fixed --seed gives identical
-    numbers run to run. Clean images are scored on the test part of the 70/20/10 split
-    that training uses (seed 0), unless --all-images.
+    numbers run to run. Registered sources are scored on the test part of the split that
+    training uses (seed 0); a folder or file of your own is scored whole (--split says
+    otherwise). An image that cannot be read is skipped and counted in the table; a model
+    that returns NaN is an error, never a score.
     """
     from restorekit.evaluate import Method, evaluate, tasks_for
 
@@ -83,11 +93,15 @@ def eval_cmd(
     # The images take the first model's channel count unless --channels says otherwise.
     counts = [getattr(module, "in_channels", None) for _, module, _ in methods]
     want = channels or next((c for c in counts if isinstance(c, int)), None)
-    split = None if all_images else "test"
+    if split not in ("auto", "test", "all"):
+        raise UserError(f"--split must be auto, test or all, not {split!r}")
+    chosen = None if all_images or split == "all" else split
     tasks = [
         task
         for item in data
-        for task in tasks_for(item, degradation or (), seed=seed or [0], split=split, channels=want)
+        for task in tasks_for(
+            item, degradation or (), seed=seed or [0], split=chosen, channels=want
+        )
     ]
     results = evaluate(
         [Method(n, m, note) for n, m, note in methods],
@@ -143,6 +157,10 @@ def _summary_table(results) -> str:  # -> the printed table, one block per task
                 p = format_mean_se(r["psnr"], r["psnr_se"], 2)
                 s = format_mean_se(r["ssim"], r["ssim_se"], 4)
                 lines.append(f"  {r['method'][:36]:36s} {r['images']:6d} {p:>15s} {s:>15s}")
+        skipped = sorted({k.image for k in results.skipped if (k.dataset, k.degradation) == key})
+        if skipped:
+            lines.append(f"  skipped {len(skipped)} unreadable: {', '.join(skipped[:5])}"
+                         + (" ..." if len(skipped) > 5 else ""))  # fmt: skip
     return "\n".join(lines)
 
 

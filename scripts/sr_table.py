@@ -1,0 +1,104 @@
+"""The MRI super-resolution table of issue 12: every shipped ``sr_<model>_x<scale>`` beside
+MATLAB bicubic on the held-out test volumes of the ``mri`` source (maintainers only).
+
+    python scripts/sr_table.py [--cards]
+
+Per scale: each model's parameters, MACs and CPU time for one 256x256 output slice (this
+machine's default path), PSNR and SSIM (gray, crop = scale, data range 1: BENCHMARKS.md),
+and the gain over bicubic. Also per test volume, since the test split's volumes differ in
+size. Prints Markdown; ``--cards`` also appends the table of its scale to each shipped
+card (replacing an earlier one).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+
+from restorekit.api import WEIGHTS_DIR, list_weights, load_model
+from restorekit.baselines import create_baseline
+from restorekit.bench import timed
+from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
+from restorekit.hardware import machine_summary, resolve
+from restorekit.inference import restore_tensor
+from restorekit.models.summary import model_cost
+
+MODELS = ("srcnn", "drrn", "edsr", "rdn", "casr")
+VOLUMES = ("t1_coronal", "siemens_abdomen", "example4d")
+HEADING = "## All shipped MRI models at this scale"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cards", action="store_true", help="append the tables to the cards")
+    args = parser.parse_args()
+    shipped = set(list_weights())
+    for scale in (2, 3, 4):
+        names = [f"sr_{m}_x{scale}" for m in MODELS if f"sr_{m}_x{scale}" in shipped]
+        if not names:
+            continue
+        table = _table(scale, names)
+        print(table, "\n")
+        if args.cards:
+            for name in names:
+                card = WEIGHTS_DIR / f"{name}.md"
+                text = card.read_text().split(f"\n{HEADING}")[0].rstrip("\n")
+                card.write_text(f"{text}\n\n{HEADING}\n\n{table}\n")
+
+
+def _table(scale: int, names: list[str]) -> str:
+    models = {n: load_model(n) for n in names}
+    methods = [Method(n, m, "shipped weights") for n, m in models.items()]
+    bicubic = create_baseline("bicubic", scale=scale)
+    methods.append(Method(bicubic.describe(), bicubic, "classical baseline"))
+    (task,) = tasks_for("mri", [f"bicubic_x{scale}"], split="test", channels=1)
+    results = evaluate(methods, [task])
+    rows = results.summary()
+    (protocol,) = {r["protocol"] for r in rows}
+    base = next(r for r in rows if r["method"] == bicubic.describe())
+    per_volume = _per_volume(results)
+    lines = [
+        f"x{scale}, {base['images']} test slices of the `mri` source's test volumes "
+        f"({', '.join(VOLUMES)}; never trained or validated on). Protocol: {protocol}. "
+        f"Time: one 256x256 output slice on {machine_summary()}, default precision.",
+        "",
+        "| method | parameters | MACs (256² out) | ms / slice | PSNR | SSIM | vs bicubic | "
+        + " | ".join(f"PSNR {v}" for v in VOLUMES)
+        + " |",
+        "|---" * (7 + len(VOLUMES)) + "|",
+    ]
+    for r in rows:
+        model = models.get(r["method"])
+        cost = _cost(model, scale) if model is not None else ("-", "-", "-")
+        gain = r["psnr"] - base["psnr"]
+        vols = " | ".join(f"{per_volume[r['method']].get(v, float('nan')):.2f}" for v in VOLUMES)
+        lines.append(
+            f"| {r['method']} | {' | '.join(cost)} | "
+            f"{format_mean_se(r['psnr'], r['psnr_se'], 2)} | "
+            f"{format_mean_se(r['ssim'], r['ssim_se'], 4)} | {gain:+.2f} dB | {vols} |"
+        )
+    return "\n".join(lines)
+
+
+def _cost(model: torch.nn.Module, scale: int) -> tuple[str, str, str]:
+    cost = model_cost(model.model_name, output_size=256, **model.model_kwargs)
+    x = torch.rand(1, 1, 256 // scale, 256 // scale)
+    ms = 1000 * timed(lambda: restore_tensor(model, x), min_time=0.5)
+    return f"{cost.params:,}", f"{cost.macs / 1e9:.1f} G", f"{ms:.0f}"
+
+
+def _per_volume(results) -> dict[str, dict[str, float]]:
+    """Mean PSNR per method and test volume."""
+    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for score in results.scores:
+        volume = next((v for v in VOLUMES if score.image.startswith(v)), "other")
+        sums[score.method][volume].append(score.psnr)
+    return {m: {v: sum(p) / len(p) for v, p in vols.items()} for m, vols in sums.items()}
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    resolve(quiet=True)
+    main()

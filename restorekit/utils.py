@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +48,32 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+STALE_AFTER_S = 600
+"""A temporary of :func:`atomic_path` older than this was left by a killed process."""
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporaries that :func:`atomic_path` left in ``folder`` when its process
+    was killed (SIGKILL gives no chance to clean up); return what was removed.
+
+    Only files named as ``atomic_path`` names them (``.STEM.XXXXXXXX.tmpSUFFIX``) and not
+    modified for :data:`STALE_AFTER_S` seconds are touched, so a run writing into the
+    same folder at the same time keeps its own.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    now, removed = time.time(), []
+    for path in root.glob(".*.tmp*"):
+        if _TEMPORARY.fullmatch(path.name) and now - path.stat().st_mtime > STALE_AFTER_S:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)*")
 
 
 @contextlib.contextmanager

@@ -33,6 +33,14 @@ def _file_seed(seed: int, name: str) -> int:
     return zlib.crc32(f"{seed}:{name}".encode()) & 0x7FFFFFFF
 
 
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace outputs already in --out (from another run).")
+]
+SkipExistingOption = Annotated[
+    bool, typer.Option("--skip-existing", help="Keep outputs already in --out; do only the rest.")
+]
+
+
 @app.command()
 def degrade(
     input_dir: Annotated[Path, typer.Argument(help="Folder of clean images.")],
@@ -48,6 +56,8 @@ def degrade(
     max_pixels: Annotated[
         int | None, typer.Option(help="Refuse images with more pixels than this.")
     ] = None,
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipExistingOption = False,
 ) -> None:
     """Apply a named degradation to every image of a folder.
 
@@ -57,16 +67,16 @@ def degrade(
     code is then 2.
     """
     from restorekit.degrade import create_degradation
-    from restorekit.io import write_image
     from restorekit.utils import make_generator
 
     op = create_degradation(name)  # unknown names fail here, before any file is read
     batch = _ImageFolder(input_dir, out, src_flag="INPUT_DIR", max_pixels=max_pixels)
+    targets = batch.plan(out, f".{fmt.value}", overwrite=overwrite, skip_existing=skip_existing)
     for path, bit_depth, x in batch.images(f"degrade {name}"):
         result = op(x, generator=make_generator(_file_seed(seed, path.name)))
-        write_image(out / f"{path.stem}.{fmt.value}", result.lq[0], bit_depth=bit_depth)
+        batch.write(path, targets[path], result.lq[0], bit_depth=bit_depth)
         if result.mask is not None:
-            write_image(out / "masks" / f"{path.stem}.png", result.mask[0])
+            batch.write(path, out / "masks" / f"{path.stem}.png", result.mask[0])
     batch.finish(f"wrote {{n}} images to {out} ({name}, seed {seed})")
 
 
@@ -82,6 +92,8 @@ def downsample(
     gray: Annotated[
         bool, typer.Option("--gray", help="Convert to grayscale (BT.601 luma).")
     ] = False,
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipExistingOption = False,
 ) -> None:
     """Make low-resolution images with MATLAB-exact bicubic imresize (the field's convention).
 
@@ -90,11 +102,11 @@ def downsample(
     are lossless PNG at the input's bit depth, named as the inputs; alpha is dropped.
     """
     from restorekit.degrade import imresize
-    from restorekit.io import write_image
 
     if scale not in (2, 3, 4):
         raise UserError(f"--scale {scale}: choose 2, 3 or 4")
     batch = _ImageFolder(hr_dir, lr_dir, src_flag="--hr-dir")
+    targets = batch.plan(lr_dir, ".png", overwrite=overwrite, skip_existing=skip_existing)
     for path, bit_depth, hr in batch.images(f"downsample x{scale}"):
         hr = _to_gray(hr) if gray else hr
         h, w = (hr.shape[-2] // scale) * scale, (hr.shape[-1] // scale) * scale
@@ -104,7 +116,7 @@ def downsample(
         lr = imresize(hr[..., :h, :w].double(), 1 / scale)
         if bicubic_up:
             lr = imresize(lr, size=(h, w))
-        write_image(lr_dir / f"{path.stem}.png", lr[0], bit_depth=bit_depth)
+        batch.write(path, targets[path], lr[0], bit_depth=bit_depth)
     batch.finish(f"wrote {{n}} LR images (x{scale}) to {lr_dir}")
 
 
@@ -119,6 +131,55 @@ class _ImageBatch:
         self.files = files
         self.max_pixels = max_pixels
         self.bad = 0
+        self.kept = 0  # outputs already there, kept by --skip-existing
+
+    def plan(
+        self, out: Path, suffix: str, *, overwrite: bool = False, skip_existing: bool = False
+    ) -> dict[Path, Path]:
+        """Each input's output ``out/STEM{suffix}``, checked before any work is done.
+
+        Refuses (UserError) an output that would be an input, two inputs with one output
+        (``a.jpg`` and ``a.png``), an output path that is a folder, and outputs already
+        there unless ``overwrite`` (replace them) or ``skip_existing`` (keep them, and
+        drop their inputs from the batch). Temporaries left by a killed run are removed.
+        """
+        from restorekit.utils import remove_stale_temporaries
+
+        if overwrite and skip_existing:
+            raise UserError("--overwrite and --skip-existing exclude each other")
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out}: exists and is not a folder")
+        for stale in remove_stale_temporaries(out):
+            typer.echo(f"restorekit: removed {stale}, left by a run that was killed", err=True)
+        targets = _output_targets(self.files, out, suffix=suffix)
+        there = [t for t in targets.values() if t.exists() or t.is_symlink()]
+        if any(t.is_dir() for t in there):
+            raise UserError(f"{next(t for t in there if t.is_dir())}: an output is a folder")
+        if there and skip_existing:
+            self.kept = len(there)
+            targets = {f: t for f, t in targets.items() if t not in set(there)}
+            self.files = list(targets)
+        elif there and not overwrite:
+            raise UserError(
+                f"{there[0]} already exists ({len(there)} of {len(targets)} outputs are in "
+                f"{out}, from another run?): pass --overwrite to replace them or "
+                "--skip-existing to keep them"
+            )
+        elif there:
+            typer.echo(f"restorekit: replacing {len(there)} outputs already in {out}", err=True)
+        return targets
+
+    def write(self, source: Path, target: Path, image, **kwargs) -> bool:
+        """Write one output atomically; an OS error (full disk, read-only folder) is
+        reported on one line naming the file, and the batch goes on."""
+        from restorekit.io import write_image
+
+        try:
+            write_image(target, image, **kwargs)
+        except OSError as err:
+            self.skip(f"{source}: cannot write {target}: {err.strerror or err}")
+            return False
+        return True
 
     def images(self, desc: str, *, keep_alpha: bool = False):
         """Yield (path, bit depth to write: 8 or 16, (1, C, H, W) image) per readable file.
@@ -143,7 +204,8 @@ class _ImageBatch:
         self.bad += 1
 
     def finish(self, summary: str) -> None:
-        typer.echo(summary.format(n=len(self.files) - self.bad))
+        kept = f"; kept {self.kept} already there" if self.kept else ""
+        typer.echo(summary.format(n=len(self.files) - self.bad) + kept)
         if self.bad:
             raise typer.Exit(EXIT_USER_ERROR)
 
@@ -211,6 +273,8 @@ def restore_cmd(
     max_pixels: Annotated[
         int | None, typer.Option(help="Refuse images with more pixels than this.")
     ] = None,
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipExistingOption = False,
 ) -> None:
     """Restore images with a trained model: `restorekit restore photos/ --model run/ --out out/`.
 
@@ -223,7 +287,6 @@ def restore_cmd(
     """
     from restorekit.api import load_model
     from restorekit.api import restore as restore_image
-    from restorekit.io import write_image
 
     if tile is not None and tile < 1:
         raise UserError(f"--tile {tile}: must be a positive number of pixels")
@@ -231,11 +294,13 @@ def restore_cmd(
         raise UserError(f"--overlap {overlap}: must be 0 or more")
     if "/" in suffix or "\\" in suffix:
         raise UserError(f"--suffix {suffix!r}: must not contain a path separator")
-    targets = _restore_targets(inputs, out, suffix=f"{suffix}.{fmt.value}")
+    batch = _ImageBatch(_input_files(inputs), max_pixels=max_pixels)
     net = load_model(model, weights=weights, device=device)  # bad names fail before writing
     numerics = resolve_numerics(precision, memory_format, device, net)  # checks, and the summary
     name = net.describe() if hasattr(net, "describe") else getattr(net, "model_name", model)
-    batch = _ImageBatch(list(targets), max_pixels=max_pixels)
+    targets = batch.plan(
+        out, f"{suffix}.{fmt.value}", overwrite=overwrite, skip_existing=skip_existing
+    )
     told = False
     for path, bit_depth, x in batch.images(f"restore {name}", keep_alpha=True):
         if not told and (note := _outside_domain(getattr(net, "domain", None), x, name)):
@@ -262,7 +327,7 @@ def restore_cmd(
             # One huge image should not stop the batch; tiles bound the memory.
             batch.skip(f"{path}: out of memory ({str(err).splitlines()[0]}); try --tile 512")
             continue
-        write_image(targets[path], y, bit_depth=bit_depth)
+        batch.write(path, targets[path], y, bit_depth=bit_depth)
     settings = f"tile {tile}, overlap {overlap}" if tile else "no tiling"
     used = net.weights_file or (
         "none: a classical baseline" if hasattr(net, "describe") else "none (untrained)"
@@ -295,11 +360,10 @@ def _outside_domain(domain: dict | None, x, name: str) -> str | None:
     )
 
 
-def _restore_targets(inputs: list[Path], out: Path, *, suffix: str) -> dict[Path, Path]:
-    """Input file -> output file, in the order given (folders sorted by name).
+def _input_files(inputs: list[Path]) -> list[Path]:
+    """The image files named, folders expanded (sorted by name), each file once.
 
-    Refuses (UserError) a missing input, no images at all, an output that would be an
-    input file, and two inputs that would be written to the same output.
+    Refuses (UserError) a missing input and no images at all.
     """
     from restorekit.io import list_images
 
@@ -314,23 +378,32 @@ def _restore_targets(inputs: list[Path], out: Path, *, suffix: str) -> dict[Path
     unique: dict[Path, Path] = {}  # resolved -> as given; a file named twice counts once
     for file in files:
         unique.setdefault(file.resolve(), file)
-    files = list(unique.values())
-    if not files:
+    if not unique:
         raise UserError(f"no images found in {', '.join(map(str, inputs))}")
+    return list(unique.values())
+
+
+def _output_targets(files: list[Path], out: Path, *, suffix: str) -> dict[Path, Path]:
+    """Input file -> ``out/STEM{suffix}``, in order.
+
+    Refuses (UserError) an output that would be an input file, and two inputs that would
+    be written to the same output (``a.jpg`` and ``a.png``).
+    """
+    inputs = {f.resolve(): f for f in files}
     targets: dict[Path, Path] = {}
     written: dict[Path, Path] = {}
     for file in files:
         target = out / f"{file.stem}{suffix}"
         key = target.resolve()
-        if key in unique:
+        if key in inputs:
             raise UserError(
-                f"{target} would replace the input {unique[key]}: inputs are never "
+                f"{target} would replace the input {inputs[key]}: inputs are never "
                 "overwritten; choose another --out or a --suffix"
             )
         if key in written:
             raise UserError(
                 f"{written[key]} and {file} would both be written to {target}; "
-                "restore them separately"
+                "rename one, or run them separately"
             )
         written[key] = file
         targets[file] = target

@@ -14,19 +14,27 @@ unchecked (for model keyword arguments, which the model's own constructor checks
 from __future__ import annotations
 
 import dataclasses
+import math
+import operator
 import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
 T = TypeVar("T")
 
 __all__ = [
+    "MAX_ALIASES",
     "ConfigError",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "PositiveFloat",
+    "PositiveInt",
+    "Range",
     "apply_overrides",
     "from_dict",
     "load_config",
@@ -36,8 +44,45 @@ __all__ = [
 ]
 
 
+MAX_ALIASES = 100
+"""Aliases one YAML document may hold: a few save typing, thousands are a billion-laughs
+bomb (a 600-byte file that grew past 4.7 GB)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML's safe loader, reading ``1e-4`` as a number (YAML 1.1 wants ``1.0e-4``)."""
+    """YAML's safe loader, reading ``1e-4`` as a number (YAML 1.1 wants ``1.0e-4``), with
+    at most :data:`MAX_ALIASES` aliases."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > MAX_ALIASES:
+                raise ConfigError(f"more than {MAX_ALIASES} YAML aliases (*name): refused")
+        return super().compose_node(parent, index)
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a numeric config field, given as ``Annotated[int, Range(ge=1)]``.
+
+    ``from_dict`` checks them at load and names the key; every float must also be finite.
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def check(self, value: float, key: str) -> None:
+        ok = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+        if any(getattr(self, n) is not None and not ok[n](value, getattr(self, n)) for n in ok):
+            raise ConfigError(f"{key}: must be {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        return " and ".join(
+            f"{signs[n]} {getattr(self, n):g}" for n in signs if getattr(self, n) is not None
+        )
 
 
 _Loader.add_implicit_resolver(
@@ -47,8 +92,36 @@ _Loader.add_implicit_resolver(
 )
 
 
+PositiveInt = Annotated[int, Range(ge=1)]
+NonNegativeInt = Annotated[int, Range(ge=0)]
+PositiveFloat = Annotated[float, Range(gt=0)]
+NonNegativeFloat = Annotated[float, Range(ge=0)]
+
+
+MAX_VALUES = 100_000
+"""Values a YAML document may expand to, aliases followed: nine aliases of nine lists
+each are already 9^9 strings."""
+
+
 def _parse(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)
+    data = yaml.load(text, Loader=_Loader)
+    if _expanded_size(data, {}) > MAX_VALUES:
+        raise ConfigError(f"expands to more than {MAX_VALUES:,} values through its aliases")
+    return data
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """How many values ``node`` holds once its shared (aliased) parts are copied out."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if isinstance(node, dict):
+        size = 1 + sum(_expanded_size(v, memo) for v in node.values())
+    elif isinstance(node, list):
+        size = 1 + sum(_expanded_size(v, memo) for v in node)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
 
 
 class ConfigError(ValueError):
@@ -75,7 +148,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such config file")
     try:
-        data = _parse(path.read_text()) or {}
+        data = _parse(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        byte = err.object[err.start]
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start} is {byte:#x})") from None
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -144,7 +222,7 @@ def from_dict(schema: type[T], data: Mapping[str, Any], *, where: str = "") -> T
         raise ConfigError(
             f"{_join(where, unknown[0])}: unknown key; known keys here: {', '.join(sorted(fields))}"
         )
-    hints = get_type_hints(schema)
+    hints = get_type_hints(schema, include_extras=True)
     values = {}
     for name, field in fields.items():
         key = _join(where, name)
@@ -175,6 +253,12 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
         return value
+    if origin is Annotated:
+        converted = _convert(value, args[0], key)
+        for bound in (a for a in args[1:] if isinstance(a, Range)):
+            if converted is not None:
+                bound.check(converted, key)
+        return converted
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -228,6 +312,8 @@ def _scalar(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}: must be a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{key}: expected a number, got {_show(value)}")
     if tp is str:

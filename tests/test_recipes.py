@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,41 @@ def test_scale_sets_model_degradation_and_crop(scale: int) -> None:
         ("data.degradation=fog", "data.degradation: unknown degradation 'fog'"),
         ("data.folder=/no/such/folder", "data.folder"),
         ("scale=5", "scale must be 2, 3 or 4"),
+        # Issue 14: accepted without complaint, or failing late with a traceback.
+        ("train.stages.0.lr=.inf", "train.stages[0].lr: must be a finite number, got inf"),
+        ("train.stages.0.lr=.nan", "train.stages[0].lr: must be a finite number, got nan"),
+        ("train.val_every=0", "train.val_every: must be >= 1, got 0"),
+        ("train.log_every=0", "train.log_every: must be >= 1, got 0"),
+        ("train.ema_decay=5.0", "train.ema_decay: must be >= 0 and < 1, got 5.0"),
+        ("train.keep=-1", "train.keep: must be >= 1, got -1"),
+        ("train.grad_clip=-1", "train.grad_clip: must be >= 0, got -1.0"),
+        ("train.stages.0.gamma=-1", "train.stages[0].gamma: must be > 0 and <= 1, got -1.0"),
+        ("data.limit=0", "data.limit: must be >= 1, got 0"),
+        ("data.channels=2", "data.channels: expected one of 1, 3, got 2"),
     ],
 )
 def test_config_errors_name_the_key(override: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_recipe(find_recipe("sr_edsr"), (override,))
+
+
+def test_a_recipe_that_is_a_yaml_bomb_or_not_utf8_is_refused(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x, x, x]"]
+    lines += [
+        f"{b}: &{b} [{', '.join(['*' + a] * 12)}]"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+    bomb.write_text("\n".join(lines) + "\n")  # 12^9 strings once expanded
+    with pytest.raises(ConfigError, match=r"bomb\.yaml: expands to more than 100,000 values"):
+        load_recipe(bomb)  # 96 aliases, 12^9 strings
+    bomb.write_text("a: &a [x]\n" + "".join(f"k{i}: *a\n" for i in range(101)))
+    with pytest.raises(ConfigError, match=r"bomb\.yaml: more than 100 YAML aliases"):
+        load_recipe(bomb)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.yaml: not UTF-8 text \(byte 9 is 0xe9\)"):
+        load_recipe(latin)
 
 
 def test_cli_reports_config_errors_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,5 +179,5 @@ def test_sr_recipes_train_on_the_mri_pool_with_photos_mixed_in_training_only() -
     assert {e.split for e in val.examples} == {"val"}  # validation: MRI volumes only
     assert {e.split for e in train.examples} == {"train", None}  # MRI train + the photos
     assert train[0]["gt"].shape == (1, 72, 72)  # photos are made gray like the slices
-    with pytest.raises(ConfigError, match=r"data\.mix\.skimage_photos must be a positive"):
+    with pytest.raises(ConfigError, match=r"data\.mix\.skimage_photos: must be >= 1, got 0"):
         load_recipe(find_recipe("sr_edsr"), ("data.mix={skimage_photos: 0}",))

@@ -24,12 +24,20 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
 
-from restorekit.config import ConfigError, from_dict, read_yaml, set_dotted, to_dict
+from restorekit.config import (
+    ConfigError,
+    PositiveInt,
+    Range,
+    from_dict,
+    read_yaml,
+    set_dotted,
+    to_dict,
+)
 from restorekit.data import SyntheticPairs, load_examples, open_dataset, split_indices
 from restorekit.degrade import create_degradation
 from restorekit.losses import GANLoss
@@ -76,27 +84,26 @@ class DataSpec:
     source: str | None = None
     degradation: str | None = None
     folder: Path | None = None
-    crop: int | None = 64
+    crop: PositiveInt | None = 64
     augment: bool = True
-    channels: int | None = None
-    limit: int | None = None  # use only the first N clean images
-    repeat: int = 1  # each training image this many times per epoch (own crop and noise)
+    channels: Literal[1, 3] | None = None
+    limit: PositiveInt | None = None  # use only the first N clean images
+    repeat: PositiveInt = 1  # each training image this many times per epoch (own crop and noise)
     jitter: bool = False  # shift by up to 2 px and jitter brightness/contrast (small sets)
-    resample: int | None = None  # clean crops resized down to N px and back (LFW-like)
+    resample: Annotated[int, Range(ge=2)] | None = (
+        None  # clean crops resized down to N px and back (LFW-like)
+    )
     # Training-only extra sources, each listed this many times per epoch: photos beside
     # MRI slices, say ({skimage_photos: 8}); never used for validation.
-    mix: dict[str, int] = field(default_factory=dict)
-    val_crop: int | None = 128  # validation crop (fixed per image), None = whole images
-    val_limit: int | None = 8
+    mix: dict[str, PositiveInt] = field(default_factory=dict)
+    val_crop: PositiveInt | None = 128  # validation crop (fixed per image), None = whole images
+    val_limit: PositiveInt | None = 8
 
     def __post_init__(self) -> None:
         if (self.source is None) == (self.folder is None):
             raise ValueError("give exactly one of data.source and data.folder")
         if self.repeat < 1:
             raise ValueError(f"data.repeat must be a positive integer, got {self.repeat}")
-        for name, times in self.mix.items():
-            if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-                raise ValueError(f"data.mix.{name} must be a positive integer, got {times!r}")
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,19 @@ import time
 from collections.abc import Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from restorekit.config import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+)
 from restorekit.hardware import machine_summary, resolve
 from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
 from restorekit.metrics import psnr, ssim
@@ -40,27 +47,29 @@ from restorekit.train.distributed import Context, init_from_env, rank_slice
 
 log = logging.getLogger(__name__)
 
+Beta = Annotated[float, Range(ge=0, lt=1)]  # an Adam beta
+
 
 @dataclass(frozen=True)
 class Stage:
     """One phase of training: its length, optimiser, schedule and loss weights."""
 
     name: str = "main"
-    steps: int = 1000
+    steps: PositiveInt = 1000
     optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
+    lr: PositiveFloat = 1e-4
+    betas: tuple[Beta, Beta] = (0.9, 0.999)
+    weight_decay: NonNegativeFloat = 0.0
     scheduler: Literal["none", "step", "plateau"] = "none"
-    step_size: int = 1000  # "step": lr *= gamma every step_size steps of this stage
-    gamma: float = 0.5
-    patience: int = 5  # "plateau": validations without improvement before lr *= gamma
+    step_size: PositiveInt = 1000  # "step": lr *= gamma every step_size steps of this stage
+    gamma: Annotated[float, Range(gt=0, le=1)] = 0.5
+    patience: PositiveInt = 5  # "plateau": validations without improvement before lr *= gamma
     pixel_loss: Literal["l1", "l2", "charbonnier"] = "l1"
-    pixel_weight: float = 1.0
-    mask_lambda: float | None = None  # batches with a mask: masked_mse with this lambda
-    perceptual_weight: float = 0.0
-    gan_weight: float = 0.0  # > 0: adversarial training against the discriminator
-    deepnorm_alpha: float | None = None  # CASR: set the Swin residual lambda (1 = plain)
+    pixel_weight: NonNegativeFloat = 1.0
+    mask_lambda: NonNegativeFloat | None = None  # batches with a mask: masked_mse with this lambda
+    perceptual_weight: NonNegativeFloat = 0.0
+    gan_weight: NonNegativeFloat = 0.0  # > 0: adversarial training against the discriminator
+    deepnorm_alpha: PositiveFloat | None = None  # CASR: set the Swin residual lambda (1 = plain)
 
     def __post_init__(self) -> None:
         if self.steps <= 0:
@@ -74,20 +83,22 @@ class TrainOptions:
     """Everything about a run that is not a stage."""
 
     stages: tuple[Stage, ...] = (Stage(),)
-    batch_size: int = 16
-    seed: int = 0
-    val_every: int = 500
-    log_every: int = 50
-    grad_clip: float = 0.0  # max gradient norm; 0 = off
-    ema_decay: float = 0.0  # 0 = off; else validate and save the EMA weights too
+    batch_size: PositiveInt = 16
+    seed: NonNegativeInt = 0
+    val_every: PositiveInt = 500
+    log_every: PositiveInt = 50
+    grad_clip: NonNegativeFloat = 0.0  # max gradient norm; 0 = off
+    ema_decay: Annotated[float, Range(ge=0, lt=1)] = (
+        0.0  # 0 = off; else validate and save the EMA weights too
+    )
     # "auto": bf16 autocast where the hardware has native bf16, else fp32 (see
     # restorekit.hardware); true/false are the older spellings of bf16/fp32.
     amp: Literal["auto", "fp32", "bf16"] | bool = "auto"
     memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
     compile: bool = False  # torch.compile the model (see restorekit bench for when it pays)
-    num_workers: int = 0
-    keep: int = 2  # checkpoints kept besides best
-    crop_border: int = 0  # metric protocol during validation
+    num_workers: NonNegativeInt = 0
+    keep: PositiveInt = 2  # checkpoints kept besides best
+    crop_border: NonNegativeInt = 0  # metric protocol during validation
     y_channel: bool = False
     progress: bool = True
     tensorboard: bool = False  # also log the CSV's scalars to run_dir/tensorboard

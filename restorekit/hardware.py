@@ -37,6 +37,7 @@ __all__ = [
     "MEMORY_FORMATS",
     "PRECISIONS",
     "Numerics",
+    "check_device",
     "cpu_info",
     "machine_summary",
     "native_bf16",
@@ -142,6 +143,33 @@ class Numerics:
         return f"{words}, {'channels_last' if self.channels_last else 'NCHW'}"
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device, if this machine has it.
+
+    Raises:
+        ValueError: a name torch does not know (``"bogus"``), or a device this machine
+            lacks (``"cuda"`` on a CPU-only torch), in one line that says what there is.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {str(device)!r}: use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device {str(device)!r}: no CUDA device here (torch {torch.__version__}); "
+                "use --device cpu"
+            )
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {str(device)!r}: restorekit runs on cpu, cuda or mps")
+    return dev
+
+
 def resolve(
     precision: str = "auto",
     memory_format: str = "auto",
@@ -163,6 +191,7 @@ def resolve(
     Raises:
         ValueError: an unknown precision or memory format, naming the choices.
     """
+    check_device(device)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if memory_format not in MEMORY_FORMATS:

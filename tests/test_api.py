@@ -65,6 +65,30 @@ def test_load_model_rebuilds_from_a_safetensors_file_alone(tmp_path: Path) -> No
     assert loaded.weights_file == str(tmp_path / "m.safetensors")
 
 
+def test_metadata_asking_for_a_huge_model_is_refused_before_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: `filters: 6000` in a 230 KB file took 3.8 GB before its shape check.
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in tiny_sr().state_dict().items()}
+    meta = {"model_name": '"srcnn"', "model_kwargs": '{"scale": 2, "filters": [6000, 6000]}'}
+    save_file(state, str(tmp_path / "huge.safetensors"), metadata=meta)
+    import restorekit.api as api
+
+    devices: list[str] = []
+    real = api.create_model
+
+    def spy(name: str, **kwargs: object) -> nn.Module:
+        devices.append(torch.empty(0).device.type)  # the default device it is built on
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(api, "create_model", spy)
+    with pytest.raises(ValueError, match=r"huge\.safetensors: its metadata asks for a srcnn"):
+        load_model(tmp_path / "huge.safetensors")
+    assert devices == ["meta"]  # only the probe was built, on the meta device
+
+
 def test_load_model_from_a_run_folder_prefers_best(tmp_path: Path) -> None:
     run = tmp_path / "run"
     latest = tiny_sr(seed=1)

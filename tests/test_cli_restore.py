@@ -201,3 +201,21 @@ def test_a_model_far_from_its_domain_says_so_once_and_still_runs(
     assert len(notes) == 1  # once per run, for the first image outside the domain
     assert "trained on 8x8 gray faces; this image is 24x20 colour" in notes[0]
     assert len(list((tmp_path / "out").iterdir())) == 3  # every image still restored
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("bogus", "unknown device 'bogus'"), ("cuda", "no CUDA device here"), ("cuda:7", "CUDA")],
+)
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2(
+    device: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    assert run(["restore", str(image), "--model", "median", "--out", str(tmp_path / "o"),
+                "--device", device]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o").exists()

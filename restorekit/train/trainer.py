@@ -38,7 +38,7 @@ from restorekit.config import (
     PositiveInt,
     Range,
 )
-from restorekit.hardware import machine_summary, resolve
+from restorekit.hardware import check_device, machine_summary, resolve
 from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
 from restorekit.metrics import psnr, ssim
 from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -170,7 +170,7 @@ class Trainer:
         device: str | torch.device = "cpu",
     ) -> None:
         self.opt, self.run_dir = options, Path(run_dir)
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.ctx = init_from_env(self.device)
         if options.batch_size % self.ctx.world:
             raise ValueError(

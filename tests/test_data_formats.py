@@ -129,6 +129,32 @@ def test_fastmri_folder_recursive_and_errors(tmp_path: Path) -> None:
         read_fastmri(empty)
 
 
+def test_a_folder_of_volumes_is_split_by_volume_and_trains_and_scores_so(tmp_path: Path) -> None:
+    # Issue 12: test slices must never neighbour training slices.
+    from restorekit.evaluate import held_out
+    from restorekit.train.recipe import build_datasets, find_recipe, load_recipe
+
+    (tmp_path / "knees").mkdir()
+    for i in range(6):
+        fastmri_h5(tmp_path / "knees" / f"file{i}.h5", slices=3)
+    slices = read_fastmri(tmp_path / "knees")
+    split_of: dict[str, set] = {}
+    for s in slices:
+        split_of.setdefault(s.name.rsplit("_s", 1)[0], set()).add(s.split)
+    assert all(len(parts) == 1 for parts in split_of.values())  # one split per volume
+    parts = sorted(p for (p,) in split_of.values())
+    assert parts == ["test", "train", "train", "train", "train", "val"]
+    test_volumes = {e.name.rsplit("_s", 1)[0] for e in held_out(slices)}
+    assert [v for v, (p,) in split_of.items() if p == "test"] == sorted(test_volumes)
+    recipe = load_recipe(find_recipe("sr_edsr"), (f"data.source={tmp_path / 'knees'}",
+                                                  "data.mix={}", "data.crop=6"))  # fmt: skip
+    train, val = build_datasets(recipe.data, seed=0)
+    assert {e.split for e in train.examples} == {"train"}
+    assert {e.split for e in val.examples} == {"val"}
+    assert len(read_fastmri(tmp_path / "knees" / "file0.h5")) == 3  # one volume: no split
+    assert {e.split for e in read_fastmri(tmp_path / "knees" / "file0.h5")} == {None}
+
+
 def test_nifti_folder_and_blank_slices(tmp_path: Path) -> None:
     import nibabel
 

@@ -139,7 +139,9 @@ def read_slices(
 
     Returns:
         Examples named ``<volume>_s<k>`` (the volume's path below ``path``, ``/`` -> ``_``),
-        each (1, H, W) float32 in [0, 1], in volume then slice order.
+        each (1, H, W) float32 in [0, 1], in volume then slice order. With three volumes
+        or more, each slice's ``split`` is its volume's (:func:`volume_splits`), so
+        training, validation and test never share a volume.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -160,18 +162,44 @@ def read_slices(
     if not volumes:
         raise ValueError(f"{root}: no NIfTI, DICOM or .h5 volumes found")
     out: list[Example] = []
-    for vol_path in volumes:
+    splits = volume_splits(len(volumes))
+    for vol_path, split in zip(volumes, splits, strict=True):
         vol = read_volume(vol_path, key=key if _is_h5(vol_path) else None)
         stem = _volume_stem(vol_path, root)
         fg = (vol > 0.05).flatten(1).float().mean(1)
         out.extend(
-            Example(f"{stem}_s{k:03d}", vol[k])
+            Example(f"{stem}_s{k:03d}", vol[k], split=split)
             for k in range(vol.shape[0])
             if fg[k] >= min_foreground
         )
     if not out:
         raise ValueError(f"{root}: every slice is below min_foreground={min_foreground}")
     return out
+
+
+def volume_splits(n: int, *, seed: int = 0) -> list[str | None]:
+    """The split of each of ``n`` volumes, so that slices are split by volume.
+
+    Three volumes or more: a seeded draw of about 10% test and 20% validation, at least
+    one volume each, the rest training. Fewer: ``None`` each (the slices are then split
+    at random, and neighbouring slices may fall on both sides: logged).
+
+    >>> volume_splits(10)
+    ['train', 'val', 'train', 'train', 'test', 'train', 'train', 'val', 'train', 'train']
+    """
+    if n < 3:
+        if n:
+            logger.warning("%d volume(s): split by slice, not by volume (3 or more needed)", n)
+        return [None] * n
+    n_test, n_val = max(1, round(0.1 * n)), max(1, round(0.2 * n))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    splits: list[str | None] = ["train"] * n
+    for rank, i in enumerate(order):
+        if rank < n_test:
+            splits[i] = "test"
+        elif rank < n_test + n_val:
+            splits[i] = "val"
+    return splits
 
 
 def read_fastmri(path: str | os.PathLike[str], *, key: str | None = None) -> list[Example]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,6 +73,51 @@ def list_weights() -> list[str]:
     if not WEIGHTS_DIR.is_dir():
         return []
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors") if p.is_file())
+
+
+@dataclass(frozen=True)
+class ShippedCard:
+    """What a shipped model's card says, in brief (:func:`shipped_cards`)."""
+
+    name: str
+    task: str  # the card's first line of description
+    domain: str  # what it was trained on ("" when the card does not say)
+    score: str  # its held-out PSNR / SSIM beside the best classical baseline's
+
+
+def shipped_cards() -> list[ShippedCard]:
+    """Each shipped weights file with its task, domain and held-out score, read from its
+    card (``restorekit/weights/NAME.md``); what ``restorekit weights`` prints."""
+    out = []
+    for name in list_weights():
+        card = WEIGHTS_DIR / f"{name}.md"
+        text = card.read_text() if card.is_file() else ""
+        lines = [line.strip() for line in text.splitlines()]
+        task = next((line for line in lines[1:] if line and not line.startswith("#")), "")
+        domain = next((line.removeprefix("- Domain: ").split(" (other")[0]
+                       for line in lines if line.startswith("- Domain: ")), "")  # fmt: skip
+        out.append(ShippedCard(name, task, domain, _card_score(name, lines)))
+    return out
+
+
+def _card_score(name: str, lines: list[str]) -> str:
+    """``"33.34 dB / 0.9507 (best classical: bm3d 33.79 / 0.9559)"`` from a card's first
+    results table, or ``"see its card"`` when there is none."""
+    rows = {}
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("| ") else []
+        if len(cells) == 4 and cells[0] not in ("method", "---", "degraded input"):
+            rows.setdefault(cells[0], (cells[2].split(" ")[0], cells[3].split(" ")[0]))
+    if name not in rows:
+        return "see its card"
+    own = f"{rows[name][0]} dB / {rows[name][1]}"
+    classical = {m: v for m, v in rows.items() if "(" in m}  # baselines print their options
+    if not classical:
+        return own
+    best = max(classical, key=lambda m: float(classical[m][0]))
+    return (
+        f"{own} (best classical: {best.split('(')[0]} {classical[best][0]} / {classical[best][1]})"
+    )
 
 
 def load_model(

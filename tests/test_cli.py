@@ -156,3 +156,20 @@ def test_models_lists_every_model_with_its_cost(capsys: pytest.CaptureFixture[st
         assert f"\n{name} " in out
     # attention_unet: 1,986,874 parameters (derived layer by layer in test_models_unets.py)
     assert "1,986,874" in out
+
+
+def test_weights_lists_each_shipped_model_with_its_task_and_score(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from restorekit.api import list_weights
+
+    assert run(["weights"]) == 0
+    out = capsys.readouterr().out
+    for name in list_weights():
+        block = out.split(f"{name}\n", 1)[1].split("\n\n")[0]
+        assert "  task:   " in block and "  test:   " in block, name
+    # A face model's card: its domain and its score beside the best classical baseline.
+    if "face_attention_unet_low" in list_weights():
+        block = out.split("face_attention_unet_low\n", 1)[1]
+        assert "domain: 48x48 gray faces" in block.split("\n")[1]
+        assert " dB / 0.9" in block and "(best classical: bm3d " in block

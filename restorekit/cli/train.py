@@ -83,6 +83,25 @@ def list_recipes_cmd() -> None:
         typer.echo(f"{name:28s} {read_description(name)}")
 
 
+@app.command("weights")
+def list_weights_cmd() -> None:
+    """List the shipped weights: task, what they were trained on, held-out score.
+
+    Each name works as `--model NAME` and `restorekit.load_model("NAME")`; its card
+    (restorekit/weights/NAME.md) has the full table, protocol and how to reproduce it.
+    """
+    from restorekit.api import shipped_cards
+
+    cards = shipped_cards()
+    if not cards:
+        typer.echo("no weights are shipped with this install")
+    for card in cards:
+        typer.echo(f"{card.name}\n  task:   {card.task}")
+        if card.domain:
+            typer.echo(f"  domain: {card.domain}")
+        typer.echo(f"  test:   {card.score}")
+
+
 @app.command("models")
 def list_models_cmd(
     size: Annotated[

@@ -213,6 +213,7 @@ def restore(
     memory_format: str = "auto",
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    memory_budget: int | str | None = "auto",
 ) -> ImageT | Tensor:
     """Restore one image (or a batch) with ``model``, returning the same kind of image.
 
@@ -247,6 +248,9 @@ def restore(
         memory_format: ``"auto"``, ``"channels_last"`` or ``"contiguous"``.
         device: where the model runs.
         progress: called as ``progress(done, total)`` after each tile.
+        memory_budget: without ``tile``, tile anyway when the untiled forward would need
+            more than this many bytes (``"auto"``: half the RAM; None: never); see
+            :mod:`restorekit.inference`.
 
     Raises:
         ValueError: an unsupported shape, dtype or channel count, float values outside
@@ -267,7 +271,8 @@ def restore(
 
     def run(x: Tensor) -> Tensor:  # (B, C, H, W) float32 in [0, 1] -> (B, C, sH, sW)
         options = {"tile": tile, "overlap": overlap, "ensemble": ensemble, "precision": precision,
-                   "memory_format": memory_format, "progress": progress}  # fmt: skip
+                   "memory_format": memory_format, "progress": progress,
+                   "memory_budget": memory_budget}  # fmt: skip
         return _restore_channels(net, x.to(device), options)
 
     if isinstance(image, (str, os.PathLike)):

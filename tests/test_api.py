@@ -251,6 +251,34 @@ def test_tiled_equals_untiled_when_the_receptive_field_fits() -> None:
     assert float((seams - whole).abs().max()) > 1e-3
 
 
+def test_peak_bytes_counts_the_live_tensors_on_the_meta_device() -> None:
+    from restorekit.inference import peak_bytes
+
+    with torch.device("meta"):
+        conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 1))
+    # input 3x64x64 and the first conv's 8x64x64 output live together; ReLU's output
+    # (8x64x64) is made before the conv output is freed: 4 bytes per value.
+    assert peak_bytes(conv, (1, 3, 64, 64)) == 4 * 64 * 64 * (3 + 8 + 8)
+    assert peak_bytes(conv, (1, 3, 128, 128)) == 4 * peak_bytes(conv, (1, 3, 64, 64))
+
+
+def test_restore_tiles_by_itself_past_the_memory_budget_with_the_same_output(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 14: a 4000x3000 image through the face U-Net took over 12 GB untiled.
+    model = tiny_sr(in_channels=3)
+    x = torch.rand(3, 150, 140)
+    whole = restore(x, model=model, memory_budget=None)
+    with caplog.at_level(logging.INFO, logger="restorekit.inference"):
+        auto = restore(x, model=model, overlap=16, memory_budget=2_000_000)
+    assert "tiles of 64 px with a 16 px halo" in caplog.text
+    assert float((auto - whole).abs().max()) < 1e-4  # the halo covers the receptive field
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="restorekit.inference"):
+        restore(x, model=model)  # the default budget, half the RAM: no tiling
+    assert "tiles of" not in caplog.text
+
+
 def test_rgba_keeps_its_alpha() -> None:
     rng = np.random.default_rng(1)
     rgba = (rng.random((10, 12, 4)) * 255).astype(np.uint8)

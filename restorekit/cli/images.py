@@ -273,6 +273,13 @@ def restore_cmd(
     max_pixels: Annotated[
         int | None, typer.Option(help="Refuse images with more pixels than this.")
     ] = None,
+    memory_budget: Annotated[
+        float | None,
+        typer.Option(
+            help="GB the untiled forward may use before restore tiles by itself "
+            "(default: half the RAM)."
+        ),
+    ] = None,
     overwrite: OverwriteOption = False,
     skip_existing: SkipExistingOption = False,
 ) -> None:
@@ -292,6 +299,9 @@ def restore_cmd(
         raise UserError(f"--tile {tile}: must be a positive number of pixels")
     if overlap < 0:
         raise UserError(f"--overlap {overlap}: must be 0 or more")
+    if memory_budget is not None and not memory_budget > 0:
+        raise UserError(f"--memory-budget {memory_budget}: must be a positive number of GB")
+    budget = "auto" if memory_budget is None else int(memory_budget * 1e9)
     if "/" in suffix or "\\" in suffix:
         raise UserError(f"--suffix {suffix!r}: must not contain a path separator")
     batch = _ImageBatch(_input_files(inputs), max_pixels=max_pixels)
@@ -317,6 +327,7 @@ def restore_cmd(
                 memory_format=memory_format,
                 device=device,
                 progress=tile_progress(path.name) if tile else None,
+                memory_budget=budget,
             )
         except ValueError as err:  # e.g. a channel count the model cannot take
             batch.skip(f"{path}: {err}")

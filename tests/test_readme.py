@@ -23,8 +23,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 # The first words of a command -> what is added to make it tiny.
 ADJUST = {
     ("train",): ["--smoke"],
-    ("bench",): "--size 64 --model face_attention_unet_low --recipe face_attention_unet_low "
-    "--steps 1 --rounds 1 --min-time 0.05 --no-onnx".split(),
+    ("bench",): ["--size", "64", "--model", "face_attention_unet_low", "--recipe", "face_attention_unet_low", "--steps", "1", "--rounds", "1", "--min-time", "0.05", "--no-onnx"],
 }
 
 

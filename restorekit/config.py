@@ -36,6 +36,8 @@ __all__ = [
     "PositiveInt",
     "Range",
     "apply_overrides",
+    "differences",
+    "flat_items",
     "from_dict",
     "load_config",
     "read_yaml",
@@ -234,6 +236,37 @@ def from_dict(schema: type[T], data: Mapping[str, Any], *, where: str = "") -> T
         return schema(**values)
     except (ValueError, TypeError) as err:  # a __post_init__ check
         raise ConfigError(f"{where or schema.__name__}: {err}") from None
+
+
+def flat_items(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A config tree as ``{"train.stages.0.lr": 0.0001, ...}`` (lists of sections by index).
+
+    >>> flat_items({"train": {"lr": 0.1, "stages": [{"steps": 5}]}, "seed": 3})
+    {'train.lr': 0.1, 'train.stages.0.steps': 5, 'seed': 3}
+    """
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in items:
+        out.update(flat_items(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def differences(old: Any, new: Any, *, ignore: Sequence[str] = ()) -> list[str]:
+    """``"key: old -> new"`` for each setting that differs between two config trees
+    (keys starting with one of ``ignore`` left out)."""
+    a, b = flat_items(old), flat_items(new)
+    missing = object()
+    return [
+        f"{k}: {a.get(k, 'unset')!r} -> {b.get(k, 'unset')!r}"
+        for k in sorted(set(a) | set(b))
+        if not any(k == i or k.startswith(i + ".") for i in ignore)
+        and a.get(k, missing) != b.get(k, missing)
+    ]
 
 
 def to_dict(config: Any) -> Any:

@@ -23,7 +23,7 @@ import torch
 from restorekit.api import WEIGHTS_DIR, load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
-from restorekit.config import apply_overrides, to_dict
+from restorekit.config import apply_overrides, flat_items, to_dict
 from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
@@ -95,7 +95,7 @@ def _overrides(config: dict) -> list[str]:
     """key=value for every setting in which the run differs from its packaged recipe."""
     name = _packaged(config)
     base = to_dict(load_recipe(find_recipe(name))) if name else {}
-    run, packaged = _flat(config), _flat(base)
+    run, packaged = flat_items(config), flat_items(base)
     skip = {"run_dir", "smoke", "recipe_file"}
     return [
         f"{k}={_yaml(v)}"
@@ -114,19 +114,6 @@ def _packaged(config: dict) -> str | None:
         if read_description(name) == str(config.get("description", "")).strip():
             return name
     return None
-
-
-def _flat(data: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(data, dict):
-        items = data.items()
-    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
-        items = ((str(i), v) for i, v in enumerate(data))
-    else:
-        return {prefix: data}
-    out: dict[str, object] = {}
-    for key, value in items:
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def _yaml(value: object) -> str:

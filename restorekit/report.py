@@ -64,7 +64,8 @@ def write_report(
             figures.append((" / ".join(key), f"{' / '.join(key)}, image {i + 1}", png))
     for dataset in dict.fromkeys(r["dataset"] for r in summary):
         rows = [r for r in summary if r["dataset"] == dataset]
-        if len({r["degradation"] for r in rows}) > 1:
+        degradations = list(dict.fromkeys(r["degradation"] for r in rows))
+        if len(degradations) > 1 and _series(rows, degradations):
             figures.append(
                 (
                     f"{dataset}: PSNR per degradation",
@@ -94,22 +95,40 @@ def write_report(
 # --------------------------------------------------------------------------- documents
 
 
-def _tables(results: Results) -> list[tuple[str, str, list[list[str]]]]:
-    """(heading, protocol line, rows) per task; rows: method, images, PSNR, SSIM, note."""
-    sections: dict[tuple[str, str], list[list[str]]] = {}
+Section = tuple[str, str, list[list[str]], set[tuple[int, int]], str]
+
+
+def _tables(results: Results) -> list[Section]:
+    """(heading, protocol line, rows, bold cells, remark) per task.
+
+    Rows: method, images, PSNR, SSIM, note. Bold cells are (row, column) of the best
+    PSNR and the best SSIM; the remark says when the best PSNR is not the best SSIM.
+    """
+    sections: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results.summary():
-        sections.setdefault((r["dataset"], r["degradation"]), []).append(
-            [
-                r["method"],
-                str(r["images"]),
-                format_mean_se(r["psnr"], r.get("psnr_se"), 2),
-                format_mean_se(r["ssim"], r.get("ssim_se"), 4),
-                r["note"],
-            ]
-        )
-    return [
-        (" / ".join(key), results.protocols[key].describe(), rows) for key, rows in sections.items()
-    ]
+        sections.setdefault((r["dataset"], r["degradation"]), []).append(r)
+    out = []
+    for key, found in sections.items():
+        rows = [
+            [r["method"], str(r["images"]), format_mean_se(r["psnr"], r.get("psnr_se"), 2),
+             format_mean_se(r["ssim"], r.get("ssim_se"), 4), r["note"]]
+            for r in found
+        ]  # fmt: skip
+        best = {m: _best(found, m) for m in ("psnr", "ssim")}
+        bold = {(i, col) for m, col in (("psnr", 2), ("ssim", 3)) if (i := best[m]) is not None}
+        remark = ""
+        if None not in best.values() and best["psnr"] != best["ssim"]:
+            p, q = found[best["psnr"]]["method"], found[best["ssim"]]["method"]
+            remark = (f"{p} has the best PSNR but {q} the best SSIM: PSNR weighs every "
+                      "pixel's error alike, SSIM local structure and contrast.")  # fmt: skip
+        out.append((" / ".join(key), results.protocols[key].describe(), rows, bold, remark))
+    return out
+
+
+def _best(rows: list[dict[str, Any]], metric: str) -> int | None:
+    """Index of the row with the highest finite ``metric``, or None."""
+    finite = [(r[metric], i) for i, r in enumerate(rows) if math.isfinite(r[metric])]
+    return max(finite)[1] if finite else None
 
 
 HEADER = ["method", "images", "PSNR (dB)", "SSIM", "note"]
@@ -130,11 +149,14 @@ def _markdown(
     if intro:
         lines += [intro, ""]
     lines += [METRICS, ""]
-    for heading, protocol, rows in _tables(results):
+    for heading, protocol, rows, bold, remark in _tables(results):
         lines += [f"## {heading}", "", f"Protocol: {protocol}.", ""]
         lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-        lines.append("")
+        for i, row in enumerate(rows):
+            cells = [c.replace("|", "/") for c in row]
+            cells = [f"**{c}**" if (i, j) in bold else c for j, c in enumerate(cells)]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", remark, ""] if remark else [""]
     if figures:
         lines += ["## Figures", ""]
         for (_, caption, _), name in zip(figures, names, strict=True):
@@ -156,11 +178,17 @@ def _html(results: Results, title: str, intro: str, figures: list[tuple[str, str
     if intro:
         parts.append(f"<p>{e(intro)}</p>")
     parts.append(f"<p>{e(METRICS)}</p>")
-    for heading, protocol, rows in _tables(results):
+    for heading, protocol, rows, bold, remark in _tables(results):
         parts.append(f"<h2>{e(heading)}</h2><p class='protocol'>Protocol: {e(protocol)}.</p>")
         parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
+        parts += [
+            "<tr>" + "".join(f"<td><b>{e(c)}</b></td>" if (i, j) in bold else f"<td>{e(c)}</td>"
+                             for j, c in enumerate(row)) + "</tr>"
+            for i, row in enumerate(rows)
+        ]  # fmt: skip
         parts.append("</table>")
+        if remark:
+            parts.append(f"<p>{e(remark)}</p>")
     if figures:
         parts.append("<h2>Figures</h2>")
     for _, caption, png in figures:
@@ -200,7 +228,7 @@ def _comparison(
     axes = fig.subplots(2, len(panels), squeeze=False)
     for col, (name, x) in enumerate(panels):
         x = _display(x, (h, w))
-        label = textwrap.fill(name, 28)  # baselines' names carry all their parameters
+        label = textwrap.fill(_short(name), 22)  # the table gives the full parameters
         score_name = INPUT if col == 0 and INPUT in example else name
         if (score_name, image) in scores:
             label += f"\n{_num(scores[(score_name, image)], 2)} dB"
@@ -225,16 +253,33 @@ def _plot(rows: list[dict[str, Any]], dataset: str) -> Figure:
     degradations = list(dict.fromkeys(r["degradation"] for r in rows))
     fig = Figure(figsize=(max(5.0, 1.2 * len(degradations) + 2), 3.6), layout="constrained")
     ax = fig.subplots()
-    for method in dict.fromkeys(r["method"] for r in rows):
-        points = {r["degradation"]: r["psnr"] for r in rows if r["method"] == method}
-        xs = [i for i, d in enumerate(degradations) if d in points and math.isfinite(points[d])]
-        ax.plot(xs, [points[degradations[i]] for i in xs], marker="o", label=method)
+    for method, xs, ys in _series(rows, degradations):
+        ax.plot(xs, ys, marker="o", label=_short(method))
     ax.set_xticks(range(len(degradations)), degradations, rotation=20, fontsize=8)
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(f"{dataset}: PSNR per degradation", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # off the data
     return fig
+
+
+def _series(
+    rows: list[dict[str, Any]], degradations: list[str]
+) -> list[tuple[str, list[int], list[float]]]:
+    """(method, x positions, PSNRs) for each method scored at two degradations or more: a
+    model made for one noise level is a single point, not a line."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        points = {r["degradation"]: r["psnr"] for r in rows if r["method"] == method}
+        xs = [i for i, d in enumerate(degradations) if d in points and math.isfinite(points[d])]
+        if len(xs) >= 2:
+            out.append((method, xs, [points[degradations[i]] for i in xs]))
+    return out
+
+
+def _short(name: str) -> str:
+    """A baseline's name without its parameters (``nlm(sigma=None, ...)`` -> ``nlm``)."""
+    return name.split("(")[0]
 
 
 def _detailed_window(gt: torch.Tensor, side: int) -> tuple[int, int]:

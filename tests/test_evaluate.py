@@ -175,6 +175,31 @@ def test_report_is_self_contained_and_links_its_figures(
     assert "<td>bicubic</td>" in html and "http" not in html
 
 
+def test_report_bolds_the_best_says_when_psnr_and_ssim_disagree_and_plots_only_lines(
+    tmp_path: Path,
+) -> None:
+    from restorekit.evaluate import Protocol, Results, Score
+
+    results = Results(notes={"a": "", "b": "", "one_level": ""})
+    protocol = Protocol("gray", 0, 1.0, 0, "noise", None)
+    for degradation in ("low", "high"):
+        results.protocols[("faces", degradation)] = protocol
+        for method, psnr, ssim in (("a", 30.0, 0.90), ("b", 29.0, 0.95)):
+            for image in ("x", "y"):
+                results.scores.append(Score("faces", degradation, method, image, psnr, ssim))
+    results.scores.append(Score("faces", "low", "one_level", "x", 10.0, 0.1))
+    md, page = write_report(results, tmp_path)
+    text = md.read_text()
+    assert "| a | 2 | **30.00 ± 0.00** | 0.9000 ± 0.0000 |" in text
+    assert "| b | 2 | 29.00 ± 0.00 | **0.9500 ± 0.0000** |" in text
+    assert "a has the best PSNR but b the best SSIM" in text
+    assert "<td><b>30.00 ± 0.00</b></td>" in page.read_text()
+    from restorekit.report import _series
+
+    rows = results.summary()
+    assert [m for m, _, _ in _series(rows, ["low", "high"])] == ["a", "b"]  # not one_level
+
+
 def test_several_seeds_average_per_image_and_give_the_standard_error(
     photos: list[Example],
 ) -> None:

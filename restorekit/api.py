@@ -186,6 +186,11 @@ def load_model(
     else:
         file = _run_weights(target) if kind == "folder" else target
         model = _rebuild(file)
+    if file is not None:
+        bad = next((n for n, t in model.state_dict().items()
+                    if t.is_floating_point() and not torch.isfinite(t).all()), None)  # fmt: skip
+        if bad is not None:
+            raise ValueError(f"{file}: the weights hold NaN or infinite values (in {bad})")
     model.untrained = file is None
     model.weights_file = None if file is None else str(file)
     model.domain = _domain(file)

@@ -93,7 +93,7 @@ def test_a_users_folder_is_scored_whole_and_a_source_on_its_test_split(
     assert {r["images"] for r in summary} == {10}  # a registered source: its test split
 
 
-def test_a_model_that_returns_nan_is_an_error_not_a_score(
+def test_weights_with_nan_are_refused_naming_the_file(
     faces: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     net = create_model("attention_unet", in_channels=1, widths=(4, 8))
@@ -103,8 +103,21 @@ def test_a_model_that_returns_nan_is_an_error_not_a_score(
     argv = ["eval", "--data", str(faces), "--model", str(tmp_path / "nan.safetensors")]
     assert run([*argv, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "method 'nan' gave NaN or infinite values on faces/f0" in err[0]
+    assert len(err) == 1 and "nan.safetensors: the weights hold NaN" in err[0]
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_a_model_that_returns_nan_is_an_error_not_a_score(faces: Path) -> None:
+    # Issue 14: such a model scored PSNR inf, SSIM inf, exit 0.
+    from restorekit.evaluate import Method, NonFiniteOutputError, evaluate, tasks_for
+
+    class Broken(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full_like(x, float("nan"))
+
+    tasks = tasks_for(str(faces), ["gaussian_low"])
+    with pytest.raises(NonFiniteOutputError, match="method 'broken' gave NaN or infinite"):
+        evaluate([Method("broken", Broken())], tasks)
 
 
 def test_an_unreadable_image_is_skipped_and_counted(

@@ -65,6 +65,10 @@ _PTH_KEYS = ("state_dict", "params", "model")
 _MAX_KEYS_SHOWN = 5
 
 
+WEIGHTS_ALIASES = {"sr_edsr": "sr_edsr_x2"}
+"""Older shipped names that still load: ``sr_edsr`` was the only scale before x3 and x4."""
+
+
 def list_weights() -> list[str]:
     """Names of the shipped weights files (``restorekit/weights/*.safetensors``), sorted.
 
@@ -394,6 +398,8 @@ def _resolve(name_or_path: PathLike) -> tuple[str, Any] | None:
     """("file", Path) | ("folder", Path) | ("shipped", Path) | ("name", str) | None."""
     text = os.fspath(name_or_path)
     plain = isinstance(name_or_path, str) and "/" not in text and os.sep not in text
+    if plain and text in WEIGHTS_ALIASES:
+        text = WEIGHTS_ALIASES[text]
     if plain and text in list_weights():
         return "shipped", WEIGHTS_DIR / f"{text}.safetensors"
     if plain and text in list_models():

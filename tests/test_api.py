@@ -356,3 +356,10 @@ def test_a_baseline_keeps_the_alpha_of_an_rgba_image_aside() -> None:
     out = restore(rgba, model="median")
     assert out.shape == rgba.shape and torch.equal(out[3], rgba[3])
     torch.testing.assert_close(out[:3], restore(rgba[:3], model="median"))
+
+
+def test_the_old_sr_edsr_name_loads_the_x2_weights() -> None:
+    if "sr_edsr_x2" not in list_weights():
+        pytest.skip("sr_edsr_x2 is not shipped")
+    assert "sr_edsr" not in list_weights()  # listed once, under its new name
+    assert load_model("sr_edsr").weights_file.endswith("sr_edsr_x2.safetensors")

@@ -762,3 +762,31 @@ def test_missing_optional_package_names_the_extra(
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     with pytest.raises(ImportError, match=r"restorekit\[mri\]"):
         read_volume(path)
+
+
+def test_the_default_pixel_limit_comes_from_the_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: a 445 KB PNG of 12000x12000, under the 150 MP limit, took degrade past
+    # 10 GB on a 24 GB machine.
+    import struct
+    import zlib
+
+    from restorekit.io import images
+
+    def ram(gb: float) -> None:
+        pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": int(gb * 2**30 / 4096)}
+        monkeypatch.setattr(images.os, "sysconf", pages.__getitem__)
+
+    ram(24)
+    assert images.default_max_pixels() == 24 * 2**30 // 2 // 96  # about 134 million
+    ram(1024)
+    assert images.default_max_pixels() == 150_000_000
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 12000, 12000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    idat = b"IDAT" + zlib.compress(b"")
+    png += struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    (tmp_path / "big.png").write_bytes(png + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    ram(16)
+    with pytest.raises(ValueError, match=r"big\.png: 12000x12000 .*set from this machine's memory"):
+        images.read_image(tmp_path / "big.png")

@@ -33,7 +33,20 @@ from restorekit.utils import atomic_path
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 150_000_000
-"""Largest width x height read by default; ``RESTOREKIT_MAX_PIXELS`` overrides it."""
+"""Largest width x height read by default, on a machine with the memory for it (see
+:func:`default_max_pixels`); ``RESTOREKIT_MAX_PIXELS`` overrides it."""
+
+BYTES_PER_PIXEL = 96
+"""What working on one pixel costs, measured: degrading a 12000x12000 PNG took past 10 GB
+(float32 RGB is 12 bytes a pixel; the float64 copies and noise of an operation add the
+rest)."""
+
+
+def default_max_pixels() -> int:
+    """:data:`DEFAULT_MAX_PIXELS`, or fewer where half this machine's memory could not
+    hold :data:`BYTES_PER_PIXEL` for each (a 24 GB machine: 125 million)."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return min(DEFAULT_MAX_PIXELS, ram // 2 // BYTES_PER_PIXEL)
 
 MAX_PIXELS_ENV = "RESTOREKIT_MAX_PIXELS"
 
@@ -191,7 +204,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
         path: A PNG, JPEG, TIFF or BMP file; the format is detected from its content.
         max_pixels: Refuse images with more than this many pixels (width x height), read
             from the header before decoding. ``None``: the ``RESTOREKIT_MAX_PIXELS``
-            environment variable if set, else :data:`DEFAULT_MAX_PIXELS`.
+            environment variable if set, else :func:`default_max_pixels` (150 million,
+            fewer on a machine with less than about 29 GB).
 
     Returns:
         (C, H, W) float32 in [0, 1]; C is 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
@@ -293,7 +307,7 @@ def _resolve_max_pixels(max_pixels: int | None) -> int:
     if max_pixels is None:
         env = os.environ.get(MAX_PIXELS_ENV)
         if not env:
-            return DEFAULT_MAX_PIXELS
+            return default_max_pixels()
         try:
             max_pixels = int(float(env))  # accepts "150000000" and "1.5e8"
         except ValueError:
@@ -307,7 +321,8 @@ def _check_pixels(file: Path, width: int, height: int, limit: int) -> None:
     if width * height > limit:
         raise ImageReadError(
             f"{file}: {width}x{height} = {width * height} pixels exceeds the limit of "
-            f"{limit} (possible decompression bomb; raise max_pixels or {MAX_PIXELS_ENV})"
+            f"{limit} (set from this machine's memory at about {BYTES_PER_PIXEL} bytes a "
+            f"pixel, or a decompression bomb; raise max_pixels or {MAX_PIXELS_ENV})"
         )
 
 

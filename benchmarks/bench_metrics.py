@@ -36,11 +36,19 @@ DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "camera", "moon", 
 
 def _parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--images", nargs="+", default=list(DEFAULT_IMAGES),
-                   help="skimage.data photos that ship in the wheel (default: %(default)s)")
+    p.add_argument(
+        "--images",
+        nargs="+",
+        default=list(DEFAULT_IMAGES),
+        help="skimage.data photos that ship in the wheel (default: %(default)s)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
-    p.add_argument("--repeats", type=int, default=5,
-                   help="timed calls per measurement after one warm-up; the median is kept")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed calls per measurement after one warm-up; the median is kept",
+    )
     p.add_argument("--variant", choices=SSIM_VARIANTS, default="wang2004")
     p.add_argument("--noise-sigma", type=float, default=0.05, help="on the [0, 1] scale")
     p.add_argument("--blur-sigma", type=float, default=1.0, help="Gaussian blur, pixels")
@@ -83,20 +91,32 @@ def main() -> None:
     print("restorekit metrics benchmark")
     print("protocol:")
     print(f"  photos: skimage.data {', '.join(args.images)} (full size, float64 in [0, 1])")
-    print(f"  pairs: Gaussian blur sigma {args.blur_sigma} px + Gaussian noise sigma "
-          f"{args.noise_sigma}, clipped to [0, 1], numpy seed {args.seed}")
-    print(f"  skimage: structural_similarity({sk_call}, channel_axis=2 for colour); "
-          "peak_signal_noise_ratio(data_range=1)")
-    print(f"  restorekit: ssim(variant={args.variant!r}) and psnr on (1, C, H, W) float64 CPU "
-          "tensors under torch.inference_mode; numpy->torch conversion not timed")
-    print(f"  timing: median of {args.repeats} calls after 1 warm-up, same process, "
-          f"torch threads {args.threads}")
-    print(f"  versions: python {platform.python_version()}, torch {torch.__version__}, "
-          f"scikit-image {skimage.__version__}, scipy {scipy.__version__}, numpy {np.__version__}")
+    print(
+        f"  pairs: Gaussian blur sigma {args.blur_sigma} px + Gaussian noise sigma "
+        f"{args.noise_sigma}, clipped to [0, 1], numpy seed {args.seed}"
+    )
+    print(
+        f"  skimage: structural_similarity({sk_call}, channel_axis=2 for colour); "
+        "peak_signal_noise_ratio(data_range=1)"
+    )
+    print(
+        f"  restorekit: ssim(variant={args.variant!r}) and psnr on (1, C, H, W) float64 CPU "
+        "tensors under torch.inference_mode; numpy->torch conversion not timed"
+    )
+    print(
+        f"  timing: median of {args.repeats} calls after 1 warm-up, same process, "
+        f"torch threads {args.threads}"
+    )
+    print(
+        f"  versions: python {platform.python_version()}, torch {torch.__version__}, "
+        f"scikit-image {skimage.__version__}, scipy {scipy.__version__}, numpy {np.__version__}"
+    )
     print(f"  machine: {platform.machine()} {platform.processor() or ''}".rstrip())
     print()
-    header = (f"{'image':<10} {'size':>12} | {'ssim sk ms':>10} {'rk ms':>8} {'ratio':>6} "
-              f"{'|dSSIM|':>9} | {'psnr sk ms':>10} {'rk ms':>7} {'ratio':>6} {'|dPSNR|':>9}")
+    header = (
+        f"{'image':<10} {'size':>12} | {'ssim sk ms':>10} {'rk ms':>8} {'ratio':>6} "
+        f"{'|dSSIM|':>9} | {'psnr sk ms':>10} {'rk ms':>7} {'ratio':>6} {'|dPSNR|':>9}"
+    )
     print(header)
     print("-" * len(header))
 
@@ -132,22 +152,28 @@ def main() -> None:
             for key, value in zip(totals, (t_sk, t_rk, tp_sk, tp_rk), strict=True):
                 totals[key] += value
             size = "x".join(str(s) for s in clean.shape)
-            print(f"{name:<10} {size:>12} | {1e3 * t_sk:10.2f} {1e3 * t_rk:8.2f} "
-                  f"{t_sk / t_rk:6.2f} {dssim:9.1e} | {1e3 * tp_sk:10.2f} {1e3 * tp_rk:7.2f} "
-                  f"{tp_sk / tp_rk:6.2f} {dpsnr:9.1e}")
+            print(
+                f"{name:<10} {size:>12} | {1e3 * t_sk:10.2f} {1e3 * t_rk:8.2f} "
+                f"{t_sk / t_rk:6.2f} {dssim:9.1e} | {1e3 * tp_sk:10.2f} {1e3 * tp_rk:7.2f} "
+                f"{tp_sk / tp_rk:6.2f} {dpsnr:9.1e}"
+            )
 
     def geomean(xs: list[float]) -> float:
         return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
     print()
-    print(f"SSIM ({args.variant}): total skimage {1e3 * totals['ssim_sk']:.1f} ms, restorekit "
-          f"{1e3 * totals['ssim_rk']:.1f} ms; speed ratio skimage/restorekit: total "
-          f"{totals['ssim_sk'] / totals['ssim_rk']:.2f}x, geometric mean "
-          f"{geomean(ssim_ratios):.2f}x; max |dSSIM| {max_dssim:.1e}")
-    print(f"PSNR: total skimage {1e3 * totals['psnr_sk']:.1f} ms, restorekit "
-          f"{1e3 * totals['psnr_rk']:.1f} ms; speed ratio skimage/restorekit: total "
-          f"{totals['psnr_sk'] / totals['psnr_rk']:.2f}x, geometric mean "
-          f"{geomean(psnr_ratios):.2f}x; max |dPSNR| {max_dpsnr:.1e} dB")
+    print(
+        f"SSIM ({args.variant}): total skimage {1e3 * totals['ssim_sk']:.1f} ms, restorekit "
+        f"{1e3 * totals['ssim_rk']:.1f} ms; speed ratio skimage/restorekit: total "
+        f"{totals['ssim_sk'] / totals['ssim_rk']:.2f}x, geometric mean "
+        f"{geomean(ssim_ratios):.2f}x; max |dSSIM| {max_dssim:.1e}"
+    )
+    print(
+        f"PSNR: total skimage {1e3 * totals['psnr_sk']:.1f} ms, restorekit "
+        f"{1e3 * totals['psnr_rk']:.1f} ms; speed ratio skimage/restorekit: total "
+        f"{totals['psnr_sk'] / totals['psnr_rk']:.2f}x, geometric mean "
+        f"{geomean(psnr_ratios):.2f}x; max |dPSNR| {max_dpsnr:.1e} dB"
+    )
 
 
 if __name__ == "__main__":

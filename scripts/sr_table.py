@@ -25,7 +25,7 @@ from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
 from restorekit.models.summary import model_cost
 
-MODELS = ("srcnn", "drrn", "edsr", "rdn", "casr")
+MODELS = ("srcnn", "drrn", "edsr", "rdn", "casr", "casrgan")
 VOLUMES = ("t1_coronal", "siemens_abdomen", "example4d")
 HEADING = "## All shipped MRI models at this scale"
 

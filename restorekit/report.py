@@ -172,7 +172,8 @@ def _html(results: Results, title: str, intro: str, figures: list[tuple[str, str
         "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;"
         "padding:.25em .6em;text-align:left}td:nth-child(2),td:nth-child(3),td:nth-child(4)"
-        "{text-align:right}.protocol{color:#444;font-size:.9em}img{max-width:100%}</style>",
+        "{text-align:right}td:nth-child(3),td:nth-child(4){white-space:nowrap}"
+        ".protocol{color:#444;font-size:.9em}img{max-width:100%}</style>",
         f"</head><body><h1>{e(title)}</h1>",
     ]
     if intro:
@@ -228,7 +229,7 @@ def _comparison(
     axes = fig.subplots(2, len(panels), squeeze=False)
     for col, (name, x) in enumerate(panels):
         x = _display(x, (h, w))
-        label = textwrap.fill(_short(name), 22)  # the table gives the full parameters
+        label = textwrap.fill(_short(name), 30)  # the table gives the full parameters
         score_name = INPUT if col == 0 and INPUT in example else name
         if (score_name, image) in scores:
             label += f"\n{_num(scores[(score_name, image)], 2)} dB"

@@ -15,8 +15,8 @@ see only their tile, and the blending hides the seams. The model's activations a
 of one tile at a time, so peak memory is bounded by the tile size.
 
 Automatic tiling. With ``tile=None`` and a ``memory_budget`` (``"auto"``: half of this
-machine's RAM), the peak memory of the untiled forward is estimated first, for free: the
-model is rebuilt on the meta device and run there on a probe while every tensor it
+machine's RAM), the peak memory of the untiled forward is estimated first, for free: a
+copy of the model is moved to the meta device and run there on a probe while every tensor it
 allocates is counted until it is freed (:func:`peak_bytes`). The estimate grows with the
 pixels; when the whole image would pass the budget, the image is tiled with the largest
 tile that fits, and a line is logged saying so. (A 4000x3000 RGB image through the face
@@ -29,6 +29,7 @@ back, are averaged.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -196,33 +197,28 @@ class _LiveBytes(TorchDispatchMode):
         return out
 
 
-_PER_PIXEL: dict[tuple[int, int, torch.dtype], float | None] = {}
+_PER_PIXEL: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, torch.dtype], float | None]]
+_PER_PIXEL = weakref.WeakKeyDictionary()
 
 
 def _bytes_per_pixel(model: nn.Module, channels: int, dtype: torch.dtype) -> float | None:
-    """Estimated peak bytes per input pixel of a restorekit model (cached per model)."""
-    key = (id(model), channels, dtype)
-    if key not in _PER_PIXEL:
-        _PER_PIXEL[key] = _measure(model, channels, dtype)
-    return _PER_PIXEL[key]
+    """Estimated peak bytes per input pixel of ``model`` (cached while the model lives)."""
+    cached = _PER_PIXEL.setdefault(model, {})
+    if (channels, dtype) not in cached:
+        cached[(channels, dtype)] = _measure(model, channels, dtype)
+    return cached[(channels, dtype)]
 
 
 def _measure(model: nn.Module, channels: int, dtype: torch.dtype) -> float | None:
-    from restorekit.models import create_model, model_signature
-
-    name, kwargs = getattr(model, "model_name", None), getattr(model, "model_kwargs", None)
-    if not isinstance(name, str) or not isinstance(kwargs, dict):
-        return None  # a classical baseline or a foreign module: not measured
-    if "pretrained" in model_signature(name).parameters:
-        kwargs = {**kwargs, "pretrained": False}  # no weights file is read on meta
+    if getattr(model, "classical", False) or not any(True for _ in model.parameters()):
+        return None  # a classical baseline: numpy inside, nothing to count
     multiple = int(getattr(model, "size_multiple", 1) or 1)
     side = max(multiple, 256 // multiple * multiple)
     try:
-        with torch.device("meta"):
-            probe = create_model(name, **kwargs).eval()
+        probe = copy.deepcopy(model).to("meta").eval()  # weights are not needed to count
         return SAFETY * peak_bytes(probe, (1, channels, side, side), dtype) / side**2
     except Exception as err:  # an estimate only: it never stops a restore
-        log.debug("no memory estimate for %s: %s", name, err)
+        log.debug("no memory estimate for %s: %s", type(model).__name__, err)
         return None
 
 

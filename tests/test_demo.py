@@ -79,7 +79,7 @@ def test_the_report_holds_tables_figures_and_protocols(demo: tuple[Path, dict]) 
     out, _ = demo
     html = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
-    assert html.count("<table>") == 9 and html.count("data:image/png;base64,") >= 10
+    assert html.count("<table>") == 11 and html.count("data:image/png;base64,") >= 12
     assert "Protocol: gray; crop 2; data range 1; seed 0: Bicubic(scale=2)" in md
     assert "MATLAB imresize" in md and "clip=True" in md
     assert len(list((out / "figures").glob("*.png"))) >= 10

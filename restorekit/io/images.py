@@ -48,6 +48,7 @@ def default_max_pixels() -> int:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return min(DEFAULT_MAX_PIXELS, ram // 2 // BYTES_PER_PIXEL)
 
+
 MAX_PIXELS_ENV = "RESTOREKIT_MAX_PIXELS"
 
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")

@@ -21,12 +21,16 @@ CROP = 96
 
 
 def _held_out_crops(source: str, n: int = 3) -> list[Example]:
+    """Centre crops: where the content is (an MRI slice's corner is background, where a
+    PSNR of 45 dB moves by a tenth of a dB on noise no reader could see)."""
     _, examples = load_examples(source)
     crops = []
     for ex in held_out(examples)[:n]:
-        image = ex.image[..., :CROP, :CROP]
-        depth = None if ex.depth is None else ex.depth[..., :CROP, :CROP]
-        crops.append(Example(ex.name, image, depth=depth))
+        h, w = ex.image.shape[-2:]
+        top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
+        window = (..., slice(top, top + CROP), slice(left, left + CROP))
+        depth = None if ex.depth is None else ex.depth[window].contiguous()
+        crops.append(Example(ex.name, ex.image[window].contiguous(), depth=depth))
     return crops
 
 

@@ -49,7 +49,7 @@ from restorekit.data import (
 )
 from restorekit.hardware import resolve
 from restorekit.inference import restore_tensor
-from restorekit.metrics import psnr, ssim
+from restorekit.metrics import psnr, ssim, ssim_window
 from restorekit.utils import atomic_path
 
 __all__ = [
@@ -428,12 +428,14 @@ def evaluate(
                         "no score is given for it"
                     )
                 outputs[method.name] = out
-            if min(gt.shape[-2:]) - 2 * protocol.crop_border < 11:
-                log.warning("%s/%s: %s is %dx%d, smaller than SSIM's 11x11 window after the "
+            window = ssim_window()
+            with_ssim = min(gt.shape[-2:]) - 2 * protocol.crop_border >= window
+            if not with_ssim:
+                log.warning("%s/%s: %s is %dx%d, smaller than SSIM's %dx%d window after the "
                             "crop: SSIM is not defined for it (NaN, left out of the means)",
-                            *key, item["name"], *gt.shape[-2:])  # fmt: skip
+                            *key, item["name"], *gt.shape[-2:], window, window)  # fmt: skip
             for name, out in outputs.items():
-                p, s = _score(out, gt, protocol)
+                p, s = _score(out, gt, protocol, with_ssim=with_ssim)
                 results.scores.append(Score(*key, name, str(item["name"]), p, s, task.seed))
             first_seed = protocol.seed[0] if isinstance(protocol.seed, tuple) else protocol.seed
             if index < keep and task.seed == first_seed:  # figures: the first seed only
@@ -492,19 +494,17 @@ def _protocol(
     )
 
 
-def _score(out: torch.Tensor, gt: torch.Tensor, protocol: Protocol) -> tuple[float, float]:
+def _score(
+    out: torch.Tensor, gt: torch.Tensor, protocol: Protocol, *, with_ssim: bool = True
+) -> tuple[float, float]:
+    """(PSNR, SSIM) of one image under ``protocol``; SSIM is NaN without ``with_ssim``."""
     kw = {
         "crop_border": protocol.crop_border,
         "y_channel": protocol.color.startswith("Y"),
         "data_range": protocol.data_range,
     }
     pred, target = out.double().clamp(0, 1), gt.double()
-    try:
-        s = float(ssim(pred, target, **kw)[0])
-    except ValueError as err:  # smaller than the SSIM window: PSNR is still defined
-        if "window" not in str(err):
-            raise
-        s = math.nan
+    s = float(ssim(pred, target, **kw)[0]) if with_ssim else math.nan
     return float(psnr(pred, target, **kw)[0]), s
 
 

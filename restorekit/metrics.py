@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["PSNR", "SSIM", "SSIM_VARIANTS", "psnr", "rgb_to_y", "ssim"]
+__all__ = ["PSNR", "SSIM", "SSIM_VARIANTS", "psnr", "rgb_to_y", "ssim", "ssim_window"]
 
 # MATLAB rgb2ycbcr luma row for R, G, B in [0, 1], giving Y in [16, 235] (BT.601 studio swing).
 _Y_OFFSET = 16.0
@@ -72,6 +72,12 @@ _VARIANTS: dict[str, _SSIMWindow] = {
 
 SSIM_VARIANTS: tuple[str, ...] = tuple(_VARIANTS)
 """The names ``ssim`` accepts for ``variant``."""
+
+
+def ssim_window(variant: str = "wang2004") -> int:
+    """Side of the SSIM window of ``variant`` (11 for Wang et al., 7 for fastMRI): images
+    smaller than it, after any border crop, have no SSIM."""
+    return _variant(variant).size
 
 
 def rgb_to_y(x: Tensor, *, data_range: float = 1.0) -> Tensor:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -42,6 +41,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from restorekit.hardware import resolve
+from restorekit.utils import ram_bytes
 
 __all__ = ["auto_tile", "peak_bytes", "restore_tensor", "self_ensemble", "tiled_forward"]
 
@@ -151,7 +151,7 @@ def auto_tile(
 
     ``"auto"`` is half the physical memory. Logs one line when it tiles.
     """
-    limit = _ram_bytes() // 2 if budget == "auto" else int(budget)
+    limit = ram_bytes() // 2 if budget == "auto" else int(budget)
     per_pixel = _bytes_per_pixel(model, x.shape[1], x.dtype)
     if per_pixel is None:
         return None
@@ -210,7 +210,7 @@ def _bytes_per_pixel(model: nn.Module, channels: int, dtype: torch.dtype) -> flo
 
 
 def _measure(model: nn.Module, channels: int, dtype: torch.dtype) -> float | None:
-    if getattr(model, "classical", False) or not any(True for _ in model.parameters()):
+    if getattr(model, "classical", False) or next(model.parameters(), None) is None:
         return None  # a classical baseline: numpy inside, nothing to count
     multiple = int(getattr(model, "size_multiple", 1) or 1)
     side = max(multiple, 256 // multiple * multiple)
@@ -220,10 +220,6 @@ def _measure(model: nn.Module, channels: int, dtype: torch.dtype) -> float | Non
     except Exception as err:  # an estimate only: it never stops a restore
         log.debug("no memory estimate for %s: %s", type(model).__name__, err)
         return None
-
-
-def _ram_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def self_ensemble(run: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

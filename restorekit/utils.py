@@ -50,6 +50,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def ram_bytes() -> int:
+    """Physical memory of this machine in bytes (what memory budgets are fractions of)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 STALE_AFTER_S = 600
 """A temporary of :func:`atomic_path` older than this was left by a killed process."""
 

@@ -28,7 +28,7 @@ import tifffile
 import torch
 from PIL import BmpImagePlugin, Image, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
-from restorekit.utils import atomic_path
+from restorekit.utils import atomic_path, ram_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ rest)."""
 def default_max_pixels() -> int:
     """:data:`DEFAULT_MAX_PIXELS`, or fewer where half this machine's memory could not
     hold :data:`BYTES_PER_PIXEL` for each (a 24 GB machine: 125 million)."""
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return min(DEFAULT_MAX_PIXELS, ram // 2 // BYTES_PER_PIXEL)
+    return min(DEFAULT_MAX_PIXELS, ram_bytes() // 2 // BYTES_PER_PIXEL)
 
 
 MAX_PIXELS_ENV = "RESTOREKIT_MAX_PIXELS"

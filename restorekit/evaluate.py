@@ -198,12 +198,16 @@ class Results:
                 "images": len(images), "seeds": max(len(per) for per in images.values()),
                 "psnr": _mean(psnrs), "psnr_se": _se(psnrs),
                 "ssim": _mean(ssims), "ssim_se": _se(ssims),
-                "skipped": len({k.image for k in self.skipped
-                                if (k.dataset, k.degradation) == (dataset, degradation)}),
+                "skipped": len(self.skipped_images((dataset, degradation))),
                 "note": self.notes.get(method, ""),
                 "protocol": self.protocols[(dataset, degradation)].describe(),
             })  # fmt: skip
         return rows
+
+    def skipped_images(self, key: tuple[str, str]) -> list[str]:
+        """The images of task ``(dataset, degradation)`` that could not be read, sorted
+        (once each, however many seeds the task ran at)."""
+        return sorted({k.image for k in self.skipped if (k.dataset, k.degradation) == key})
 
     def extend(self, other: Results) -> None:
         """Add the scores, protocols, notes and kept outputs of another evaluation."""

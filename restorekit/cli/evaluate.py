@@ -157,7 +157,7 @@ def _summary_table(results) -> str:  # -> the printed table, one block per task
                 p = format_mean_se(r["psnr"], r["psnr_se"], 2)
                 s = format_mean_se(r["ssim"], r["ssim_se"], 4)
                 lines.append(f"  {r['method'][:36]:36s} {r['images']:6d} {p:>15s} {s:>15s}")
-        skipped = sorted({k.image for k in results.skipped if (k.dataset, k.degradation) == key})
+        skipped = results.skipped_images(key)
         if skipped:
             lines.append(f"  skipped {len(skipped)} unreadable: {', '.join(skipped[:5])}"
                          + (" ..." if len(skipped) > 5 else ""))  # fmt: skip

@@ -156,8 +156,8 @@ class _ImageBatch:
         if any(t.is_dir() for t in there):
             raise UserError(f"{next(t for t in there if t.is_dir())}: an output is a folder")
         if there and skip_existing:
-            self.kept = len(there)
-            targets = {f: t for f, t in targets.items() if t not in set(there)}
+            self.kept, kept = len(there), set(there)
+            targets = {f: t for f, t in targets.items() if t not in kept}
             self.files = list(targets)
         elif there and not overwrite:
             raise UserError(

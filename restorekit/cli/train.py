@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -67,7 +66,7 @@ def train(
     elif gan:
         settings.append("gan=true")
     config = load_recipe(find_recipe(recipe), tuple(settings), smoke=smoke)
-    run_dir = config.run_dir or Path("runs") / config.name
+    run_dir = config.folder
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"run_dir {run_dir}: exists and is not a folder")
     ckpt = load_checkpoint(run_dir)

@@ -129,6 +129,11 @@ class Recipe:
         if self.scale is not None and self.scale not in (2, 3, 4):
             raise ValueError(f"scale must be 2, 3 or 4, got {self.scale}")
 
+    @property
+    def folder(self) -> Path:
+        """Where the run lives: ``run_dir``, else ``runs/<name>``."""
+        return self.run_dir or Path("runs") / self.name
+
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -255,7 +260,7 @@ def build_trainer(recipe: Recipe) -> Trainer:
     )
     train_set, val_set = build_datasets(recipe.data, seed=recipe.train.seed)
     options = dataclasses.replace(recipe.train, extra=to_dict(recipe))
-    run_dir = recipe.run_dir or Path("runs") / recipe.name
+    run_dir = recipe.folder
     return Trainer(
         model,
         train_set,

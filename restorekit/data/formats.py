@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restorekit.data.sources import FACE_SIZE, VOLUME_SUFFIXES, Example
+from restorekit.data.sources import FACE_SIZE, VOLUME_SUFFIXES, Example, foreground_fraction
 from restorekit.io import list_images, read_volume
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def read_slices(
     for vol_path, split in zip(volumes, splits, strict=True):
         vol = read_volume(vol_path, key=key if _is_h5(vol_path) else None)
         stem = _volume_stem(vol_path, root)
-        fg = (vol > 0.05).flatten(1).float().mean(1)
+        fg = foreground_fraction(vol)
         out.extend(
             Example(f"{stem}_s{k:03d}", vol[k], split=split)
             for k in range(vol.shape[0])

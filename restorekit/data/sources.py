@@ -76,6 +76,18 @@ FACE_SIZE = 48
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".h5", ".hdf5")
 
 
+MNI152_FILE = "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+"""The MNI152 2009a T1 template, below nilearn's package folder."""
+
+
+def foreground_fraction(images: torch.Tensor) -> torch.Tensor:
+    """Per image of (S, C, H, W), or for one (C, H, W) image, the fraction of pixels above
+    5% of the [0, 1] range: (S,) or 0-d. Slices below a few percent are empty edges of a
+    volume, which teach nothing and have no defined PSNR."""
+    flat = (images > 0.05).flatten(-3).float()
+    return flat.mean(-1)
+
+
 class SourceUnavailableError(FileNotFoundError):
     """An optional source whose package or files are not installed; the message says how."""
 
@@ -339,8 +351,7 @@ class MNI152(Source):
 
     def _file(self) -> Path | None:
         root = _package_dir("nilearn")
-        name = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-        return None if root is None else root / "datasets" / "data" / name
+        return None if root is None else root / MNI152_FILE
 
     def _find(self) -> str | None:
         file = self._file()
@@ -353,7 +364,7 @@ class MNI152(Source):
     def load(self) -> list[Example]:
         self._check()
         vol = read_volume(self._file())
-        fg = (vol > 0.05).flatten(1).float().mean(1)
+        fg = foreground_fraction(vol)
         return [
             Example(f"mni152_z{z:03d}", vol[z])
             for z in range(vol.shape[0])
@@ -416,10 +427,10 @@ class MRIVolume:
 
 
 MRI_VOLUMES = (
-    MRIVolume("mni152", "nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
-              "train", "MNI152 T1 template, brain, 1 mm (an average of 152 subjects)"),
+    MRIVolume("mni152", "nilearn", MNI152_FILE, "train",
+              "MNI152 T1 template, brain, 1 mm (an average of 152 subjects)"),
     MRIVolume("mr2_uncr", "pydicom", "MR2_UNCR.dcm", "train",
-              "shoulder, one 1024x1024 12-bit slice, cut into 16 tiles of 256x256"),
+              "shoulder, one 1024x1024 12-bit slice, cut into its 256x256 tiles with foreground"),
     MRIVolume("piesno", "dipy", "data/files/test_piesno.nii.gz", "train",
               "brain diffusion, 14 slices 96x96"),
     MRIVolume("s0_10slices", "dipy", "data/files/S0_10slices.nii.gz", "val",
@@ -486,7 +497,7 @@ class MRIPool(Source):
                 slices = (data - lo) / (hi - lo) if hi > lo else torch.zeros_like(data)
             else:
                 slices = read_volume(file)
-            fg = (slices > 0.05).flatten(1).float().mean(1)
+            fg = foreground_fraction(slices)
             kept = [(k, s) for k, s in enumerate(slices) if fg[k] >= self.min_foreground]
             for k, s in kept:
                 name = vol.name if len(slices) == 1 else f"{vol.name}_z{k:03d}"
@@ -507,7 +518,7 @@ class MRIPool(Source):
         return [
             Example(n, tile.clone(), split=split)
             for n, tile in tiles
-            if float((tile > 0.05).float().mean()) >= self.min_foreground
+            if float(foreground_fraction(tile)) >= self.min_foreground
         ]
 
 

@@ -20,13 +20,14 @@ import torch
 from restorekit.api import WEIGHTS_DIR, list_weights, load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
+from restorekit.data.sources import MRI_VOLUMES
 from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
 from restorekit.models.summary import model_cost
 
 MODELS = ("srcnn", "drrn", "edsr", "rdn", "casr", "casrgan")
-VOLUMES = ("t1_coronal", "siemens_abdomen", "example4d")
+VOLUMES = tuple(v.name for v in MRI_VOLUMES if v.split == "test")
 HEADING = "## All shipped MRI models at this scale"
 
 

@@ -138,12 +138,24 @@ class PerceptualLoss(nn.Module):
             ``{layer name: feature map}`` (e.g. ``VGGFeatures("vgg19", layers=("conv3_4",))``).
             Its parameters are frozen here; gradients still flow to ``pred``.
         weights: per-layer weights; layers missing from it weigh 1.
+        normalize: divide each layer's mean squared difference by the mean square of the
+            target's features, so the loss does not depend on the network's input
+            convention (the offline HED VGG16 takes Caffe 0-255 input, and its raw
+            feature MSE is about 10^4 times an L1 pixel loss). 1.0 means errors as large
+            as the features themselves; a sharp restoration scores a few hundredths.
     """
 
-    def __init__(self, features: nn.Module, *, weights: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        features: nn.Module,
+        *,
+        weights: Mapping[str, float] | None = None,
+        normalize: bool = False,
+    ) -> None:
         super().__init__()
         self.features = features.eval().requires_grad_(False)
         self.weights = dict(weights or {})
+        self.normalize = normalize
 
     def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
@@ -155,8 +167,17 @@ class PerceptualLoss(nn.Module):
         fp = self.features(pred)
         with torch.no_grad():
             ft = self.features(target)
-        losses = [self.weights.get(k, 1.0) * F.mse_loss(fp[k], ft[k]) for k in fp]
+        losses = [self.weights.get(k, 1.0) * self._layer_loss(fp[k], ft[k]) for k in fp]
         return torch.stack(losses).sum()
+
+    def _layer_loss(self, fp: Tensor, ft: Tensor) -> Tensor:
+        mse = F.mse_loss(fp, ft)
+        if not self.normalize:
+            return mse
+        return mse / ft.float().square().mean().clamp_min(torch.finfo(torch.float32).tiny)
+
+    def extra_repr(self) -> str:
+        return f"weights={self.weights}, normalize={self.normalize}"
 
 
 class GANLoss(nn.Module):

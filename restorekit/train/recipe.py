@@ -40,7 +40,7 @@ from restorekit.config import (
 )
 from restorekit.data import SyntheticPairs, load_examples, open_dataset, split_indices
 from restorekit.degrade import create_degradation
-from restorekit.losses import GANLoss
+from restorekit.losses import GANLoss, PerceptualLoss
 from restorekit.models import create_model, list_models, model_signature
 from restorekit.train.checkpoint import load_weights
 from restorekit.train.trainer import Stage, Trainer, TrainOptions
@@ -63,11 +63,16 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class PerceptualSpec:
-    """Frozen VGG features for a perceptual loss (weights per layer, default 1)."""
+    """Frozen VGG features for a perceptual loss (weights per layer, default 1).
+
+    ``normalize`` divides each layer's feature MSE by the target features' mean square
+    (:class:`~restorekit.losses.PerceptualLoss`), so a stage's ``perceptual_weight``
+    means the same whichever VGG weights are found offline."""
 
     arch: Literal["vgg16", "vgg19"] = "vgg19"
     layers: tuple[str, ...] = ("conv3_4",)
     weights: dict[str, float] = field(default_factory=dict)
+    normalize: bool = True
 
 
 @dataclass(frozen=True)
@@ -268,7 +273,7 @@ def build_trainer(recipe: Recipe) -> Trainer:
         options,
         run_dir,
         discriminator=discriminator,
-        perceptual=perceptual_features(recipe.perceptual) if needs_perceptual else None,
+        perceptual=perceptual_loss(recipe.perceptual) if needs_perceptual else None,
         gan_loss=GANLoss("vanilla", real_label=0.9, fake_label=0.1),
         device=recipe.device,
     )
@@ -302,6 +307,12 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
         pick(val_idx), spec.degradation, seed=seed + 1, crop=spec.val_crop, **common
     )
     return train, val
+
+
+def perceptual_loss(spec: PerceptualSpec) -> PerceptualLoss:
+    """The recipe's perceptual loss: :func:`perceptual_features` with its layer weights."""
+    features = perceptual_features(spec)
+    return PerceptualLoss(features, weights=spec.weights, normalize=spec.normalize)
 
 
 def perceptual_features(spec: PerceptualSpec) -> nn.Module:

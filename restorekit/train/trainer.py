@@ -151,7 +151,9 @@ class Trainer:
         run_dir: checkpoints, ``log.csv`` and ``best.safetensors`` go here.
         discriminator: needed by stages with ``gan_weight > 0``. A discriminator with
             ``conditional = True`` sees ``cat(lq, image)`` (same sizes), else ``image``.
-        perceptual: a feature network for stages with ``perceptual_weight > 0``.
+        perceptual: for stages with ``perceptual_weight > 0``: a
+            :class:`~restorekit.losses.PerceptualLoss`, or a feature network to wrap in
+            one with every layer weighing 1.
         gan_loss: defaults to vanilla BCE with the face system's smoothing (0.9 / 0.1).
         device: where to train.
     """
@@ -185,7 +187,9 @@ class Trainer:
         self.numerics = resolve(options.amp, options.memory_format, device=device, model=model)
         self.model = model.to(self.device, memory_format=self.numerics.memory_format)
         self.disc = discriminator.to(self.device) if discriminator is not None else None
-        self.perceptual = PerceptualLoss(perceptual).to(self.device) if perceptual else None
+        if perceptual is not None and not isinstance(perceptual, PerceptualLoss):
+            perceptual = PerceptualLoss(perceptual)
+        self.perceptual = perceptual.to(self.device) if perceptual is not None else None
         self.gan_loss = gan_loss or GANLoss("vanilla", real_label=0.9, fake_label=0.1)
         self.ema = copy.deepcopy(self.model).eval() if options.ema_decay > 0 else None
         # What the loop calls: the models themselves, or their data-parallel wrappers.

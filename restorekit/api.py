@@ -48,8 +48,9 @@ from restorekit.degrade import imresize
 from restorekit.hardware import check_device
 from restorekit.inference import restore_tensor
 from restorekit.io import read_image
+from restorekit.io.weights import read_weights
 from restorekit.models import create_model, list_models, model_signature
-from restorekit.train.checkpoint import load_checkpoint, load_weights
+from restorekit.train.checkpoint import load_checkpoint
 from restorekit.utils import WEIGHTS_DIR
 
 __all__ = ["WEIGHTS_DIR", "list_weights", "load_model", "restore"]
@@ -61,7 +62,6 @@ PathLike = str | os.PathLike[str]
 ImageT = TypeVar("ImageT", str, os.PathLike, np.ndarray, Tensor)
 
 # Keys under which other tools nest a state_dict inside a .pth file (BasicSR: "params").
-_PTH_KEYS = ("state_dict", "params", "model")
 _MAX_KEYS_SHOWN = 5
 
 
@@ -186,7 +186,7 @@ def load_model(
             file = None
         else:
             file = Path(weights)
-            _load_state(model, _read_state(file), file)
+            _load_state(model, read_weights(file)[0], file)
     else:
         file = _run_weights(target) if kind == "folder" else target
         model = _rebuild(file)
@@ -206,7 +206,7 @@ def _domain(file: Path | None) -> dict[str, Any] | None:
     "48x48 gray faces ...", "size": 48, "channels": 1}``, or None when not recorded."""
     if file is None or file.suffix.lower() != ".safetensors":
         return None
-    domain = load_weights(file)[1].get("domain")
+    domain = read_weights(file)[1].get("domain")
     return domain if isinstance(domain, dict) else None
 
 
@@ -273,7 +273,7 @@ def restore(
     if isinstance(model, nn.Module):
         if weights is not None:
             file = Path(weights)
-            _load_state(model, _read_state(file), file)
+            _load_state(model, read_weights(file)[0], file)
         net = model.to(device)
     else:
         net = load_model(model, weights=weights, device=device)
@@ -437,7 +437,7 @@ def _run_weights(folder: Path) -> Path:
 
 def _rebuild(file: Path) -> nn.Module:
     """A model rebuilt from a ``save_weights`` file's metadata, with its weights."""
-    state, meta = load_weights(file)
+    state, meta = read_weights(file)
     name = meta.get("model_name")
     if not isinstance(name, str):
         raise ValueError(
@@ -448,6 +448,10 @@ def _rebuild(file: Path) -> nn.Module:
     if not isinstance(model_kwargs, dict):
         raise ValueError(f"{file}: model_kwargs metadata is not a mapping: {model_kwargs!r}")
     _check_size(file, name, model_kwargs, state)
+    if model_kwargs.get("pretrained"):
+        # Checkpoints store every resolved argument; the file's weights replace any
+        # ImageNet initialisation, so none is read.
+        model_kwargs = {**model_kwargs, "pretrained": False}
     try:
         model = create_model(name, **model_kwargs)
     except ValueError as err:
@@ -480,38 +484,6 @@ def _check_size(file: Path, name: str, kwargs: dict[str, Any], state: dict[str, 
             f"{file}: its metadata asks for a {name} of {wanted:,} values but the file holds "
             f"{held:,}: the metadata does not describe these weights"
         )
-
-
-def _read_state(file: Path) -> dict[str, Tensor]:
-    """A state_dict from a ``.safetensors`` or ``.pth``/``.pt`` file, never unpickled."""
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: no such weights file")
-    suffix = file.suffix.lower()
-    if suffix == ".safetensors":
-        return load_weights(file)[0]
-    if suffix not in (".pth", ".pt"):
-        raise ValueError(f"{file}: weights must be a .safetensors or .pth/.pt file")
-    try:
-        # weights_only: tensors and plain containers only, so a file cannot run code.
-        data = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle and zip errors have many types
-        raise ValueError(
-            f"{file}: not a weights-only .pth file ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''})"
-        ) from None
-    if isinstance(data, dict):
-        for key in _PTH_KEYS:
-            if isinstance(data.get(key), dict):
-                data = data[key]
-                break
-    if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
-        raise ValueError(
-            f"{file}: holds no state_dict (a dict of tensors, or one under "
-            f"{', '.join(map(repr, _PTH_KEYS))})"
-        )
-    if data and all(k.startswith("module.") for k in data):
-        data = {k.removeprefix("module."): v for k, v in data.items()}  # DataParallel
-    return data
 
 
 def _load_state(model: nn.Module, state: dict[str, Tensor], file: Path) -> None:

@@ -61,7 +61,7 @@ import torch
 from torch import Tensor, nn
 
 from restorekit.layers.window import WindowAttention
-from restorekit.models.base import Restorer
+from restorekit.models.base import Discriminator, Restorer
 from restorekit.utils import atomic_path, make_generator
 
 __all__ = [
@@ -255,14 +255,10 @@ class _Spec:
 
 def _describe(model: nn.Module) -> _Spec:
     """The model's :class:`_Spec`; ValueError for a model this module cannot export."""
-    from restorekit.models.discriminators import PatchGANDiscriminator, VGGDiscriminator
-
     if isinstance(model, Restorer):
         return _Spec("restorer", model.in_channels, model.scale, model.size_multiple, 1)
-    if isinstance(model, PatchGANDiscriminator):
-        return _Spec("discriminator", model.in_channels, 1, 1, 2**model.n_layers)
-    if isinstance(model, VGGDiscriminator):
-        return _Spec("discriminator", model.in_channels, 1, 1, 16)
+    if isinstance(model, Discriminator):
+        return _Spec("discriminator", model.in_channels, 1, 1, model.min_side)
     raise ValueError(
         f"cannot export {type(model).__name__}: not a restorekit restoration model "
         "(a Restorer) or discriminator"

@@ -57,7 +57,10 @@ def test_load_model_rebuilds_from_a_safetensors_file_alone(tmp_path: Path) -> No
     save_weights(tmp_path / "m.safetensors", model)
     loaded = load_model(tmp_path / "m.safetensors")
     assert type(loaded) is type(model)
-    assert loaded.model_kwargs == {"scale": 2, "filters": [8, 4], "in_channels": 3}
+    assert loaded.model_kwargs == {  # every resolved argument, not just those passed
+        "scale": 2, "filters": [8, 4], "in_channels": 3, "kernel_sizes": [9, 5, 5],
+        "padding_mode": "replicate", "pre_upsampled": False,
+    }  # fmt: skip
     assert loaded.in_channels == 3
     assert same_weights(loaded, model)
     assert not loaded.training
@@ -363,3 +366,18 @@ def test_the_old_sr_edsr_name_loads_the_x2_weights() -> None:
         pytest.skip("sr_edsr_x2 is not shipped")
     assert "sr_edsr" not in list_weights()  # listed once, under its new name
     assert load_model("sr_edsr").weights_file.endswith("sr_edsr_x2.safetensors")
+
+
+def test_weights_saved_with_only_the_passed_arguments_still_load(tmp_path: Path) -> None:
+    # Files written before checkpoints stored every resolved argument (issue 15).
+    from safetensors.torch import save_file
+
+    model = tiny_sr(in_channels=3)
+    meta = {
+        "model_name": '"srcnn"',
+        "model_kwargs": '{"scale": 2, "filters": [8, 4], "in_channels": 3}',
+    }
+    save_file(dict(model.state_dict()), str(tmp_path / "old.safetensors"), metadata=meta)
+    loaded = load_model(tmp_path / "old.safetensors")
+    assert loaded.model_kwargs["kernel_sizes"] == (9, 5, 5)  # the defaults filled in
+    assert same_weights(loaded, model)

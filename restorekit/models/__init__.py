@@ -1,86 +1,77 @@
 """Model zoo: restoration architectures, discriminators and feature backbones.
 
-A plain registry: each architecture file decorates its builder with ``@register(name)``,
-and this package imports the files, so ``create_model(name, **kwargs)`` finds them all.
-``create_model`` records the name and kwargs on the model (``model.model_name``,
-``model.model_kwargs``) so a checkpoint can rebuild the model from those alone.
+Each architecture file registers its builders with ``@register(name, kind=..., ...)``
+(the metadata of :class:`restorekit.registry.Entry`: kind, scales, channels, a tiny test
+configuration, the paper). Every module of this package is imported on the first lookup,
+so a new file needs no entry anywhere else. ``create_model`` records the name and the
+fully resolved arguments on the model (``model.model_name``, ``model.model_kwargs``), so
+a checkpoint rebuilds the same network even after a default changes.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+from restorekit.registry import Entry, Registry
 
-# One architecture per file; each registers its names when imported (on first lookup, so
-# `import restorekit.models` stays cheap).
-_ARCHITECTURES = (
-    "attention_unet",
-    "discriminators",
-    "resnet_unet",
-    "ffa",
-    "srcnn",
-    "drrn",
-    "edsr",
-    "rdn",
-    "casr",
+MODELS: Registry[Callable[..., nn.Module]] = Registry(
+    "model", package=__name__, helpers=("base", "summary", "backbones")
 )
+"""Every architecture: ``MODELS.entry(name)`` gives its metadata, ``MODELS.names(kind=...)``
+the restorers (``"restorer"``) or discriminators (``"discriminator"``)."""
+
+register = MODELS.register
 
 
-def _import_architectures() -> None:
-    for module in _ARCHITECTURES:
-        importlib.import_module(f"{__name__}.{module}")
+def list_models(*, kind: str | None = None) -> list[str]:
+    """Registered model names, sorted; only ``kind`` (``"restorer"``, ...) if given."""
+    return MODELS.names(kind=kind)
 
 
-def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a model class or builder under ``name``."""
-
-    def deco(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        known = _REGISTRY.get(name)
-        if known is not None and known.__qualname__ != builder.__qualname__:
-            raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = builder
-        return builder
-
-    return deco
-
-
-def list_models() -> list[str]:
-    """Registered model names, sorted."""
-    _import_architectures()
-    return sorted(_REGISTRY)
-
-
-def _builder(name: str) -> Callable[..., nn.Module]:
-    _import_architectures()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown model {name!r}; choose one of: {', '.join(list_models())}"
-        ) from None
+def model_entry(name: str) -> Entry[Callable[..., nn.Module]]:
+    """A registered model's metadata; unknown names raise ValueError listing the choices."""
+    return MODELS.entry(name)
 
 
 def model_signature(name: str) -> inspect.Signature:
     """The keyword arguments a registered model takes, with their defaults."""
-    return inspect.signature(_builder(name))
+    return inspect.signature(MODELS.get(name))
+
+
+def resolved_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` completed with every default of the model's builder (what checkpoints
+    store); ValueError for an argument the builder does not take."""
+    try:
+        bound = model_signature(name).bind(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"model {name!r}: {err}") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model; unknown names and keyword arguments raise ValueError."""
-    builder = _builder(name)
+    builder = MODELS.get(name)
+    full = resolved_kwargs(name, kwargs)
     try:
-        model = builder(**kwargs)
+        model = builder(**full)
     except TypeError as err:
         raise ValueError(f"model {name!r}: {err}") from None
     model.model_name = name
-    model.model_kwargs = dict(kwargs)
+    model.model_kwargs = full
     return model
 
 
-__all__ = ["create_model", "list_models", "model_signature", "register"]
+__all__ = [
+    "MODELS",
+    "create_model",
+    "list_models",
+    "model_entry",
+    "model_signature",
+    "register",
+    "resolved_kwargs",
+]

@@ -56,7 +56,13 @@ class _Up(nn.Module):
         return self.conv(torch.cat([skip, x], dim=1))
 
 
-@register("attention_unet")
+@register(
+    "attention_unet",
+    kind="restorer",
+    channels=1,
+    tiny={"widths": (4, 8, 8)},
+    paper="Oktay et al. 2018, https://arxiv.org/abs/1804.03999",
+)
 class AttentionUNet(Restorer):
     """Attention U-Net denoiser (Oktay et al. 2018), with the widths of SPEC.md section B.
 

@@ -1,4 +1,5 @@
-"""What every restoration model shares: its scale, its size multiple, pad-and-crop.
+"""What every restoration model shares (its scale, its size multiple, pad-and-crop), and
+the discriminators' interface.
 
 A restoration network subclasses :class:`Restorer`, sets ``scale`` (1 for denoising and
 dehazing, 2/3/4 for super-resolution), ``size_multiple`` (what its downsamplings or windows
@@ -62,6 +63,23 @@ class Restorer(nn.Module):
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper, on inputs whose sides divide ``size_multiple``."""
+        raise NotImplementedError
+
+
+class Discriminator(nn.Module):
+    """Base of the GAN critics: an image (or ``cat(lq, image)``) in, logits out.
+
+    Attributes:
+        conditional: whether the trainer feeds ``cat(lq, image)`` (True) or the image alone.
+        in_channels: channels of the input it takes (twice the image's when conditional).
+        min_side: the smallest height and width it accepts.
+    """
+
+    conditional: bool = False
+    in_channels: int = 1
+
+    @property
+    def min_side(self) -> int:
         raise NotImplementedError
 
 

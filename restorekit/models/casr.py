@@ -73,6 +73,19 @@ from restorekit.models.base import Restorer, check_choice, check_positive
 __all__ = ["AFEB", "CASR", "SAB"]
 
 
+# What the registry knows of this file's models (restorekit.registry.Entry).
+_PAPER = "CASRGAN's generator (SPEC.md C), from RDN, SE and Swin blocks"
+_TINY = {
+    "n_blocks": 2,
+    "channels": 12,
+    "growth": 4,
+    "n_layers": 2,
+    "embed_dim": 12,
+    "num_heads": 2,
+}  # a test-size configuration
+_META = dict(kind="restorer", scales=(2, 3, 4), channels=1, tiny=_TINY, paper=_PAPER)
+
+
 class AFEB(nn.Module):
     """Adaptive feature extraction block: ``x + res_scale * RDB(SE(x + AHPF(x)))``
     (module doc).
@@ -159,7 +172,7 @@ class SAB(nn.Module):
         return x + 0.1 * self.out(self.unembed(self.swin(self.embed(x))))
 
 
-@register("casr")
+@register("casr", **_META)
 class CASR(Restorer):
     """CASR generator (SPEC.md C): 20 AFEBs at 128 channels, one SAB, pixel-shuffle up.
 
@@ -271,7 +284,7 @@ class CASR(Restorer):
         return up + self.tail(g + s)
 
 
-@register("casr_small")
+@register("casr_small", **_META)
 def casr_small(
     *,
     scale: int = 4,
@@ -280,25 +293,21 @@ def casr_small(
     channels: int = 64,
     growth: int = 32,
     n_layers: int = 4,
+    se_reduction: int = 4,
     embed_dim: int = 48,
+    patch_size: int = 6,
     num_heads: int = 6,
-    **kwargs: object,
+    window_size: int = 4,
+    n_swin: int = 2,
+    drop: float = 0.1,
+    res_scale: float = 0.1,
 ) -> CASR:
     """CASR at a size a CPU can train: 6 AFEBs of 64 channels (RDBs of 4 layers, growth 32)
-    and a 48-wide SAB, the same wiring as the paper-size :class:`CASR` (20 x 128).
+    and a 48-wide SAB, the same wiring as the paper-size :class:`CASR` (20 x 128). Every
+    argument is spelled out, so checkpoints record them all.
 
     Example:
         >>> sum(p.numel() for p in casr_small(scale=2).parameters())
         1427203
     """
-    return CASR(
-        scale=scale,
-        in_channels=in_channels,
-        n_blocks=n_blocks,
-        channels=channels,
-        growth=growth,
-        n_layers=n_layers,
-        embed_dim=embed_dim,
-        num_heads=num_heads,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return CASR(**locals())

@@ -12,7 +12,7 @@ Papers:
   section C, seeds/002).
 
 Both return logits (no sigmoid): the GAN loss applies BCE with logits. They are plain
-modules, not :class:`~restorekit.models.base.Restorer`. ``conditional`` tells the trainer
+critics (:class:`~restorekit.models.base.Discriminator`). ``conditional`` tells the trainer
 what to feed: ``cat(lq, image)`` for the PatchGAN, the image alone for the classifier.
 """
 
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from restorekit.layers import AttentionGate, ConvBlock
 from restorekit.models import register
-from restorekit.models.base import check_positive
+from restorekit.models.base import Discriminator, check_positive
 
 __all__ = ["PatchGANDiscriminator", "VGGDiscriminator"]
 
@@ -53,8 +53,15 @@ class _SelfGatedBlock(nn.Module):
         return x if self.gate is None else self.gate(x, x)
 
 
-@register("patchgan")
-class PatchGANDiscriminator(nn.Module):
+@register(
+    "patchgan",
+    kind="discriminator",
+    channels=1,
+    tiny={"widths": (8, 16)},
+    tiny_input=(2, 48, 48),  # cat(lq, image) of gray 48x48 faces
+    paper="Isola et al. 2017, https://arxiv.org/abs/1611.07004",
+)
+class PatchGANDiscriminator(Discriminator):
     """Conditional PatchGAN critic of the face-denoising GAN (SPEC.md section B).
 
     Input: the channel concatenation (noisy, clean-or-generated). ``n_layers`` encoder
@@ -126,6 +133,10 @@ class PatchGANDiscriminator(nn.Module):
         self.head = nn.Conv2d(widths[-1], 1, 2, stride=2)
 
     @property
+    def min_side(self) -> int:
+        return 2**self.n_layers
+
+    @property
     def receptive_field(self) -> int:
         """Side, in input pixels, of the square that one output logit sees."""
         return 5 * 2**self.n_layers - 4
@@ -151,8 +162,15 @@ class PatchGANDiscriminator(nn.Module):
         return self.head(x)
 
 
-@register("vgg_discriminator")
-class VGGDiscriminator(nn.Module):
+@register(
+    "vgg_discriminator",
+    kind="discriminator",
+    channels=1,
+    tiny={"base": 4},
+    tiny_input=(1, 32, 32),
+    paper="Ledig et al. 2017 (SRGAN), https://arxiv.org/abs/1609.04802",
+)
+class VGGDiscriminator(Discriminator):
     """SRGAN/CASRGAN-style image classifier: real-or-fake logit for a whole image.
 
     Ledig et al. 2017 (https://arxiv.org/abs/1609.04802): conv3x3 + LeakyReLU(0.2), then
@@ -175,6 +193,7 @@ class VGGDiscriminator(nn.Module):
     """
 
     conditional = False
+    min_side = 16  # four stride-2 convs
 
     def __init__(self, *, in_channels: int = 1, base: int = 64) -> None:
         super().__init__()

@@ -44,6 +44,12 @@ from restorekit.models.base import Restorer, check_choice, check_positive
 __all__ = ["DRRN"]
 
 
+# What the registry knows of this file's models (restorekit.registry.Entry).
+_PAPER = "Tai et al. 2017, https://openaccess.thecvf.com/content_cvpr_2017/html/Tai_Image_Super-Resolution_via_CVPR_2017_paper.html"
+_TINY = {"n_units": 2, "channels": 8}  # a test-size configuration
+_META = dict(kind="restorer", scales=(2, 3, 4), channels=1, tiny=_TINY, paper=_PAPER)
+
+
 def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1, bias=False)
 
@@ -53,7 +59,7 @@ def _pre_activation(channels: int, batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(norm, nn.ReLU())
 
 
-@register("drrn")
+@register("drrn", **_META)
 class DRRN(Restorer):
     """DRRN (Tai et al. 2017), one recursive block of ``n_units`` weight-sharing units.
 
@@ -109,7 +115,7 @@ class DRRN(Restorer):
         return self.conv_out(self.act_out(h)) + x
 
 
-@register("drrn_small")
+@register("drrn_small", **_META)
 def drrn_small(
     *,
     scale: int = 4,

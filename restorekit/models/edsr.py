@@ -40,7 +40,13 @@ DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 DIV2K_GRAY_MEAN = 0.299 * 0.4488 + 0.587 * 0.4371 + 0.114 * 0.4040
 
 
-@register("edsr")
+# What the registry knows of this file's models (restorekit.registry.Entry).
+_PAPER = "Lim et al. 2017, https://arxiv.org/abs/1707.02921"
+_TINY = {"n_blocks": 1, "n_feats": 8}  # a test-size configuration
+_META = dict(kind="restorer", scales=(2, 3, 4), channels=3, tiny=_TINY, paper=_PAPER)
+
+
+@register("edsr", **_META)
 class EDSR(Restorer):
     """EDSR (Lim et al. 2017); the defaults are the full model, ``edsr_baseline`` the small one.
 
@@ -105,7 +111,7 @@ class EDSR(Restorer):
         return self.tail(self.body(f) + f) + mean
 
 
-@register("edsr_baseline")
+@register("edsr_baseline", **_META)
 def edsr_baseline(
     *,
     scale: int = 4,

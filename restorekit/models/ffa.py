@@ -49,6 +49,8 @@ from restorekit.models.base import Restorer, check_choice, check_positive
 
 __all__ = ["FFA", "convert_official_state_dict", "ffa_light"]
 
+_PAPER = "Qin et al. 2020, https://arxiv.org/abs/1911.07559"
+
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
@@ -96,7 +98,19 @@ class _Group(nn.Module):
         return self.conv(res) + x, logits
 
 
-@register("ffa")
+@register(
+    "ffa",
+    kind="restorer",
+    channels=3,
+    tiny={
+        "groups": 2,
+        "blocks": 1,
+        "channels": 8,
+        "efficient_attention": True,
+        "progressive_refinement": True,
+    },
+    paper=_PAPER,
+)
 class FFA(Restorer):
     """FFA-Net (Qin et al. 2020) with the EA and PAR switches of SPEC.md section A.
 
@@ -175,7 +189,13 @@ class FFA(Restorer):
         return self.tail(fused) + x
 
 
-@register("ffa_light")
+@register(
+    "ffa_light",
+    kind="restorer",
+    channels=3,
+    tiny={"blocks": 1, "channels": 8},
+    paper=_PAPER,
+)
 def ffa_light(
     *,
     groups: int = 3,

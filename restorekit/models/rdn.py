@@ -31,6 +31,12 @@ from restorekit.models.base import Restorer, check_choice, check_positive
 __all__ = ["RDN"]
 
 
+# What the registry knows of this file's models (restorekit.registry.Entry).
+_PAPER = "Zhang et al. 2018, https://arxiv.org/abs/1802.08797"
+_TINY = {"n_blocks": 2, "n_layers": 2, "growth": 4, "channels": 8}  # a test-size configuration
+_META = dict(kind="restorer", scales=(2, 3, 4), channels=3, tiny=_TINY, paper=_PAPER)
+
+
 def _conv(cin: int, cout: int, kernel_size: int = 3) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2)
 
@@ -49,7 +55,7 @@ def _upnet(scale: int, channels: int, growth: int, out_channels: int) -> nn.Sequ
     return nn.Sequential(*layers, _conv(growth, out_channels))
 
 
-@register("rdn")
+@register("rdn", **_META)
 class RDN(Restorer):
     """RDN (Zhang et al. 2018); the defaults are the paper's D=16, C=8, G=G0=64.
 
@@ -102,7 +108,7 @@ class RDN(Restorer):
         return self.upnet(self.gff(torch.cat(outs, dim=1)) + f1)
 
 
-@register("rdn_small")
+@register("rdn_small", **_META)
 def rdn_small(
     *,
     scale: int = 4,

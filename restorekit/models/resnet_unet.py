@@ -56,7 +56,13 @@ class _DecoderLevel(nn.Module):
         return self.attention(self.conv(x))
 
 
-@register("resnet_unet")
+@register(
+    "resnet_unet",
+    kind="restorer",
+    channels=3,
+    tiny={"encoder": "resnet18", "pretrained": False, "decoder_widths": (8, 8, 4, 4, 4)},
+    paper="U-Net with a ResNet encoder and scSE (Roy et al. 2018, https://arxiv.org/abs/1803.02579)",
+)
 class ResNetUNet(Restorer):
     """ResNet-encoder U-Net with scSE decoder attention (SPEC.md section D).
 

@@ -41,7 +41,14 @@ __all__ = ["SRCNN"]
 _PADDING_MODES = ("replicate", "zeros", "reflect")
 
 
-@register("srcnn")
+@register(
+    "srcnn",
+    kind="restorer",
+    scales=(2, 3, 4),
+    channels=1,
+    tiny={"filters": (8, 4)},
+    paper="Dong et al. 2015, https://arxiv.org/abs/1501.00092",
+)
 class SRCNN(Restorer):
     """SRCNN (Dong et al. 2015): conv 9x9 -> ReLU -> conv 5x5 -> ReLU -> conv 5x5.
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from restorekit.io.weights import read_weights as load_weights
 from restorekit.utils import atomic_path
 
 __all__ = [
@@ -65,26 +65,6 @@ def save_weights(path: str | os.PathLike[str], model: nn.Module, **meta: Any) ->
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in header.items()})
-
-
-def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a safetensors file written by :func:`save_weights`: (state_dict, metadata)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such weights file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
-            raw = f.metadata() or {}
-    except Exception as err:  # safetensors raises its own error types
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
-    meta = {}
-    for key, value in raw.items():
-        try:
-            meta[key] = json.loads(value)
-        except json.JSONDecodeError:
-            meta[key] = value  # metadata written by other tools is plain text
-    return state, meta
 
 
 def capture_rng() -> dict[str, Any]:

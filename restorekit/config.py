@@ -185,6 +185,41 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return out
 
 
+def parse_call(text: str) -> tuple[str, dict[str, Any]]:
+    """``"name:key=value,key=value"`` -> ``(name, {key: value})``, values parsed as YAML.
+
+    How the CLI names a thing with its parameters (``--baseline bm3d:sigma=0.1``, a
+    degradation ``gaussian:sigma=[0, 0.2],clip=false``); commas inside brackets belong to
+    the value.
+
+    >>> parse_call("gaussian:sigma=[0, 0.2],clip=false")
+    ('gaussian', {'sigma': [0, 0.2], 'clip': False})
+    """
+    name, _, args = text.partition(":")
+    if not name.strip().isidentifier():
+        raise ConfigError(f"{text!r}: expected name or name:key=value,...")
+    return name.strip(), apply_overrides({}, split_outside_brackets(args, ","))
+
+
+def split_outside_brackets(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` where no bracket is open; blank parts dropped.
+
+    >>> split_outside_brackets("a=[1, 2],b=3", ",")
+    ['a=[1, 2]', 'b=3']
+    """
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     """Set ``data[a][b][c] = value`` for ``key="a.b.c"``, creating missing sections.
 

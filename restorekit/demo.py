@@ -33,6 +33,7 @@ import torch
 from restorekit.api import list_weights, load_model
 from restorekit.baselines import create_baseline
 from restorekit.data import Example, load_examples
+from restorekit.degrade import create_degradation
 from restorekit.evaluate import Method, Results, evaluate, held_out, synthetic_task
 from restorekit.report import write_report
 
@@ -118,7 +119,7 @@ def _methods(part: Part, degradation: str, shipped: set[str]) -> list[Method]:
             methods.append(Method(f"{net.model_name} (untrained)", net, "untrained: random init"))
     for name, kwargs in part.baselines:
         if name == "bicubic":  # the scale of this degradation
-            kwargs = {**kwargs, "scale": int(degradation.removeprefix("bicubic_x"))}
+            kwargs = {**kwargs, "scale": create_degradation(degradation).scale}
         try:
             baseline = create_baseline(name, **kwargs)
         except ImportError as err:  # BM3D is an optional extra

@@ -263,7 +263,8 @@ def synthetic_task(
     """
     pairs = SyntheticPairs(examples, degradation, seed=seed, channels=channels)
     description = repr(pairs.degradation)
-    if "depth" in description and any(getattr(e, "depth", None) is not None for e in examples):
+    takes_depth = "depth" in pairs.degradation.inputs
+    if takes_depth and any(getattr(e, "depth", None) is not None for e in examples):
         description += " with the scene's true depth (the prior only where none is known)"
     return Task(dataset, degradation, pairs, seed=seed, description=description, images=images)
 

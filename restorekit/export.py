@@ -62,7 +62,7 @@ from torch import Tensor, nn
 
 from restorekit.layers.window import WindowAttention
 from restorekit.models.base import Discriminator, Restorer
-from restorekit.utils import atomic_path, make_generator
+from restorekit.utils import atomic_path, check_positive, make_generator
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -279,12 +279,6 @@ def _check_path(path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def _check_size(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def export_onnx(
     model: nn.Module | str,
     path: str | os.PathLike[str],
@@ -337,7 +331,7 @@ def export_onnx(
         raise ValueError(f"model must be an nn.Module or a registered name, got {model!r}")
     spec = _describe(model)
     target = _check_path(path)
-    height, width = _check_size("height", height), _check_size("width", width)
+    height, width = check_positive("height", height), check_positive("width", width)
     if min(height, width) < spec.min_side:
         raise ValueError(f"height and width must be at least {spec.min_side} for this model")
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < 18:

@@ -1,6 +1,8 @@
-"""Small utilities shared by every layer: atomic writes and generators.
+"""Small utilities shared by every layer: atomic writes, generators, argument checks and
+the BT.601 gray conversion.
 
-Nothing here imports torch at module level beyond what a caller already needs.
+Each check here is the only copy: a layer that validates images, positive integers or
+(lo, hi) ranges calls these, so every error reads the same.
 """
 
 from __future__ import annotations
@@ -114,3 +116,74 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
     else:
         gen.manual_seed(int(seed))
     return gen
+
+
+def check_positive(name: str, value: object) -> int:
+    """``value`` if it is a positive integer (not a bool), else ValueError naming ``name``.
+
+    >>> check_positive("n_blocks", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_blocks must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_images(x: object, *, name: str = "x", channels: tuple[int, ...] | None = None) -> None:
+    """ValueError unless ``x`` is a float (B, C, H, W) tensor (with C in ``channels``)."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a float tensor of shape (B, C, H, W), got {got}")
+    if channels is not None and x.shape[1] not in channels:
+        allowed = " or ".join(map(str, channels))
+        raise ValueError(f"{name} must have {allowed} channels, got {tuple(x.shape)}")
+
+
+def as_range(
+    value: float | tuple[float, float] | list[float],
+    *,
+    name: str,
+    lo_min: float = 0.0,
+    hi_max: float | None = None,
+) -> tuple[float, float]:
+    """A fixed value or a (lo, hi) range as a checked ``(lo, hi)`` float pair.
+
+    >>> as_range(0.1, name="sigma"), as_range([0.0, 0.2], name="sigma")
+    ((0.1, 0.1), (0.0, 0.2))
+    >>> as_range((0.3, 0.1), name="sigma")
+    Traceback (most recent call last):
+    ...
+    ValueError: sigma must be a number or a range (lo, hi) with 0.0 <= lo <= hi, got (0.3, 0.1)
+    """
+    pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
+    ok = len(pair) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair
+    )
+    if ok:
+        lo, hi = float(pair[0]), float(pair[1])
+        ok = lo_min <= lo <= hi and (hi_max is None or hi <= hi_max)
+    if not ok:
+        bound = f" <= {hi_max}" if hi_max is not None else ""
+        raise ValueError(
+            f"{name} must be a number or a range (lo, hi) with {lo_min} <= lo <= hi{bound}, "
+            f"got {value!r}"
+        )
+    return lo, hi
+
+
+BT601 = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+"""RGB -> gray weights of ITU-R BT.601, as MATLAB's ``rgb2gray`` rounds them."""
+
+
+def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) RGB -> (..., 1, H, W) gray with :data:`BT601`; 1 channel stays.
+
+    >>> rgb_to_gray(torch.ones(2, 3, 4, 4)).shape
+    torch.Size([2, 1, 4, 4])
+    """
+    if x.shape[-3] == 1:
+        return x
+    r, g, b = x.unbind(-3)
+    return (BT601[0] * r + BT601[1] * g + BT601[2] * b).unsqueeze(-3)

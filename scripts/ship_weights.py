@@ -23,7 +23,8 @@ import torch
 from restorekit.api import WEIGHTS_DIR, load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
-from restorekit.config import apply_overrides, flat_items, to_dict
+from restorekit.config import flat_items, parse_call, to_dict
+from restorekit.degrade import create_degradation
 from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
@@ -61,14 +62,15 @@ def main() -> None:
     data = config["data"]
     methods = [Method(args.name, model, "shipped weights")]
     for spec in args.baseline:
-        base, _, kw = spec.partition(":")
-        baseline = create_baseline(base, **apply_overrides({}, [a for a in kw.split(",") if a]))
+        base, kwargs = parse_call(spec)
+        baseline = create_baseline(base, **kwargs)
         methods.append(Method(baseline.describe(), baseline, "classical baseline"))
     split_seed, channels = config["train"]["seed"], data.get("channels")
     # Another source (the motorcycle's real depth for haze) is scored whole: it was not
     # trained on, so there is no split to respect.
     source, split = (args.data, None) if args.data else (data["source"], "test")
-    tasks = tasks_for(source, [data["degradation"]], seed=list(range(args.seeds)), split=split,
+    degradation = create_degradation(data["degradation"], **data["degradation_params"]).spec
+    tasks = tasks_for(source, [degradation], seed=list(range(args.seeds)), split=split,
                       split_seed=split_seed, channels=channels)  # fmt: skip
     results = evaluate(methods, tasks, limit=args.limit)
     state = load_checkpoint(args.run).state

@@ -173,3 +173,19 @@ def test_weights_lists_each_shipped_model_with_its_task_and_score(
         block = out.split("face_attention_unet_low\n", 1)[1]
         assert "domain: 48x48 gray faces" in block.split("\n")[1]
         assert " dB / 0.9" in block and "(best classical: bm3d " in block
+
+
+def test_degrade_takes_an_operator_with_parameters(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p"
+    args = ["degrade", str(photos), "--out", str(out), "--name", "gaussian"]
+    assert run([*args, "--param", "sigma=0.2", "--param", "clip=false"]) == 0
+    noisy, clean = read_image(out / "astro.png"), read_image(photos / "astro.png")
+    assert 0.15 < float((noisy - clean).std()) < 0.25  # sigma 0.2, not the default 0.04
+    assert run([*args, "--param", "sigmaa=0.2", "--overwrite"]) == 2  # named, one line
+
+
+def test_degradations_lists_operators_with_parameters_and_presets(capsys) -> None:
+    assert run(["degradations"]) == 0
+    text = capsys.readouterr().out
+    assert "gaussian" in text and "sigma" in text and "gaussian_low" in text
+    assert "GaussianNoise(sigma_range=(0.04, 0.04), clip=True)" in text

@@ -224,7 +224,7 @@ def test_twin_deterministic_by_seed_and_in_range() -> None:
 def test_twin_depth_scale_sets_far_end_transmission() -> None:
     x = torch.zeros(1, 3, 8, 8)
     ones = torch.ones(1, 1, 8, 8)
-    op = Haze(beta_range=(0.1, 0.1), airlight_range=(1.0, 1.0), depth_scale=12.0)
+    op = Haze(beta=0.1, airlight=1.0, depth_scale=12.0)
     y = op(x, generator=gen(0), depth=ones).lq
     assert torch.allclose(y, torch.full_like(y, 1 - math.exp(-1.2)))
     # The default ranges give visible haze at the far end: t in about [0.09, 0.62].
@@ -251,12 +251,12 @@ def test_twin_uses_given_depth_and_both_priors() -> None:
 def test_twin_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="depth_prior"):
         Haze(depth_prior="midas")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="airlight_range"):
-        Haze(airlight_range=(0.8, 1.2))
+    with pytest.raises(ValueError, match=r"airlight must be .* <= 1.0"):
+        Haze(airlight=(0.8, 1.2))
     with pytest.raises(ValueError, match="depth_scale"):
         Haze(depth_scale=0.0)
-    with pytest.raises(ValueError, match="beta_range"):
-        Haze(beta_range=(0.2, 0.1))
+    with pytest.raises(ValueError, match=r"beta must be .* lo <= hi"):
+        Haze(beta=(0.2, 0.1))
 
 
 def test_haze_preset_runs_on_a_batch_without_global_rng() -> None:

@@ -230,3 +230,16 @@ def test_the_recipe_perceptual_loss_keeps_its_layer_weights(
     pred, gt = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
     # normalised: each layer's MSE over its target's mean square is 1; 1 + 0.5 x 1
     assert loss(pred, gt).item() == pytest.approx(1.5)
+
+
+def test_recipes_take_degradation_parameters() -> None:
+    from restorekit.train.recipe import data_degradation
+
+    recipe = load_recipe(
+        find_recipe("face_attention_unet_low"),
+        ("data.degradation=gaussian", "data.degradation_params={sigma: [0.01, 0.1]}"),
+    )
+    op = data_degradation(recipe.data)
+    assert op.sigma_range == (0.01, 0.1) and op.spec == "gaussian:sigma=[0.01, 0.1]"
+    with pytest.raises(ConfigError, match=r"data\.degradation: .*'sgma'"):
+        load_recipe(find_recipe("face_attention_unet_low"), ("data.degradation_params={sgma: 1}",))

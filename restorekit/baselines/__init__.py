@@ -42,7 +42,6 @@ from restorekit.baselines.dcp import (
     Dehazed,
     _check,
     _check_dcp,
-    _check_images,
     _is_int,
     _work,
     dark_channel,
@@ -50,6 +49,7 @@ from restorekit.baselines.dcp import (
     guided_filter,
 )
 from restorekit.degrade.resize import imresize
+from restorekit.utils import check_images
 
 __all__ = [
     "BM3D",
@@ -193,7 +193,7 @@ class Baseline(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Restore (B, C, H, W) in [0, 1], C = 1 or 3 -> (B, C, scale*H, scale*W)."""
-        _check_images(x)
+        check_images(x, channels=(1, 3))
         return self.restore(x).to(device=x.device, dtype=x.dtype)
 
     def restore(self, x: Tensor) -> Tensor:

@@ -24,15 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from restorekit.utils import check_images
+
 __all__ = ["Dehazed", "dark_channel", "dehaze_dcp", "guided_filter"]
-
-
-def _check_images(x: Tensor) -> None:
-    if not isinstance(x, Tensor) or x.ndim != 4 or not x.is_floating_point():
-        got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a float tensor of shape (B, C, H, W), got {got}")
-    if x.shape[1] not in (1, 3):
-        raise ValueError(f"x must have 1 or 3 channels, got {tuple(x.shape)}")
 
 
 def _check(ok: bool, name: str, value: object, need: str) -> None:
@@ -177,7 +171,7 @@ def dehaze_dcp(
         >>> out.image.shape, out.airlight.shape, out.transmission.shape
         (torch.Size([1, 3, 40, 40]), torch.Size([1, 3]), torch.Size([1, 1, 40, 40]))
     """
-    _check_images(x)
+    check_images(x, channels=(1, 3))
     _check_dcp(patch=patch, omega=omega, t0=t0, top_fraction=top_fraction, radius=radius, eps=eps)
     i = _work(x)
     b, c, h, w = i.shape

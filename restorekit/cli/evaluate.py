@@ -128,7 +128,7 @@ def _eval_methods(models: list[str], baselines: list[str], weights: Path | None)
     """(name, module, note) for each --model and --baseline, in the order given."""
     from restorekit.api import load_model
     from restorekit.baselines import create_baseline
-    from restorekit.config import apply_overrides
+    from restorekit.config import parse_call
 
     methods = []
     for spec in models:
@@ -137,9 +137,8 @@ def _eval_methods(models: list[str], baselines: list[str], weights: Path | None)
         note = f"weights {net.weights_file}" if not net.untrained else "untrained (random init)"
         methods.append((name, net, note))
     for spec in baselines:
-        base, _, args = spec.partition(":")
-        kwargs = apply_overrides({}, [a for a in args.split(",") if a])  # values as YAML
-        module = create_baseline(base.strip(), **kwargs)
+        name, kwargs = parse_call(spec)  # bm3d:sigma=0.1
+        module = create_baseline(name, **kwargs)
         methods.append((module.describe(), module, "classical baseline"))
     return methods
 

@@ -47,8 +47,18 @@ def degrade(
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
     name: Annotated[
         str,
-        typer.Option("--name", help="Degradation preset; `restorekit degradations` lists them."),
+        typer.Option(
+            "--name",
+            help="Degradation operator or preset, or a spec such as "
+            "'bicubic:scale=4 + gaussian:sigma=0.05'; `restorekit degradations` lists them.",
+        ),
     ] = "gaussian_low",
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", help="Repeatable KEY=VALUE parameter of --name (YAML value): sigma=0.1."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed; each file gets its own, from its name.")] = 0,
     fmt: Annotated[
         OutFormat, typer.Option("--format", help="Output format (lossless).")
@@ -59,17 +69,19 @@ def degrade(
     overwrite: OverwriteOption = False,
     skip_existing: SkipExistingOption = False,
 ) -> None:
-    """Apply a named degradation to every image of a folder.
+    """Apply a named degradation, with its parameters, to every image of a folder.
 
     Outputs keep each input's name and bit depth (as PNG or TIFF, so nothing is lost to
     JPEG); an alpha channel is dropped. Salt-and-pepper and defect presets also write
     their corruption masks to OUT/masks/. A bad file is reported and skipped; the exit
     code is then 2.
     """
+    from restorekit.config import apply_overrides
     from restorekit.degrade import create_degradation
     from restorekit.utils import make_generator
 
-    op = create_degradation(name)  # unknown names fail here, before any file is read
+    # Unknown names and parameters fail here, before any file is read.
+    op = create_degradation(name, **apply_overrides({}, param or []))
     batch = _ImageFolder(input_dir, out, src_flag="INPUT_DIR", max_pixels=max_pixels)
     targets = batch.plan(out, f".{fmt.value}", overwrite=overwrite, skip_existing=skip_existing)
     for path, bit_depth, x in batch.images(f"degrade {name}"):
@@ -77,7 +89,7 @@ def degrade(
         batch.write(path, targets[path], result.lq[0], bit_depth=bit_depth)
         if result.mask is not None:
             batch.write(path, out / "masks" / f"{path.stem}.png", result.mask[0])
-    batch.finish(f"wrote {{n}} images to {out} ({name}, seed {seed})")
+    batch.finish(f"wrote {{n}} images to {out} ({op.spec}: {op!r}, seed {seed})")
 
 
 @app.command()
@@ -102,13 +114,14 @@ def downsample(
     are lossless PNG at the input's bit depth, named as the inputs; alpha is dropped.
     """
     from restorekit.degrade import imresize
+    from restorekit.utils import rgb_to_gray
 
     if scale not in (2, 3, 4):
         raise UserError(f"--scale {scale}: choose 2, 3 or 4")
     batch = _ImageFolder(hr_dir, lr_dir, src_flag="--hr-dir")
     targets = batch.plan(lr_dir, ".png", overwrite=overwrite, skip_existing=skip_existing)
     for path, bit_depth, hr in batch.images(f"downsample x{scale}"):
-        hr = _to_gray(hr) if gray else hr
+        hr = rgb_to_gray(hr) if gray else hr
         h, w = (hr.shape[-2] // scale) * scale, (hr.shape[-1] // scale) * scale
         if h == 0 or w == 0:
             batch.skip(f"{path}: {hr.shape[-2]}x{hr.shape[-1]} is smaller than the scale {scale}")
@@ -231,14 +244,6 @@ class _ImageFolder(_ImageBatch):
         if not files:
             raise UserError(f"{src_flag} {src}: no images found")
         super().__init__(files, max_pixels=max_pixels)
-
-
-def _to_gray(x):  # torch is imported lazily, so no annotations
-    """RGB -> gray with ITU-R BT.601 weights (what MATLAB rgb2gray uses); gray stays."""
-    if x.shape[1] == 1:
-        return x
-    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    return 0.298936021293775 * r + 0.587043074451121 * g + 0.114020904255103 * b
 
 
 @app.command("restore")
@@ -423,8 +428,18 @@ def _output_targets(files: list[Path], out: Path, *, suffix: str) -> dict[Path, 
 
 @app.command("degradations")
 def list_degradations_cmd() -> None:
-    """List the degradation presets that `restorekit degrade --name` accepts."""
-    from restorekit.degrade import create_degradation, list_degradations
+    """List the operators (with their parameters) and presets that `degrade --name` takes."""
+    import inspect
 
-    for name in list_degradations():
-        typer.echo(f"{name:16s} {create_degradation(name)!r}")
+    from restorekit.degrade import DEGRADATIONS, create_degradation
+
+    typer.echo("operators (name: parameters; `--param KEY=VALUE`, a range as [lo, hi]):")
+    for entry in DEGRADATIONS:
+        if entry.kind == "operator":
+            params = ", ".join(str(p) for p in inspect.signature(entry.obj).parameters.values())
+            typer.echo(f"  {entry.name:20s} {params}")
+            typer.echo(f"  {'':20s} {entry.paper}")
+    typer.echo("presets (named parameter sets):")
+    for entry in DEGRADATIONS:
+        if entry.kind == "preset":
+            typer.echo(f"  {entry.name:20s} {create_degradation(entry.name)!r}")

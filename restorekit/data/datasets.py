@@ -23,7 +23,6 @@ References:
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -431,10 +430,10 @@ class SyntheticPairs(_Epochs):
         ]
         op = create_degradation(degradation) if isinstance(degradation, str) else degradation
         self.degradation = op
-        self.scale = int(getattr(op, "scale", 1))
+        self.scale = int(op.scale)
         if crop is not None and (crop < 1 or crop % self.scale):
             raise ValueError(f"crop {crop} must be a positive multiple of the scale {self.scale}")
-        self._takes_depth = "depth" in inspect.signature(op.forward).parameters
+        self._takes_depth = "depth" in op.inputs
         self.crop, self.augment, self.seed, self.channels = crop, augment, int(seed), channels
         self.repeat, self.cache_bytes, self.jitter = int(repeat), int(cache_bytes), jitter
         if resample is not None and resample < 2:

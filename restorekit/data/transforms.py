@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
+from restorekit.utils import rgb_to_gray
+
 __all__ = [
     "crop_offsets",
     "dihedral",
@@ -232,11 +234,7 @@ def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     if c == channels:
         return x
     if channels == 1 and c == 3:
-        r, g, b = x.unbind(-3)
-        # MATLAB rgb2gray's weights (BT.601), as the CLI's --gray.
-        return (0.298936021293775 * r + 0.587043074451121 * g + 0.114020904255103 * b)[
-            ..., None, :, :
-        ]
+        return rgb_to_gray(x)  # MATLAB rgb2gray's weights (BT.601), as the CLI's --gray
     if channels == 3 and c == 1:
         return x.expand(*x.shape[:-3], 3, *x.shape[-2:]).contiguous()
     raise ValueError(f"cannot convert {c} channels to {channels}; use 1 or 3")

@@ -1,16 +1,24 @@
 """Degradations: pure tensor-in, tensor-out operators with explicit generators.
 
 Each is a function (``gaussian_noise``, ``salt_pepper``, ``haze``, ``imresize``, ...) plus
-an ``nn.Module`` twin that samples its parameters from ranges. Named presets
-(``gaussian_low``, ``salt_pepper``, ``haze``, ``bicubic_x4``, ``defects``, ...) are built
-with :func:`create_degradation`; :func:`list_degradations` names them all.
+an ``nn.Module`` twin, the operator, that samples its parameters from ranges. Operators
+(``gaussian``, ``salt_pepper``, ``haze``, ``bicubic``, ``defects``) and the seed's presets
+(``gaussian_low``, ``bicubic_x4``, ...) are built with :func:`create_degradation`, with
+parameters and composition (``"bicubic:scale=4 + gaussian:sigma=0.05"``);
+:func:`list_degradations` names them all. A new operator is one module here that
+registers it (see :mod:`restorekit.degrade.base`).
 """
 
 from restorekit.degrade.base import (
+    DEGRADATIONS,
+    Compose,
     Degradation,
     Degraded,
+    Preset,
     create_degradation,
     list_degradations,
+    parse_spec,
+    preset,
     register,
 )
 from restorekit.degrade.defects import (
@@ -39,15 +47,18 @@ from restorekit.degrade.noise import (
 from restorekit.degrade.resize import Bicubic, imresize
 
 __all__ = [
+    "DEGRADATIONS",
     "DEPTH_PRIORS",
     "FACE_NOISE_SIGMA",
     "Bicubic",
+    "Compose",
     "DefectMasks",
     "Defects",
     "Degradation",
     "Degraded",
     "GaussianNoise",
     "Haze",
+    "Preset",
     "SaltPepper",
     "apply_defects",
     "create_degradation",
@@ -59,6 +70,8 @@ __all__ = [
     "haze",
     "imresize",
     "list_degradations",
+    "parse_spec",
+    "preset",
     "register",
     "salt_pepper",
     "transmission",

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from restorekit.degrade.base import Degradation, Degraded, register
+from restorekit.utils import as_range
 
 __all__ = [
     "DefectMasks",
@@ -58,12 +59,6 @@ class DefectMasks(NamedTuple):
 def _check_size(h: int, w: int) -> None:
     if int(h) != h or int(w) != w or h < 1 or w < 1:
         raise ValueError(f"h and w must be positive integers, got h={h}, w={w}")
-
-
-def _check_range(rng: tuple[float, float], *, name: str, lo_min: float = 0.0) -> None:
-    lo, hi = rng
-    if not lo_min <= lo <= hi:
-        raise ValueError(f"{name} must satisfy {lo_min} <= lo <= hi, got {rng}")
 
 
 def _check_count(n: int, *, name: str) -> None:
@@ -151,8 +146,8 @@ def scratch_mask(
     """
     _check_size(h, w)
     _check_count(n, name="n")
-    _check_range(width_range, name="width_range", lo_min=1.0)
-    _check_range(length_range, name="length_range")
+    as_range(width_range, name="width_range", lo_min=1.0)
+    as_range(length_range, name="length_range")
     if bend < 0:
         raise ValueError(f"bend must be >= 0, got {bend}")
     mask = torch.zeros(h, w, dtype=torch.bool)
@@ -218,7 +213,7 @@ def blotch_mask(
     """
     _check_size(h, w)
     _check_count(n, name="n")
-    _check_range(radius_range, name="radius_range")
+    as_range(radius_range, name="radius_range")
     if not 0.0 <= roughness < 1.0:
         raise ValueError(f"roughness must be in [0, 1), got {roughness}")
     mask = torch.zeros(h, w, dtype=torch.bool)
@@ -270,7 +265,7 @@ def blob_mask(
     """
     _check_size(h, w)
     _check_count(n, name="n")
-    _check_range(radius_range, name="radius_range")
+    as_range(radius_range, name="radius_range")
     mask = torch.zeros(h, w, dtype=torch.bool)
     for _ in range(n):
         cy, cx = _centre(h, w, generator)
@@ -434,6 +429,7 @@ def apply_defects(
     return y.clamp(0.0, 1.0).to(x.dtype)
 
 
+@register("defects", paper="scratches, blotches and blobs painted over the image")
 class Defects(Degradation):
     """Twin of :func:`defect_masks` + :func:`apply_defects`, one random mask per image.
 
@@ -464,9 +460,9 @@ class Defects(Degradation):
         for name, (lo, hi) in counts.items():
             if int(lo) != lo or int(hi) != hi or not 0 <= lo <= hi:
                 raise ValueError(f"{name} must be integers 0 <= lo <= hi, got {(lo, hi)}")
-        _check_range(scratch_width, name="scratch_width", lo_min=1.0)
-        _check_range(blotch_radius, name="blotch_radius")
-        _check_range(blob_radius, name="blob_radius")
+        as_range(scratch_width, name="scratch_width", lo_min=1.0)
+        as_range(blotch_radius, name="blotch_radius")
+        as_range(blob_radius, name="blob_radius")
         self.n_scratches = (int(n_scratches[0]), int(n_scratches[1]))
         self.n_blotches = (int(n_blotches[0]), int(n_blotches[1]))
         self.n_blobs = (int(n_blobs[0]), int(n_blobs[1]))
@@ -509,8 +505,3 @@ class Defects(Degradation):
             f"n_blobs={self.n_blobs}, scratch_width={self.scratch_width}, "
             f"blotch_radius={self.blotch_radius}, blob_radius={self.blob_radius}"
         )
-
-
-@register("defects")
-def _defects() -> Degradation:
-    return Defects()

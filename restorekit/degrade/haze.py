@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from restorekit.degrade.base import Degradation, Degraded, register, uniform
+from restorekit.utils import as_range, check_images
 
 __all__ = [
     "DEPTH_PRIORS",
@@ -48,12 +49,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DepthPrior = Literal["vertical", "dark_channel"]
-
-
-def _check_images(x: torch.Tensor, *, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
-        got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a float tensor of shape (B, C, H, W), got {got}")
 
 
 def _work_dtype(t: torch.Tensor) -> torch.dtype:
@@ -74,7 +69,7 @@ def _per_image(
 
 
 def _check_depth(depth: torch.Tensor) -> None:
-    _check_images(depth, name="depth")
+    check_images(depth, name="depth")
     if depth.shape[1] != 1:
         raise ValueError(f"depth must have one channel, (B, 1, H, W), got {tuple(depth.shape)}")
     if not torch.isfinite(depth).all():
@@ -143,7 +138,7 @@ def haze(
         >>> torch.equal(haze(x, d, beta=0.0, airlight=1.0), x)
         True
     """
-    _check_images(x)
+    check_images(x)
     _check_depth(depth)
     bsz, c, h, w = x.shape
     if depth.shape[0] not in (1, bsz) or depth.shape[2:] != (h, w):
@@ -188,7 +183,7 @@ def vertical_gradient_depth(
         >>> vertical_gradient_depth(torch.zeros(1, 1, 5, 1), horizon=0.5).flatten().tolist()
         [1.0, 1.0, 1.0, 0.5, 0.0]
     """
-    _check_images(x)
+    check_images(x)
     if not 0.0 <= near <= far <= 1.0:
         raise ValueError(f"near and far must satisfy 0 <= near <= far <= 1, got {near}, {far}")
     if not 0.0 <= horizon < 1.0:
@@ -241,7 +236,7 @@ def dark_channel_depth(x: torch.Tensor, *, patch: int = 15, smooth: int = 31) ->
         >>> d.shape, bool(d[..., 0, :].min() == 1), bool(d[..., -1, :].max() == 0)
         (torch.Size([1, 1, 32, 32]), True, True)
     """
-    _check_images(x)
+    check_images(x)
     if patch < 1 or smooth < 1:
         raise ValueError(f"patch and smooth must be >= 1, got patch={patch}, smooth={smooth}")
     dark = x.to(_work_dtype(x)).amin(dim=1, keepdim=True)
@@ -319,6 +314,7 @@ DEPTH_PRIORS = {"vertical": vertical_gradient_depth, "dark_channel": dark_channe
 """Depth priors by name, for :class:`Haze`: each maps (B, C, H, W) images to (B, 1, H, W)."""
 
 
+@register("haze", paper="atmospheric scattering model (Koschmieder; RESIDE OTS ranges)")
 class Haze(Degradation):
     """Twin of :func:`haze`: one beta and one grey airlight per image, from their ranges.
 
@@ -329,35 +325,36 @@ class Haze(Degradation):
     the default ranges (see the module docstring).
 
     Args:
-        beta_range: (lo, hi) scattering coefficient per unit of scaled depth (RESIDE OTS).
-        airlight_range: (lo, hi) grey airlight, within [0, 1] so the output stays in [0, 1].
+        beta: scattering coefficient per unit of scaled depth, fixed or a (lo, hi) range
+            (RESIDE OTS).
+        airlight: grey airlight, fixed or a (lo, hi) range within [0, 1] so the output
+            stays in [0, 1].
         depth_scale: the scaled depth of the far end of the scene, > 0.
         depth_prior: ``"vertical"`` (:func:`vertical_gradient_depth`) or
             ``"dark_channel"`` (:func:`dark_channel_depth`).
+
+    Returns ``params = {"beta": (B,), "airlight": (B,)}``.
     """
+
+    inputs = ("depth",)
 
     def __init__(
         self,
-        beta_range: tuple[float, float] = (0.04, 0.2),
-        airlight_range: tuple[float, float] = (0.7, 1.0),
+        beta: float | tuple[float, float] = (0.04, 0.2),
+        airlight: float | tuple[float, float] = (0.7, 1.0),
         *,
         depth_scale: float = 12.0,
         depth_prior: DepthPrior = "vertical",
     ):
         super().__init__()
-        for name, (lo, hi) in (("beta_range", beta_range), ("airlight_range", airlight_range)):
-            if not 0.0 <= lo <= hi:
-                raise ValueError(f"{name} must satisfy 0 <= lo <= hi, got {(lo, hi)}")
-        if airlight_range[1] > 1.0:
-            raise ValueError(f"airlight_range must lie within [0, 1], got {airlight_range}")
+        self.beta_range = as_range(beta, name="beta")
+        self.airlight_range = as_range(airlight, name="airlight", hi_max=1.0)
         if not depth_scale > 0:
             raise ValueError(f"depth_scale must be > 0, got {depth_scale}")
         if depth_prior not in DEPTH_PRIORS:
             raise ValueError(
                 f"depth_prior must be one of {sorted(DEPTH_PRIORS)}, got {depth_prior!r}"
             )
-        self.beta_range = (float(beta_range[0]), float(beta_range[1]))
-        self.airlight_range = (float(airlight_range[0]), float(airlight_range[1]))
         self.depth_scale = float(depth_scale)
         self.depth_prior = depth_prior
 
@@ -369,22 +366,18 @@ class Haze(Degradation):
         depth: torch.Tensor | None = None,
     ) -> Degraded:
         """Haze ``x`` (B, C, H, W) in [0, 1]; ``depth`` (B or 1, 1, H, W) in [0, 1] or None."""
-        _check_images(x)
+        check_images(x)
         if depth is None:
             depth = DEPTH_PRIORS[self.depth_prior](x)
         b = x.shape[0]
         beta = uniform(*self.beta_range, b, generator)
         airlight = uniform(*self.airlight_range, b, generator)
         scaled = depth.to(x.device) * self.depth_scale
-        return Degraded(haze(x, scaled, beta=beta, airlight=airlight))
+        lq = haze(x, scaled, beta=beta, airlight=airlight)
+        return Degraded(lq, params={"beta": beta, "airlight": airlight})
 
     def extra_repr(self) -> str:
         return (
             f"beta_range={self.beta_range}, airlight_range={self.airlight_range}, "
             f"depth_scale={self.depth_scale}, depth_prior={self.depth_prior!r}"
         )
-
-
-@register("haze")
-def _haze() -> Degradation:
-    return Haze()

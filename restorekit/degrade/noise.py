@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from restorekit.degrade.base import Degradation, Degraded, register, uniform
+from restorekit.degrade.base import Degradation, Degraded, preset, register, uniform
+from restorekit.utils import as_range, check_images
 
 __all__ = [
     "DNCNN_SIGMAS",
@@ -50,12 +51,6 @@ DNCNN_SIGMAS: tuple[int, ...] = (15, 25, 50)
 """The usual Gaussian denoising benchmark levels, in grey levels of 255 (unclipped)."""
 
 
-def _check_images(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
-        got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a float tensor of shape (B, C, H, W), got {got}")
-
-
 def _per_image(value: float | torch.Tensor, batch: int, *, name: str) -> torch.Tensor:
     """A float or a (B,) tensor as a float64 CPU tensor of shape (B,), checked >= 0."""
     v = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
@@ -66,13 +61,6 @@ def _per_image(value: float | torch.Tensor, batch: int, *, name: str) -> torch.T
     if not torch.isfinite(v).all() or (v < 0).any():
         raise ValueError(f"{name} must be finite and >= 0, got {v.tolist()}")
     return v
-
-
-def _check_range(rng: tuple[float, float], *, name: str, hi_max: float | None = None) -> None:
-    lo, hi = rng
-    if not 0 <= lo <= hi or (hi_max is not None and hi > hi_max):
-        bound = f" <= {hi_max}" if hi_max is not None else ""
-        raise ValueError(f"{name} must satisfy 0 <= lo <= hi{bound}, got {rng}")
 
 
 def gaussian_noise(
@@ -105,7 +93,7 @@ def gaussian_noise(
         >>> bool(y.min() >= 0), bool(y.max() <= 1)
         (True, True)
     """
-    _check_images(x)
+    check_images(x)
     s = _per_image(sigma, x.shape[0], name="sigma")
     # float64 inputs get float64 noise; every other float type is noised in float32.
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -151,7 +139,7 @@ def salt_pepper(
         >>> bool(((y != 0.5).any(1, keepdim=True) == mask.bool()).all())
         True
     """
-    _check_images(x)
+    check_images(x)
     a = _per_image(amount, x.shape[0], name="amount")
     if (a > 1).any():
         raise ValueError(f"amount must be in [0, 1], got {a.tolist()}")
@@ -169,95 +157,78 @@ def salt_pepper(
     return noisy, hit.to(x.dtype)
 
 
+@register("gaussian", paper="additive white Gaussian noise; DnCNN's levels unclipped")
 class GaussianNoise(Degradation):
-    """Twin of :func:`gaussian_noise`: one sigma per image, uniform in ``sigma_range``.
+    """Twin of :func:`gaussian_noise`: one sigma per image, uniform in the ``sigma`` range.
 
     Args:
-        sigma_range: (lo, hi) noise std on the [0, 1] scale; lo == hi gives a fixed level.
+        sigma: noise std on the [0, 1] scale, fixed or a (lo, hi) range.
         clip: clip to [0, 1] (face task) or not (DnCNN protocol); see :func:`gaussian_noise`.
+
+    Returns ``params = {"sigma": (B,)}``, the std each image got.
     """
 
-    def __init__(self, sigma_range: tuple[float, float] = (0.04, 0.04), *, clip: bool = True):
+    def __init__(self, sigma: float | tuple[float, float] = 0.04, *, clip: bool = True):
         super().__init__()
-        _check_range(sigma_range, name="sigma_range")
-        self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
-        self.clip = clip
+        self.sigma_range = as_range(sigma, name="sigma")
+        self.clip = bool(clip)
 
     def forward(self, x: torch.Tensor, *, generator: torch.Generator) -> Degraded:
-        _check_images(x)
+        check_images(x)
         sigma = uniform(*self.sigma_range, x.shape[0], generator)
-        return Degraded(gaussian_noise(x, sigma, generator=generator, clip=self.clip))
+        lq = gaussian_noise(x, sigma, generator=generator, clip=self.clip)
+        return Degraded(lq, params={"sigma": sigma})
 
     def extra_repr(self) -> str:
         lo, hi = self.sigma_range
         return f"sigma_range=({lo:.4g}, {hi:.4g}), clip={self.clip}"
 
 
+@register("salt_pepper", paper="impulse noise (Gonzalez & Woods 5.2); defaults: the face task's")
 class SaltPepper(Degradation):
-    """Twin of :func:`salt_pepper`: one amount per image, uniform in ``amount_range``.
+    """Twin of :func:`salt_pepper`: one amount per image, uniform in the ``amount`` range.
 
-    Returns ``Degraded(lq, mask)`` with the (B, 1, H, W) corruption mask.
+    Returns ``Degraded(lq, mask, {"amount": (B,)})`` with the (B, 1, H, W) corruption mask.
 
     Args:
-        amount_range: (lo, hi) corruption probability, within [0, 1].
+        amount: corruption probability, fixed or a (lo, hi) range within [0, 1]; the
+            default is the face task's level.
         salt_ratio: probability that a corrupted pixel is salt (1) rather than pepper (0).
     """
 
-    def __init__(self, amount_range: tuple[float, float] = (0.1, 0.1), *, salt_ratio: float = 0.5):
+    def __init__(
+        self,
+        amount: float | tuple[float, float] = FACE_SALT_PEPPER_AMOUNT,
+        *,
+        salt_ratio: float = 0.5,
+    ):
         super().__init__()
-        _check_range(amount_range, name="amount_range", hi_max=1.0)
+        self.amount_range = as_range(amount, name="amount", hi_max=1.0)
         if not 0.0 <= salt_ratio <= 1.0:
             raise ValueError(f"salt_ratio must be in [0, 1], got {salt_ratio}")
-        self.amount_range = (float(amount_range[0]), float(amount_range[1]))
         self.salt_ratio = float(salt_ratio)
 
     def forward(self, x: torch.Tensor, *, generator: torch.Generator) -> Degraded:
-        _check_images(x)
+        check_images(x)
         amount = uniform(*self.amount_range, x.shape[0], generator)
         lq, mask = salt_pepper(x, amount, salt_ratio=self.salt_ratio, generator=generator)
-        return Degraded(lq, mask)
+        return Degraded(lq, mask, {"amount": amount})
 
     def extra_repr(self) -> str:
         return f"amount_range={self.amount_range}, salt_ratio={self.salt_ratio}"
 
 
-# The face task's three noises (SPEC.md B), clipped like the seed's noisy images.
-@register("gaussian_low")
-def _gaussian_low() -> Degradation:
-    s = FACE_NOISE_SIGMA["low"]
-    return GaussianNoise((s, s), clip=True)
-
-
-@register("gaussian_high")
-def _gaussian_high() -> Degradation:
-    s = FACE_NOISE_SIGMA["high"]
-    return GaussianNoise((s, s), clip=True)
-
-
-@register("salt_pepper")
-def _salt_pepper() -> Degradation:
-    a = FACE_SALT_PEPPER_AMOUNT
-    return SaltPepper((a, a), salt_ratio=0.5)
-
-
+# The face task's noises (SPEC.md B), clipped like the seed's noisy images; its
+# salt-and-pepper level is the operator's default.
+preset("gaussian_low", "gaussian", sigma=FACE_NOISE_SIGMA["low"], clip=True,
+       description="the face task's low noise (SPEC.md B)")  # fmt: skip
+preset("gaussian_high", "gaussian", sigma=FACE_NOISE_SIGMA["high"], clip=True,
+       description="the face task's high noise (SPEC.md B)")  # fmt: skip
 # Both face noises and everything between, for one pretraining run that each face task's
-# model is then fine-tuned from (issue: photo pretraining for the face U-Net).
-@register("gaussian_face_blind")
-def _gaussian_face_blind() -> Degradation:
-    return GaussianNoise((0.02, 0.15), clip=True)
-
-
+# U-Net is then fine-tuned from.
+preset("gaussian_face_blind", "gaussian", sigma=(0.02, 0.15), clip=True,
+       description="face noise levels low to high and between")  # fmt: skip
 # The DnCNN benchmark levels leave the noisy image unclipped (values may leave [0, 1]).
-@register("gaussian_15")
-def _gaussian_15() -> Degradation:
-    return GaussianNoise((15 / 255, 15 / 255), clip=False)
-
-
-@register("gaussian_25")
-def _gaussian_25() -> Degradation:
-    return GaussianNoise((25 / 255, 25 / 255), clip=False)
-
-
-@register("gaussian_50")
-def _gaussian_50() -> Degradation:
-    return GaussianNoise((50 / 255, 50 / 255), clip=False)
+for _level in DNCNN_SIGMAS:
+    preset(f"gaussian_{_level}", "gaussian", sigma=_level / 255, clip=False,
+           description=f"sigma {_level}/255 unclipped (DnCNN protocol)")  # fmt: skip

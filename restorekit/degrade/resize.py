@@ -67,7 +67,7 @@ from numbers import Integral, Real
 
 import torch
 
-from restorekit.degrade.base import Degradation, Degraded, register
+from restorekit.degrade.base import Degradation, Degraded, preset, register
 
 __all__ = ["Bicubic", "cubic", "imresize"]
 
@@ -218,6 +218,7 @@ def imresize(
     return y.to(x.dtype)
 
 
+@register("bicubic", scales=(2, 3, 4), paper="MATLAB imresize bicubic with antialiasing")
 class Bicubic(Degradation):
     """The SR benchmarks' bicubic degradation: ``lq = imresize(x, 1 / scale)``.
 
@@ -247,16 +248,6 @@ class Bicubic(Degradation):
         return f"scale={self.scale}"
 
 
-@register("bicubic_x2")
-def _bicubic_x2() -> Degradation:
-    return Bicubic(2)
-
-
-@register("bicubic_x3")
-def _bicubic_x3() -> Degradation:
-    return Bicubic(3)
-
-
-@register("bicubic_x4")
-def _bicubic_x4() -> Degradation:
-    return Bicubic(4)
+for _scale in (2, 3, 4):
+    preset(f"bicubic_x{_scale}", "bicubic", scale=_scale,
+           description=f"MATLAB-exact bicubic downscaling by {_scale}")  # fmt: skip

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restorekit.utils import check_positive
+
 __all__ = [
     "SCSE",
     "AttentionGate",
@@ -25,12 +27,6 @@ __all__ = [
     "PixelAttention",
     "ProgressiveAttentionRefinement",
 ]
-
-
-def _positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class ChannelAttention(nn.Module):
@@ -55,7 +51,9 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
-        hidden = max(1, _positive("channels", channels) // _positive("reduction", reduction))
+        hidden = max(
+            1, check_positive("channels", channels) // check_positive("reduction", reduction)
+        )
         self.body = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(channels, hidden, 1),
@@ -92,7 +90,9 @@ class PixelAttention(nn.Module):
 
     def __init__(self, channels: int, *, reduction: int = 8) -> None:
         super().__init__()
-        hidden = max(1, _positive("channels", channels) // _positive("reduction", reduction))
+        hidden = max(
+            1, check_positive("channels", channels) // check_positive("reduction", reduction)
+        )
         self.body = nn.Sequential(
             nn.Conv2d(channels, hidden, 1),
             nn.ReLU(inplace=True),
@@ -141,7 +141,7 @@ class ProgressiveAttentionRefinement(nn.Module):
 
     def __init__(self, channels: int, *, reduction: int = 8, kernel_size: int = 3) -> None:
         super().__init__()
-        if _positive("kernel_size", kernel_size) % 2 == 0:
+        if check_positive("kernel_size", kernel_size) % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.pa = PixelAttention(channels, reduction=reduction)
         self.refine = nn.Conv2d(1, 1, kernel_size, padding=kernel_size // 2)
@@ -213,9 +213,9 @@ class AttentionGate(nn.Module):
         def conv_bn(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout))
 
-        inter = _positive("inter_channels", inter_channels)
-        self.w_g = conv_bn(_positive("gate_channels", gate_channels), inter)
-        self.w_x = conv_bn(_positive("skip_channels", skip_channels), inter)
+        inter = check_positive("inter_channels", inter_channels)
+        self.w_g = conv_bn(check_positive("gate_channels", gate_channels), inter)
+        self.w_x = conv_bn(check_positive("skip_channels", skip_channels), inter)
         self.psi = conv_bn(inter, 1)
 
     def coefficients(self, g: Tensor, x: Tensor) -> Tensor:
@@ -267,12 +267,14 @@ class EfficientAttention(nn.Module):
         heads: int = 1,
     ) -> None:
         super().__init__()
-        channels = _positive("channels", channels)
-        key_channels = _positive("key_channels", channels if key_channels is None else key_channels)
-        value_channels = _positive(
+        channels = check_positive("channels", channels)
+        key_channels = check_positive(
+            "key_channels", channels if key_channels is None else key_channels
+        )
+        value_channels = check_positive(
             "value_channels", channels if value_channels is None else value_channels
         )
-        self.heads = _positive("heads", heads)
+        self.heads = check_positive("heads", heads)
         for name, value in (("key_channels", key_channels), ("value_channels", value_channels)):
             if value % heads:
                 raise ValueError(f"{name}={value} is not divisible by heads={heads}")

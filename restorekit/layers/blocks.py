@@ -14,13 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restorekit.utils import check_positive
+
 __all__ = ["AHPF", "RDB", "ConvBlock", "ResBlock", "Upsampler"]
-
-
-def _positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class ConvBlock(nn.Sequential):
@@ -41,7 +37,7 @@ class ConvBlock(nn.Sequential):
 
     def __init__(self, in_ch: int, out_ch: int, *, batch_norm: bool = True) -> None:
         layers: list[nn.Module] = []
-        for cin in (_positive("in_ch", in_ch), _positive("out_ch", out_ch)):
+        for cin in (check_positive("in_ch", in_ch), check_positive("out_ch", out_ch)):
             layers.append(nn.Conv2d(cin, out_ch, 3, padding=1, bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(out_ch))
@@ -66,9 +62,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int, *, res_scale: float = 1.0, kernel_size: int = 3) -> None:
         super().__init__()
-        if _positive("kernel_size", kernel_size) % 2 == 0:
+        if check_positive("kernel_size", kernel_size) % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-        channels = _positive("channels", channels)
+        channels = check_positive("channels", channels)
         self.res_scale = res_scale
         self.body = nn.Sequential(
             nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2),
@@ -98,10 +94,10 @@ class RDB(nn.Module):
 
     def __init__(self, channels: int, growth: int, n_layers: int) -> None:
         super().__init__()
-        channels, growth = _positive("channels", channels), _positive("growth", growth)
+        channels, growth = check_positive("channels", channels), check_positive("growth", growth)
         self.layers = nn.ModuleList(
             nn.Sequential(nn.Conv2d(channels + i * growth, growth, 3, padding=1), nn.ReLU())
-            for i in range(_positive("n_layers", n_layers))
+            for i in range(check_positive("n_layers", n_layers))
         )
         self.fusion = nn.Conv2d(channels + n_layers * growth, channels, 1)
 
@@ -138,7 +134,7 @@ class AHPF(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.channels = _positive("channels", channels)
+        self.channels = check_positive("channels", channels)
         self.alpha = nn.Parameter(torch.tensor(1.0 / 9.0))
         self.bias = nn.Parameter(torch.zeros(channels))
 
@@ -171,8 +167,10 @@ class Upsampler(nn.Sequential):
     def __init__(self, scale: int, channels: int, *, out_channels: int | None = None) -> None:
         if isinstance(scale, bool) or not isinstance(scale, int) or scale not in (2, 3, 4):
             raise ValueError(f"scale must be 2, 3 or 4, got {scale!r}")
-        channels = _positive("channels", channels)
-        out_channels = _positive("out_channels", channels if out_channels is None else out_channels)
+        channels = check_positive("channels", channels)
+        out_channels = check_positive(
+            "out_channels", channels if out_channels is None else out_channels
+        )
         factors = (2, 2) if scale == 4 else (scale,)
         layers: list[nn.Module] = []
         for i, s in enumerate(factors):

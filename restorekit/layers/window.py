@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restorekit.utils import check_positive
+
 __all__ = [
     "SwinBlock",
     "WindowAttention",
@@ -302,8 +304,7 @@ def deepnorm_constants(n_blocks: int) -> tuple[float, float]:
         >>> deepnorm_constants(2)
         (1.4142135623730951, 0.5)
     """
-    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 1:
-        raise ValueError(f"n_blocks must be a positive integer, got {n_blocks!r}")
+    check_positive("n_blocks", n_blocks)
     return (2 * n_blocks) ** 0.25, (8 * n_blocks) ** -0.25
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restorekit import utils
+
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad (B, C, H, W) at the bottom and right so H and W are multiples of ``multiple``.
@@ -100,5 +102,4 @@ def check_choice(name: str, value: object, choices: tuple[int, ...]) -> None:
 def check_positive(**values: object) -> None:
     """Raise ValueError naming the first argument that is not a positive integer."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        utils.check_positive(name, value)

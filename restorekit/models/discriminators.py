@@ -25,14 +25,10 @@ from torch import Tensor, nn
 
 from restorekit.layers import AttentionGate, ConvBlock
 from restorekit.models import register
-from restorekit.models.base import Discriminator, check_positive
+from restorekit.models.base import Discriminator
+from restorekit.utils import check_positive
 
 __all__ = ["PatchGANDiscriminator", "VGGDiscriminator"]
-
-
-def _check_positive(name: str, value: int) -> int:
-    check_positive(**{name: value})
-    return value
 
 
 class _SelfGatedBlock(nn.Module):
@@ -105,11 +101,11 @@ class PatchGANDiscriminator(Discriminator):
         attention_blocks: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        _check_positive("image_channels", image_channels)
+        check_positive("image_channels", image_channels)
         if widths is None:
-            n = 3 if n_layers is None else _check_positive("n_layers", n_layers)
+            n = 3 if n_layers is None else check_positive("n_layers", n_layers)
             widths = tuple(32 * 2**k for k in range(n))
-        widths = tuple(_check_positive("widths", w) for w in widths)
+        widths = tuple(check_positive("widths", w) for w in widths)
         if not widths:
             raise ValueError("widths is empty: give at least one block width")
         if n_layers is not None and n_layers != len(widths):
@@ -197,8 +193,8 @@ class VGGDiscriminator(Discriminator):
 
     def __init__(self, *, in_channels: int = 1, base: int = 64) -> None:
         super().__init__()
-        self.in_channels = _check_positive("in_channels", in_channels)
-        _check_positive("base", base)
+        self.in_channels = check_positive("in_channels", in_channels)
+        check_positive("base", base)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, base, 3, padding=1), nn.LeakyReLU(0.2)]
         channels = base
         for width in (base, 2 * base, 2 * base, 4 * base, 4 * base, 8 * base, 8 * base):

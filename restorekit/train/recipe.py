@@ -39,7 +39,7 @@ from restorekit.config import (
     to_dict,
 )
 from restorekit.data import SyntheticPairs, load_examples, open_dataset, split_indices
-from restorekit.degrade import create_degradation
+from restorekit.degrade import Degradation, create_degradation
 from restorekit.losses import GANLoss, PerceptualLoss
 from restorekit.models import create_model, list_models, model_signature
 from restorekit.train.checkpoint import load_weights
@@ -80,7 +80,9 @@ class DataSpec:
     """Where the training pairs come from.
 
     Either ``source`` (an offline source name or a path to clean images, degraded on the
-    fly with ``degradation``; split 70/20/10 by seed into train/val/test) or ``folder``
+    fly with ``degradation``, an operator, preset or spec string such as
+    ``"bicubic:scale=4 + gaussian:sigma=0.05"``, with ``degradation_params`` on top, e.g.
+    ``{sigma: [0, 0.2]}``; split 70/20/10 by seed into train/val/test) or ``folder``
     (a prepared dataset folder from ``restorekit data prepare``, with its own splits). A
     source with its own split (FER2013's Usage: Training / PublicTest / PrivateTest)
     keeps it.
@@ -88,6 +90,7 @@ class DataSpec:
 
     source: str | None = None
     degradation: str | None = None
+    degradation_params: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None
     crop: PositiveInt | None = 64
     augment: bool = True
@@ -236,7 +239,7 @@ def _check_names(recipe: Recipe) -> None:
         raise ConfigError("data.degradation: data.source needs one (restorekit degradations)")
     if recipe.data.degradation is not None:
         try:
-            create_degradation(recipe.data.degradation)
+            data_degradation(recipe.data)
         except ValueError as err:
             raise ConfigError(f"data.degradation: {err}") from None
     if recipe.data.folder is not None and not recipe.data.folder.is_dir():
@@ -297,16 +300,21 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
         val_idx = train_idx[:1]
     val_idx = val_idx[: spec.val_limit] if spec.val_limit else val_idx
     pick = lambda idx: [examples[i] for i in idx]  # noqa: E731
+    degradation = data_degradation(spec)
     mixed = [e for name, times in spec.mix.items() for e in load_examples(name)[1] * times]
     common = {"channels": spec.channels}
-    train = SyntheticPairs(pick(train_idx) + mixed, spec.degradation, seed=seed, crop=spec.crop,
+    train = SyntheticPairs(pick(train_idx) + mixed, degradation, seed=seed, crop=spec.crop,
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
                            resample=spec.resample, **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
-    val = SyntheticPairs(
-        pick(val_idx), spec.degradation, seed=seed + 1, crop=spec.val_crop, **common
-    )
+    val = SyntheticPairs(pick(val_idx), degradation, seed=seed + 1, crop=spec.val_crop, **common)
     return train, val
+
+
+def data_degradation(spec: DataSpec) -> Degradation:
+    """The operator that ``data.degradation`` and ``data.degradation_params`` name."""
+    assert spec.degradation is not None
+    return create_degradation(spec.degradation, **spec.degradation_params)
 
 
 def perceptual_loss(spec: PerceptualSpec) -> PerceptualLoss:

@@ -16,9 +16,9 @@ nothing (a test keeps that list empty).
 >>> @colours.register("red", kind="warm", paper="Newton 1704")
 ... def red() -> str:
 ...     return "#f00"
->>> colours.get("red")()
+>>> colours["red"]()
 '#f00'
->>> colours.entry("red").kind, colours.names()
+>>> colours.entry("red").kind, list(colours)
 ('warm', ['red'])
 >>> colours.get("blue")
 Traceback (most recent call last):
@@ -73,16 +73,30 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Name -> :class:`Entry` for one family of objects.
 
+    Read like a mapping of names to the registered objects (``registry[name]``, ``in``,
+    iteration over names, ``items()``); :meth:`entry` and :meth:`entries` give the
+    metadata. Unknown names raise ValueError listing the choices.
+
     Args:
         what: the family's name in error messages (``"model"``, ``"degradation"``).
         package: a package whose modules are all imported on the first lookup.
         helpers: modules of ``package`` that register nothing by design.
+        ordered: keep the registration order (where it means something: the order data
+            formats are tried in, sources are listed in) instead of sorting by name.
     """
 
-    def __init__(self, what: str, *, package: str | None = None, helpers: Iterable[str] = ()):
+    def __init__(
+        self,
+        what: str,
+        *,
+        package: str | None = None,
+        helpers: Iterable[str] = (),
+        ordered: bool = False,
+    ):
         self.what = what
         self.package = package
         self.helpers = frozenset(helpers)
+        self.ordered = ordered
         self._entries: dict[str, Entry[T]] = {}
         self._loaded = package is None
 
@@ -133,7 +147,8 @@ class Registry(Generic[T]):
     def silent_modules(self) -> list[str]:
         """Modules of the package that registered nothing here (should be empty)."""
         self.load()
-        registered = {e.module.split(".")[len(self.package.split("."))] for e in self}
+        depth = len(self.package.split(".")) if self.package else 0
+        registered = {e.module.split(".")[depth] for e in self.entries()}
         return [m for m in self.modules() if m.rsplit(".", 1)[1] not in registered]
 
     def entry(self, name: str) -> Entry[T]:
@@ -150,18 +165,33 @@ class Registry(Generic[T]):
         """The object registered as ``name`` (ValueError listing the choices if none)."""
         return self.entry(name).obj
 
+    __getitem__ = get
+
+    def entries(self, *, kind: str | None = None) -> list[Entry[T]]:
+        """The entries, in :meth:`names` order; only those of ``kind`` if given."""
+        return [self._entries[n] for n in self.names(kind=kind)]
+
+    def values(self) -> list[T]:
+        """The registered objects, in :meth:`names` order."""
+        return [e.obj for e in self.entries()]
+
+    def items(self) -> list[tuple[str, T]]:
+        """``(name, object)`` pairs, in :meth:`names` order."""
+        return [(e.name, e.obj) for e in self.entries()]
+
     def names(self, *, kind: str | None = None) -> list[str]:
-        """Registered names, sorted; only those of ``kind`` if given."""
+        """Registered names (sorted, or in registration order if ``ordered``); only those
+        of ``kind`` if given."""
         self.load()
-        return sorted(n for n, e in self._entries.items() if kind is None or e.kind == kind)
+        names = [n for n, e in self._entries.items() if kind is None or e.kind == kind]
+        return names if self.ordered else sorted(names)
 
     def __contains__(self, name: object) -> bool:
         self.load()
         return name in self._entries
 
-    def __iter__(self) -> Iterator[Entry[T]]:
-        self.load()
-        return iter([self._entries[n] for n in sorted(self._entries)])
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
     def __len__(self) -> int:
         self.load()

@@ -329,3 +329,11 @@ def test_bad_weight_files_name_the_file(tmp_path: Path) -> None:
         bb.load_pretrained("resnet18", path=other)
     with pytest.raises(ValueError, match="unknown backbone"):
         bb.load_pretrained("vgg11")
+
+
+def test_every_backbone_file_registers_its_networks() -> None:
+    assert bb.BACKBONES.silent_modules() == []
+    assert set(bb.list_backbones()) == {
+        "mobilenet_v2", "resnet18", "resnet34", "resnet50", "vgg16", "vgg19",
+    }  # fmt: skip
+    assert all(e.extra["hub_files"] and e.paper for e in bb.BACKBONES.entries())

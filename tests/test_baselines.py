@@ -376,3 +376,11 @@ def test_the_dcp_module_and_function_share_their_defaults() -> None:
 
     assert defaults(DCP.__init__) == defaults(dehaze_dcp)
     assert create_baseline("dcp").baseline_kwargs == defaults(dehaze_dcp)
+
+
+def test_every_baseline_module_registers_a_baseline() -> None:
+    from restorekit.baselines import BASELINES
+
+    assert BASELINES.silent_modules() == []
+    assert all(e.paper for e in BASELINES.entries())
+    assert [create_baseline(n).baseline_name for n in BASELINES.names()] == BASELINES.names()

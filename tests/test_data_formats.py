@@ -327,3 +327,14 @@ def test_image_folder_is_file_backed(tmp_path: Path) -> None:
     assert isinstance(examples[0].data, Path)
     assert examples[0].image.shape == (3, 5, 6)
     assert torch.allclose(examples[1].image, torch.full((1, 8, 8), 128 / 255))
+
+
+def test_formats_and_layouts_are_registries_tried_in_order(tmp_path: Path) -> None:
+    from restorekit.data.datasets import LAYOUTS, detect_layout
+    from restorekit.data.formats import FORMATS
+
+    assert FORMATS.names() == ["fer2013_csv", "image", "image_folder", "volumes"]
+    assert LAYOUTS.names() == ["triplet", "paired", "reside"]  # triplet before paired
+    for sub in ("degraded", "mask", "gt", "lq"):
+        (tmp_path / sub).mkdir()
+    assert detect_layout(tmp_path) == "triplet"  # it also has lq/ + gt/

@@ -32,8 +32,8 @@ from restorekit.models.base import Restorer, pad_to_multiple  # noqa: E402
 # cover size multiples 4 (attention_unet), 6 (casr) and 32 (resnet_unet), and ffa with
 # both attention switches on; the SR models take their scales in turn, so x2, x3 and x4
 # are all exported.
-_SR = [e.name for e in MODELS if e.scales != (1,)]
-TINY: dict[str, dict] = {e.name: dict(e.tiny) for e in MODELS}
+_SR = [e.name for e in MODELS.entries() if e.scales != (1,)]
+TINY: dict[str, dict] = {e.name: dict(e.tiny) for e in MODELS.entries()}
 for i, name in enumerate(_SR):
     scales = model_entry(name).scales
     TINY[name]["scale"] = scales[i % len(scales)]

@@ -61,8 +61,8 @@ def test_unknown_names_and_arguments_are_clear_errors() -> None:
 def test_every_model_module_registers_something() -> None:
     # A file in models/ that registers nothing is a forgotten decorator (helpers are named).
     assert MODELS.silent_modules() == []
-    assert {e.kind for e in MODELS} == {"restorer", "discriminator"}
-    for entry in MODELS:
+    assert {e.kind for e in MODELS.entries()} == {"restorer", "discriminator"}
+    for entry in MODELS.entries():
         assert entry.paper and entry.channels in (1, 3), entry.name
         model = build(entry.name)  # kind, scales and channels say what the model is
         kind = "restorer" if isinstance(model, Restorer) else "discriminator"

@@ -14,7 +14,7 @@ from restorekit.models.summary import count_parameters
 
 # The registry's tiny configurations, so that every scale and channel count runs in a
 # fraction of a second; the SR models are the restorers that upscale.
-SR_MODELS = tuple(e.name for e in MODELS if e.scales != (1,))
+SR_MODELS = tuple(e.name for e in MODELS.entries() if e.scales != (1,))
 SMALL = {name: dict(model_entry(name).tiny) for name in SR_MODELS}
 
 

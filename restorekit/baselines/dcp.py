@@ -24,23 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from restorekit.baselines.base import Baseline, _check, _is_int, _work, register
 from restorekit.utils import check_images
 
-__all__ = ["Dehazed", "dark_channel", "dehaze_dcp", "guided_filter"]
-
-
-def _check(ok: bool, name: str, value: object, need: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {need}, got {value!r}")
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _work(x: Tensor) -> Tensor:
-    # Half precisions are computed in float32: sums over large windows need the mantissa.
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+__all__ = ["DCP", "Dehazed", "dark_channel", "dehaze_dcp", "guided_filter"]
 
 
 def _box_mean(x: Tensor, r: int) -> Tensor:
@@ -192,3 +179,29 @@ def dehaze_dcp(
     t = guided_filter(guide, t, radius=radius, eps=eps)
     j = ((i - a) / t.clamp(min=t0) + a).clamp(0.0, 1.0)
     return Dehazed(j.to(x.dtype), airlight.to(x.dtype), t.to(x.dtype))
+
+
+@register("dcp", paper="He, Sun and Tang 2009, https://doi.org/10.1109/CVPR.2009.5206515")
+class DCP(Baseline):
+    """Dark channel prior dehazing, :func:`dehaze_dcp` (the paper's parameters by default).
+
+    One-channel input uses its single channel as the dark channel and the guide.
+    """
+
+    def __init__(
+        self,
+        *,
+        patch: int = 15,
+        omega: float = 0.95,
+        t0: float = 0.1,
+        top_fraction: float = 0.001,
+        radius: int = 60,
+        eps: float = 1e-4,
+    ) -> None:
+        kw = {"patch": patch, "omega": omega, "t0": t0, "top_fraction": top_fraction}
+        kw |= {"radius": radius, "eps": eps}
+        _check_dcp(**kw)
+        super().__init__(**kw)
+
+    def restore(self, x: Tensor) -> Tensor:
+        return dehaze_dcp(x, **self.baseline_kwargs).image

@@ -434,12 +434,10 @@ def list_degradations_cmd() -> None:
     from restorekit.degrade import DEGRADATIONS, create_degradation
 
     typer.echo("operators (name: parameters; `--param KEY=VALUE`, a range as [lo, hi]):")
-    for entry in DEGRADATIONS:
-        if entry.kind == "operator":
-            params = ", ".join(str(p) for p in inspect.signature(entry.obj).parameters.values())
-            typer.echo(f"  {entry.name:20s} {params}")
-            typer.echo(f"  {'':20s} {entry.paper}")
+    for entry in DEGRADATIONS.entries(kind="operator"):
+        params = ", ".join(str(p) for p in inspect.signature(entry.obj).parameters.values())
+        typer.echo(f"  {entry.name:20s} {params}")
+        typer.echo(f"  {'':20s} {entry.paper}")
     typer.echo("presets (named parameter sets):")
-    for entry in DEGRADATIONS:
-        if entry.kind == "preset":
-            typer.echo(f"  {entry.name:20s} {create_degradation(entry.name)!r}")
+    for entry in DEGRADATIONS.entries(kind="preset"):
+        typer.echo(f"  {entry.name:20s} {create_degradation(entry.name)!r}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from restorekit.data.transforms import (
 )
 from restorekit.degrade import Degradation, create_degradation, imresize
 from restorekit.io import list_images, read_image, read_image_info
+from restorekit.registry import Registry
 from restorekit.utils import make_generator, single_thread
 
 logger = logging.getLogger(__name__)
@@ -67,12 +68,11 @@ __all__ = [
 DATASET_JSON = "dataset.json"
 """The description file that ``restorekit data prepare`` writes last into its folder."""
 
-LAYOUTS = {
-    "paired": ("lq", "gt"),
-    "triplet": ("degraded", "mask", "gt"),
-    "reside": ("hazy", "clear"),
-}
-"""Layout name -> its sub-folders (RESIDE's clear folder may also be ``gt`` or ``GT``)."""
+LAYOUTS: Registry[Callable[..., list[PairFiles]]] = Registry("dataset layout", ordered=True)
+"""Dataset folder layouts: name -> the finder of its pairs, with ``extra["folders"]`` (its
+sub-folders, as shown to users) and ``extra["detect"]`` (does a folder have them?). A
+folder without ``dataset.json`` gets the first layout, in this order, that detects it;
+a new layout is a finder and one ``LAYOUTS.add`` below them."""
 
 _CLEAR_NAMES = ("clear", "gt", "GT")
 _SHOW = 5  # how many unmatched names an error lists before "and N more"
@@ -251,8 +251,28 @@ def find_reside(
     return sorted(pairs, key=lambda p: p.name)
 
 
+def _has(*folders: str) -> Callable[[Path], bool]:
+    return lambda base: all((base / d).is_dir() for d in folders)
+
+
+def _reside(base: Path) -> bool:
+    return (base / "hazy").is_dir() and any((base / c).is_dir() for c in _CLEAR_NAMES)
+
+
+_TRIPLET = {"folders": "degraded/ + mask/ + gt/", "detect": _has("degraded", "mask", "gt")}
+LAYOUTS.add("triplet", find_triplets, extra=_TRIPLET)
+LAYOUTS.add("paired", find_pairs, extra={"folders": "lq/ + gt/", "detect": _has("lq", "gt")})
+LAYOUTS.add("reside", find_reside, extra={"folders": "hazy/ + clear/", "detect": _reside})
+LAYOUTS.add("paired", find_pairs, extra={"folders": "lq/ + gt/", "detect": _has("lq", "gt")})
+LAYOUTS.add("reside", find_reside, extra={
+    "folders": "hazy/ + clear/",
+    "detect": lambda b: (b / "hazy").is_dir() and any((b / c).is_dir() for c in _CLEAR_NAMES),
+})  # fmt: skip
+
+
 def detect_layout(root: str | os.PathLike[str]) -> str:
-    """``"paired"``, ``"triplet"`` or ``"reside"``: from ``dataset.json``, else the sub-folders.
+    """A name of :data:`LAYOUTS`: from ``dataset.json``, else the first whose sub-folders
+    the folder has.
 
     Raises:
         FileNotFoundError: no such folder, or none of the layouts' sub-folders.
@@ -265,17 +285,12 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
         layout = json.loads(meta.read_text()).get("layout")
         if layout in LAYOUTS:
             return str(layout)
-        raise ValueError(f"{meta}: layout {layout!r} is not one of {sorted(LAYOUTS)}")
-    if all((base / d).is_dir() for d in LAYOUTS["triplet"]):
-        return "triplet"
-    if (base / "lq").is_dir() and (base / "gt").is_dir():
-        return "paired"
-    if (base / "hazy").is_dir() and any((base / c).is_dir() for c in _CLEAR_NAMES):
-        return "reside"
-    raise FileNotFoundError(
-        f"{base}: not a dataset folder; expected lq/ + gt/, degraded/ + mask/ + gt/, "
-        "or hazy/ + clear/"
-    )
+        raise ValueError(f"{meta}: layout {layout!r} is not one of {list(LAYOUTS)}")
+    for entry in LAYOUTS.entries():
+        if entry.extra["detect"](base):
+            return entry.name
+    expected = ", ".join(e.extra["folders"] for e in LAYOUTS.entries())
+    raise FileNotFoundError(f"{base}: not a dataset folder; expected one of {expected}")
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -527,8 +542,7 @@ def open_dataset(
     """
     base = Path(root)
     layout = detect_layout(base)
-    finder = {"paired": find_pairs, "triplet": find_triplets, "reside": find_reside}[layout]
-    pairs = finder(base)
+    pairs = LAYOUTS.get(layout)(base)
     if split is not None:
         total = len(pairs)
         pairs = _select_split(base, pairs, split, split_seed)

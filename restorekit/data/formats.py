@@ -1,5 +1,9 @@
 """Users' own files, read into the same :class:`~restorekit.data.sources.Example` records.
 
+Each format is registered in :data:`FORMATS` (which paths it takes, the kind of data, its
+reader); :func:`restorekit.data.load_examples` tries them in order. A new format is a
+reader and one ``FORMATS.add`` here.
+
 - :func:`read_fer2013`: the FER2013 CSV (``emotion,pixels,Usage``); Usage maps to
   train/val/test;
 - :func:`read_slices` / :func:`read_fastmri`: NIfTI, DICOM (file or series folder) and
@@ -17,18 +21,20 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from restorekit.data.sources import FACE_SIZE, VOLUME_SUFFIXES, Example, foreground_fraction
-from restorekit.io import list_images, read_volume
+from restorekit.io import IMAGE_SUFFIXES, list_images, read_volume
+from restorekit.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_fastmri", "read_fer2013", "read_image_folder", "read_slices"]
+__all__ = ["FORMATS", "Format", "read_fastmri", "read_fer2013", "read_image_folder", "read_slices"]
 
 
 _FER_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -273,3 +279,45 @@ def _volume_stem(vol_path: Path, root: Path) -> str:
             text = text[: -len(suffix)]
             break
     return text.replace("/", "_")
+
+
+# ------------------------------------------------------------------------- the formats
+
+
+@dataclass(frozen=True)
+class Format:
+    """A kind of user file or folder: the paths it takes, its data kind, its reader."""
+
+    kind: str  # face, photo, mri or haze (restorekit.data.KINDS)
+    matches: Callable[[Path], bool]
+    read: Callable[[Path], list[Example]]
+
+
+def _is_image(p: Path) -> bool:
+    return p.name.lower().endswith(IMAGE_SUFFIXES)
+
+
+FORMATS: Registry[Format] = Registry("data format", ordered=True)
+"""User data formats, in the order they are tried: the first whose ``matches`` takes the
+path reads it (volumes last: any other file, or a folder without images)."""
+
+FORMATS.add(
+    "fer2013_csv",
+    Format("face", lambda p: p.is_file() and p.suffix.lower() == ".csv", read_fer2013),
+    paper="FER2013 (Goodfellow et al. 2013), https://arxiv.org/abs/1307.0414",
+)
+FORMATS.add(
+    "image",
+    Format("photo", lambda p: p.is_file() and _is_image(p), lambda p: [Example(p.stem, p)]),
+    paper="one image file",
+)
+FORMATS.add(
+    "image_folder",
+    Format("photo", lambda p: p.is_dir() and any(map(_is_image, p.iterdir())), read_image_folder),
+    paper="a folder of images",
+)
+FORMATS.add(
+    "volumes",
+    Format("mri", lambda p: True, read_slices),
+    paper="NIfTI, DICOM or fastMRI .h5 volumes (Zbontar et al. 2018), slice by slice",
+)

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from restorekit.data.datasets import DATASET_JSON, SyntheticPairs
-from restorekit.data.formats import read_fer2013, read_image_folder, read_slices
+from restorekit.data.formats import FORMATS
 from restorekit.data.sources import SOURCES, Example, get_source
 from restorekit.data.transforms import split_indices
 from restorekit.degrade import create_degradation
-from restorekit.io import IMAGE_SUFFIXES, write_image
+from restorekit.io import write_image
 from restorekit.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -58,9 +58,10 @@ _LAYOUT_DIRS = ("gt", "lq", "degraded", "mask")
 def load_examples(source: str | os.PathLike[str]) -> tuple[str, list[Example]]:
     """The kind and clean images of a registered source name or of a user's file/folder.
 
-    Paths: a ``.csv`` is FER2013 (``"face"``); a NIfTI, DICOM or ``.h5`` file, or a folder
-    without images, is read slice by slice (``"mri"``); a folder of images, or one image,
-    is ``"photo"``.
+    Paths are read by the first of :data:`~restorekit.data.formats.FORMATS` that takes
+    them: a ``.csv`` is FER2013 (``"face"``); one image or a folder of images is
+    ``"photo"``; a NIfTI, DICOM or ``.h5`` file, or a folder without images, is read slice
+    by slice (``"mri"``).
 
     Raises:
         ValueError: neither a source name nor an existing path (lists the sources).
@@ -73,18 +74,11 @@ def load_examples(source: str | os.PathLike[str]) -> tuple[str, list[Example]]:
     path = Path(text)
     if not path.exists():
         raise ValueError(
-            f"{text!r} is neither a data source ({', '.join(SOURCES)}) nor an existing "
-            "file or folder"
+            f"{text!r} is neither a data source ({', '.join(SOURCES)}) nor an "
+            "existing file or folder"
         )
-    name = path.name.lower()
-    if path.is_file():
-        if name.endswith(".csv"):
-            return "face", read_fer2013(path)
-        if name.endswith(IMAGE_SUFFIXES):
-            return "photo", [Example(path.stem, path)]
-        return "mri", read_slices(path)
-    has_images = any(p.name.lower().endswith(IMAGE_SUFFIXES) for p in path.iterdir())
-    return ("photo", read_image_folder(path)) if has_images else ("mri", read_slices(path))
+    fmt = next(f for f in FORMATS.values() if f.matches(path))
+    return fmt.kind, fmt.read(path)
 
 
 def _clear_output(out: Path, force: bool) -> None:

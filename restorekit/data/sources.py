@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from restorekit.io import list_images, read_image, read_image_info, read_volume
+from restorekit.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -558,78 +559,74 @@ class Motorcycle(Source):
         return _file_shapes(self._files()[:1])  # type: ignore[index]
 
 
-SOURCES: dict[str, Source] = {
-    s.name: s
-    for s in (
-        PackageImages(
-            "skimage_photos",
-            "13 photos and textures from the scikit-image wheel (RGB and gray, 8-bit)",
-            "photo",
-            package="skimage",
-            folder="data",
-            files=(
-                "astronaut.png",
-                "camera.png",
-                "coffee.png",
-                "chelsea.png",
-                "rocket.jpg",
-                "hubble_deep_field.jpg",
-                "retina.jpg",
-                "ihc.png",
-                "coins.png",
-                "moon.png",
-                "brick.png",
-                "grass.png",
-                "gravel.png",
-            ),
-            install="pip install scikit-image",
+SOURCES: Registry[Source] = Registry("data source", ordered=True)
+"""Every installed source by name, in display order (``SOURCES.entry(name).kind``: face,
+photo, mri or haze). A new source is a :class:`Source` added here."""
+
+for _source in (
+    PackageImages(
+        "skimage_photos",
+        "13 photos and textures from the scikit-image wheel (RGB and gray, 8-bit)",
+        "photo",
+        package="skimage",
+        folder="data",
+        files=(
+            "astronaut.png",
+            "camera.png",
+            "coffee.png",
+            "chelsea.png",
+            "rocket.jpg",
+            "hubble_deep_field.jpg",
+            "retina.jpg",
+            "ihc.png",
+            "coins.png",
+            "moon.png",
+            "brick.png",
+            "grass.png",
+            "gravel.png",
         ),
-        PackageImages(
-            "sklearn_photos",
-            "2 RGB photos from the scikit-learn wheel (china, flower)",
-            "photo",
-            package="sklearn",
-            folder="datasets/images",
-            files=("china.jpg", "flower.jpg"),
-            install="pip install scikit-learn",
-        ),
-        Wallpapers(
-            "wallpapers",
-            "11 RGB photos 2560x1600 from plasma-workspace-wallpapers (apt), a training pool",
-            "photo",
-        ),
-        LFWFaces("lfw_faces", "100 LFW face crops, 25x25 resized to 48x48 gray", "face"),
-        MNI152(
-            "mni152",
-            "axial slices with brain of the MNI152 T1 template (nilearn), gray",
-            "mri",
-        ),
-        DicomMR(
-            "dicom_mr", "MR slices from pydicom-data's test files (12-bit and 16-bit), gray", "mri"
-        ),
-        MRIPool(
-            "mri",
-            "every offline MRI volume (MNI152, pydicom, nibabel, dipy), split by volume, gray",
-            "mri",
-        ),
-        Motorcycle(
-            "motorcycle", "skimage's motorcycle (left view) with depth from true disparity", "haze"
-        ),
-    )
-}
-"""Every installed source by name, in display order."""
+        install="pip install scikit-image",
+    ),
+    PackageImages(
+        "sklearn_photos",
+        "2 RGB photos from the scikit-learn wheel (china, flower)",
+        "photo",
+        package="sklearn",
+        folder="datasets/images",
+        files=("china.jpg", "flower.jpg"),
+        install="pip install scikit-learn",
+    ),
+    Wallpapers(
+        "wallpapers",
+        "11 RGB photos 2560x1600 from plasma-workspace-wallpapers (apt), a training pool",
+        "photo",
+    ),
+    LFWFaces("lfw_faces", "100 LFW face crops, 25x25 resized to 48x48 gray", "face"),
+    MNI152(
+        "mni152",
+        "axial slices with brain of the MNI152 T1 template (nilearn), gray",
+        "mri",
+    ),
+    DicomMR(
+        "dicom_mr", "MR slices from pydicom-data's test files (12-bit and 16-bit), gray", "mri"
+    ),
+    MRIPool(
+        "mri",
+        "every offline MRI volume (MNI152, pydicom, nibabel, dipy), split by volume, gray",
+        "mri",
+    ),
+    Motorcycle(
+        "motorcycle", "skimage's motorcycle (left view) with depth from true disparity", "haze"
+    ),
+):
+    SOURCES.add(_source.name, _source, kind=_source.kind, paper=_source.description)
 
 
 def list_sources() -> list[str]:
     """Names of the registered sources, in display order."""
-    return list(SOURCES)
+    return SOURCES.names()
 
 
 def get_source(name: str) -> Source:
     """The registered source ``name``; unknown names raise ValueError listing the choices."""
-    try:
-        return SOURCES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown data source {name!r}; choose one of: {', '.join(SOURCES)}"
-        ) from None
+    return SOURCES.get(name)

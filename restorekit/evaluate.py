@@ -49,7 +49,7 @@ from restorekit.data import (
 )
 from restorekit.hardware import resolve
 from restorekit.inference import restore_tensor
-from restorekit.metrics import psnr, ssim, ssim_window
+from restorekit.metrics import DEFAULT_METRICS, MASK_METRICS, METRICS
 from restorekit.utils import atomic_path
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "evaluate",
     "folder_task",
     "format_mean_se",
+    "score",
     "synthetic_task",
     "tasks_for",
 ]
@@ -86,6 +87,7 @@ class Protocol:
     resize: str | None  # what made the low-resolution images, for scale > 1
     numerics: str = ""  # the precision each kind of method ran in (restorekit.hardware)
     images: str = ""  # which images were scored: a test split, or all of a user's folder
+    y_channel: bool = False  # scored on the luma (the color line says so)
 
     def describe(self) -> str:
         if self.seed is None:
@@ -141,15 +143,27 @@ class Method:
 
 @dataclass(frozen=True)
 class Score:
-    """One image's scores under one method."""
+    """One image's scores under one method: metric name -> value (:data:`METRICS`)."""
 
     dataset: str
     degradation: str
     method: str
     image: str
-    psnr: float
-    ssim: float
+    values: Mapping[str, float]
     seed: int | None = None  # the degradation seed of this score
+
+    @property
+    def psnr(self) -> float:
+        return self.values.get("psnr", math.nan)
+
+    @property
+    def ssim(self) -> float:
+        return self.values.get("ssim", math.nan)
+
+    def row(self) -> dict[str, Any]:
+        """The flat record of ``results.csv`` and ``results.json``."""
+        keys = {k: v for k, v in asdict(self).items() if k != "values"}
+        return {**keys, **self.values}
 
 
 @dataclass(frozen=True)
@@ -176,14 +190,20 @@ class Results:
     examples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)  # unreadable images, not scored
 
+    def metrics(self) -> list[str]:
+        """The metrics scored, in :data:`METRICS` order."""
+        seen = {name for s in self.scores for name in s.values}
+        return [name for name in METRICS if name in seen]
+
     def summary(self) -> list[dict[str, Any]]:
-        """Mean PSNR and SSIM per (dataset, degradation, method), in evaluation order.
+        """Mean of each metric per (dataset, degradation, method), in evaluation order.
 
         With several noise seeds, each image's scores are first averaged over the seeds;
-        ``psnr``/``ssim`` are the mean over images of those, and ``psnr_se``/``ssim_se``
-        their standard error over images (sample standard deviation / sqrt(images);
-        NaN for a single image): the uncertainty that comes from which images were
-        scored, which the seeds do not reduce.
+        ``psnr``/``ssim`` (each metric's name) are the mean over images of those, and
+        ``psnr_se``/``ssim_se`` their standard error over images (sample standard
+        deviation / sqrt(images); NaN for a single image): the uncertainty that comes
+        from which images were scored, which the seeds do not reduce. In-mask metrics
+        leave out the images whose mask is empty (NaN).
         """
         groups: dict[tuple[str, str, str], dict[str, list[Score]]] = {}
         for s in self.scores:
@@ -191,17 +211,22 @@ class Results:
             groups.setdefault(key, {}).setdefault(s.image, []).append(s)
         rows = []
         for (dataset, degradation, method), images in groups.items():
-            psnrs = [_mean(s.psnr for s in per) for per in images.values()]
-            ssims = [_mean(s.ssim for s in per) for per in images.values()]
-            rows.append({
+            row: dict[str, Any] = {
                 "dataset": dataset, "degradation": degradation, "method": method,
                 "images": len(images), "seeds": max(len(per) for per in images.values()),
-                "psnr": _mean(psnrs), "psnr_se": _se(psnrs),
-                "ssim": _mean(ssims), "ssim_se": _se(ssims),
+            }  # fmt: skip
+            for name in self.metrics():
+                per_image = [_mean(s.values.get(name, math.nan) for s in per)
+                             for per in images.values()]  # fmt: skip
+                if METRICS.entry(name).obj.needs_mask:  # images with an empty mask: no score
+                    per_image = [v for v in per_image if not math.isnan(v)]
+                row[name], row[f"{name}_se"] = _mean(per_image), _se(per_image)
+            row |= {
                 "skipped": len(self.skipped_images((dataset, degradation))),
                 "note": self.notes.get(method, ""),
                 "protocol": self.protocols[(dataset, degradation)].describe(),
-            })  # fmt: skip
+            }
+            rows.append(row)
         return rows
 
     def skipped_images(self, key: tuple[str, str]) -> list[str]:
@@ -221,23 +246,23 @@ class Results:
     def to_json(self) -> dict[str, Any]:
         """Everything but the kept images, as plain JSON values."""
         return {
-            "metrics": "PSNR (dB) and SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, "
-            "K1 0.01, K2 0.03, valid region); means over images",
+            "metrics": {name: METRICS.entry(name).paper for name in self.metrics()},
             "protocols": [
                 {"dataset": d, "degradation": g, **asdict(p), "description": p.describe()}
                 for (d, g), p in self.protocols.items()
             ],
             "summary": self.summary(),
-            "images": [asdict(s) for s in self.scores],
+            "images": [s.row() for s in self.scores],
             "skipped": [asdict(k) for k in self.skipped],
         }
 
     def write(self, out: str | Path) -> list[Path]:
         """Write ``results.csv`` (per image), ``summary.csv`` and ``results.json``."""
         out = Path(out)
-        per_image = [asdict(s) for s in self.scores]
+        per_image = [s.row() for s in self.scores]
         paths = [out / "results.csv", out / "summary.csv", out / "results.json"]
-        _write_text(paths[0], _csv(per_image, list(Score.__dataclass_fields__)))
+        fields = ["dataset", "degradation", "method", "image", "seed", *self.metrics()]
+        _write_text(paths[0], _csv(per_image, fields))
         summary = self.summary()
         _write_text(paths[1], _csv(summary, list(summary[0]) if summary else []))
         _write_text(paths[2], json.dumps(self.to_json(), indent=2, allow_nan=True) + "\n")
@@ -373,6 +398,7 @@ def evaluate(
     progress: bool = False,
     precision: str = "auto",
     memory_format: str = "auto",
+    metrics: Sequence[str] = DEFAULT_METRICS,
 ) -> Results:
     """Score every method on every task of its scale.
 
@@ -387,11 +413,15 @@ def evaluate(
         progress: show a progress bar on stderr.
         precision, memory_format: how the learned models run (``restore_tensor``; the
             classical baselines always run in fp32); stated in every protocol line.
+        metrics: names of :data:`~restorekit.metrics.METRICS` to score; with the
+            default, data with masks also get the in-mask PSNR and SSIM.
 
     Raises:
         ValueError: duplicate method names, or a method whose channel count does not
             match a task's images.
     """
+    for name in metrics:
+        METRICS.get(name)  # unknown names fail before any work
     names = [m.name for m in methods]
     if len(set(names)) != len(names) or INPUT in names:
         raise ValueError(f"method names must be unique and not {INPUT!r}: {names}")
@@ -433,15 +463,18 @@ def evaluate(
                         "no score is given for it"
                     )
                 outputs[method.name] = out
-            window = ssim_window()
-            with_ssim = min(gt.shape[-2:]) - 2 * protocol.crop_border >= window
-            if not with_ssim:
-                log.warning("%s/%s: %s is %dx%d, smaller than SSIM's %dx%d window after the "
-                            "crop: SSIM is not defined for it (NaN, left out of the means)",
-                            *key, item["name"], *gt.shape[-2:], window, window)  # fmt: skip
+            mask = item.get("mask")
+            with_masks = mask is not None and tuple(metrics) == DEFAULT_METRICS
+            chosen = [*metrics, *(MASK_METRICS if with_masks else ())]
+            side = min(gt.shape[-2:]) - 2 * protocol.crop_border
+            too_small = [m for m in chosen if side < METRICS.get(m).min_side]
+            if too_small:
+                log.warning("%s/%s: %s is %dx%d, too small after the crop for %s: NaN, "
+                            "left out of the means", *key, item["name"], *gt.shape[-2:],
+                            ", ".join(too_small))  # fmt: skip
             for name, out in outputs.items():
-                p, s = _score(out, gt, protocol, with_ssim=with_ssim)
-                results.scores.append(Score(*key, name, str(item["name"]), p, s, task.seed))
+                values = score(out, gt, protocol, chosen, mask=mask)
+                results.scores.append(Score(*key, name, str(item["name"]), values, task.seed))
             first_seed = protocol.seed[0] if isinstance(protocol.seed, tuple) else protocol.seed
             if index < keep and task.seed == first_seed:  # figures: the first seed only
                 results.examples.setdefault(key, []).append({"lq": lq, "gt": gt, **outputs})
@@ -489,6 +522,7 @@ def _protocol(
     y = (scale > 1 and rgb) if y_channel is None else (y_channel and rgb)
     color = "Y (MATLAB rgb2ycbcr, float)" if y else ("RGB" if rgb else "gray")
     return Protocol(
+        y_channel=y,
         color=color,
         crop_border=scale if crop is None and scale > 1 else (crop or 0),
         data_range=1.0,
@@ -499,18 +533,33 @@ def _protocol(
     )
 
 
-def _score(
-    out: torch.Tensor, gt: torch.Tensor, protocol: Protocol, *, with_ssim: bool = True
-) -> tuple[float, float]:
-    """(PSNR, SSIM) of one image under ``protocol``; SSIM is NaN without ``with_ssim``."""
+def score(
+    out: torch.Tensor,
+    gt: torch.Tensor,
+    protocol: Protocol,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    *,
+    mask: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """Each of ``metrics`` (:data:`METRICS` names) for one (1, C, H, W) image under
+    ``protocol``, the output clipped to [0, 1]. NaN where a metric is undefined: an
+    image too small for it after the crop, or an in-mask metric without a mask."""
     kw = {
         "crop_border": protocol.crop_border,
-        "y_channel": protocol.color.startswith("Y"),
+        "y_channel": protocol.y_channel,
         "data_range": protocol.data_range,
     }
     pred, target = out.double().clamp(0, 1), gt.double()
-    s = float(ssim(pred, target, **kw)[0]) if with_ssim else math.nan
-    return float(psnr(pred, target, **kw)[0]), s
+    side = min(gt.shape[-2:]) - 2 * protocol.crop_border
+    values = {}
+    for name in metrics:
+        metric = METRICS.get(name)
+        if side < metric.min_side or (metric.needs_mask and mask is None):
+            values[name] = math.nan
+            continue
+        m = mask[None] if mask is not None and mask.ndim == 3 else mask
+        values[name] = float(metric.fn(pred, target, mask=m, **kw)[0])
+    return values
 
 
 def _check_channels(method: Method, lq: torch.Tensor, task: Task) -> None:

@@ -15,6 +15,14 @@ differs, so every option that changes a score is explicit here (see BENCHMARKS.m
   rounding. ``variant="fastmri"`` is scikit-image's default (7x7 uniform window, sample
   covariance), which the fastMRI challenge uses with the volume maximum as ``data_range``.
 
+In-mask variants (:func:`psnr_masked`, :func:`ssim_masked`) score only the pixels a mask
+marks (the defects a defect-aware denoiser must keep); an empty mask has no score (NaN).
+
+Every metric the evaluation, reports, CLI tables and training validation can show is
+registered once in :data:`METRICS` (a :class:`Metric`: its function, column label,
+digits, and whether it needs a mask); adding a metric is one function and one
+``@register_metric`` here.
+
 Everything is computed in float64 on the inputs' device, whatever their dtype, so the
 scores do not depend on the precision a model ran in (devices without float64, such as
 Apple's MPS, are therefore not supported). Both metrics are differentiable and can serve
@@ -37,12 +45,30 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["PSNR", "SSIM", "SSIM_VARIANTS", "psnr", "rgb_to_y", "ssim", "ssim_window"]
+from restorekit.registry import Registry
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "MASK_METRICS",
+    "METRICS",
+    "PSNR",
+    "SSIM",
+    "SSIM_VARIANTS",
+    "Metric",
+    "psnr",
+    "psnr_masked",
+    "register_metric",
+    "rgb_to_y",
+    "ssim",
+    "ssim_masked",
+    "ssim_window",
+]
 
 # MATLAB rgb2ycbcr luma row for R, G, B in [0, 1], giving Y in [16, 235] (BT.601 studio swing).
 _Y_OFFSET = 16.0
@@ -214,6 +240,185 @@ def ssim(
     )
     scores = _ssim_map(x, y, float(data_range), window).mean(dim=(2, 3)).mean(dim=1)
     return _per_image(scores, pred)
+
+
+def psnr_masked(
+    pred: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    *,
+    data_range: float = 1.0,
+    crop_border: int = 0,
+    y_channel: bool = False,
+) -> Tensor:
+    """PSNR over the pixels where ``mask`` is set, one value per image.
+
+    The MSE is the mean over the channels of the masked pixels only; an image whose mask
+    (after the crop) is empty has no score: NaN.
+
+    Args:
+        pred, target, data_range, crop_border, y_channel: as :func:`psnr`.
+        mask: (B, 1, H, W), (1, H, W) or (H, W); nonzero marks a scored pixel.
+
+    Example:
+        >>> x, mask = torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)
+        >>> mask[..., 0, 0] = 1
+        >>> y = x.clone(); y[..., 0, 0] = 0.1; y[..., 3, 3] = 0.5  # (3, 3) is not scored
+        >>> psnr_masked(y, x, mask)
+        tensor([20.0000], dtype=torch.float64)
+    """
+    x, y = _prepare(pred, target, data_range, crop_border, y_channel, min_size=1, metric="psnr")
+    m = _prepare_mask(mask, x, crop_border, pred)
+    count = m.sum(dim=(1, 2, 3)) * x.shape[1]
+    mse = ((x - y).square() * m).sum(dim=(1, 2, 3)) / count
+    value = 10.0 * torch.log10(float(data_range) ** 2 / mse)
+    return _per_image(torch.where(count > 0, value, math.nan), pred)
+
+
+def ssim_masked(
+    pred: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    *,
+    data_range: float = 1.0,
+    crop_border: int = 0,
+    y_channel: bool = False,
+    variant: str = "wang2004",
+) -> Tensor:
+    """SSIM averaged over the window centres where ``mask`` is set, one value per image.
+
+    The SSIM map is :func:`ssim`'s (valid region only); its centre pixels that the mask
+    marks are averaged. No marked centre: NaN.
+
+    Example:
+        >>> x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> mask = torch.zeros(1, 1, 16, 16); mask[..., 8, 8] = 1
+        >>> ssim_masked(x, x, mask), ssim_masked(x, x, torch.zeros_like(mask))
+        (tensor([1.], dtype=torch.float64), tensor([nan], dtype=torch.float64))
+    """
+    window = _variant(variant)
+    x, y = _prepare(
+        pred, target, data_range, crop_border, y_channel, min_size=window.size, metric="ssim"
+    )
+    m = _prepare_mask(mask, x, crop_border, pred)
+    r = window.size // 2
+    m = m[..., r : m.shape[-2] - r, r : m.shape[-1] - r]
+    per_pixel = _ssim_map(x, y, float(data_range), window).mean(dim=1, keepdim=True)
+    count = m.sum(dim=(1, 2, 3))
+    value = (per_pixel * m).sum(dim=(1, 2, 3)) / count
+    return _per_image(torch.where(count > 0, value, math.nan), pred)
+
+
+def _prepare_mask(mask: Tensor, x: Tensor, crop_border: int, pred: Tensor) -> Tensor:
+    """The mask as a (B, 1, h, w) float64 {0, 1} tensor matching the cropped ``x``."""
+    if not isinstance(mask, Tensor):
+        raise ValueError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    m = _batched(mask) if mask.ndim < 4 else mask
+    if (
+        m.ndim != 4
+        or m.shape[1] != 1
+        or m.shape[-2:] != pred.shape[-2:]
+        or (m.shape[0] != x.shape[0])
+    ):
+        raise ValueError(
+            f"mask must be (B, 1, H, W) matching the images {tuple(pred.shape)}, got "
+            f"{tuple(mask.shape)}"
+        )
+    m = (m != 0).to(device=x.device, dtype=torch.float64)
+    h, w = m.shape[-2:]
+    return m[..., crop_border : h - crop_border, crop_border : w - crop_border]
+
+
+# ------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: what evaluation, reports, CLI tables and validation show.
+
+    Attributes:
+        fn: ``fn(pred, target, *, data_range, crop_border, y_channel, mask)`` -> (B,)
+            float64 scores (NaN where undefined).
+        label: the column header, e.g. ``"PSNR dB"``.
+        digits: decimals shown.
+        needs_mask: scored only on data with masks (in-mask variants).
+        min_side: smallest image side, after the border crop, it is defined on (SSIM's
+            window); smaller images get NaN.
+    """
+
+    fn: Callable[..., Tensor]
+    label: str
+    digits: int
+    needs_mask: bool = False
+    min_side: int = 1
+
+
+METRICS: Registry[Metric] = Registry("metric", ordered=True)
+"""Every metric by name, in display order; ``METRICS.entry(name).paper`` describes it."""
+
+DEFAULT_METRICS = ("psnr", "ssim")
+"""What evaluation and validation score unless told otherwise."""
+
+MASK_METRICS = ("psnr_mask", "ssim_mask")
+"""Added to the defaults when the data has masks."""
+
+
+def register_metric(
+    name: str, *, label: str, digits: int, description: str, needs_mask: bool = False,
+    min_side: int = 1,
+) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:  # fmt: skip
+    """Register ``fn`` as metric ``name`` (see :class:`Metric`)."""
+
+    def deco(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        metric = Metric(fn, label, digits, needs_mask, min_side)
+        METRICS.add(name, metric, module=fn.__module__, paper=description)
+        return fn
+
+    return deco
+
+
+_WANG = "Wang et al. 2004: 11x11 Gaussian, sigma 1.5, K1 0.01, K2 0.03, valid region"
+
+
+@register_metric("psnr", label="PSNR dB", digits=2, description="PSNR (dB)")
+def _psnr_metric(pred: Tensor, target: Tensor, *, mask: Tensor | None = None, **kw) -> Tensor:
+    return psnr(pred, target, **kw)
+
+
+@register_metric("ssim", label="SSIM", digits=4, description=f"SSIM ({_WANG})", min_side=11)
+def _ssim_metric(pred: Tensor, target: Tensor, *, mask: Tensor | None = None, **kw) -> Tensor:
+    return ssim(pred, target, **kw)
+
+
+_IN_MASK = "over the masked pixels only (NaN for an empty mask)"
+
+
+@register_metric("psnr_mask", label="PSNR mask", digits=2, needs_mask=True,
+                 description=f"PSNR (dB) {_IN_MASK}")  # fmt: skip
+def _psnr_mask_metric(pred: Tensor, target: Tensor, *, mask: Tensor, **kw) -> Tensor:
+    return psnr_masked(pred, target, mask, **kw)
+
+
+@register_metric("ssim_mask", label="SSIM mask", digits=4, needs_mask=True, min_side=11,
+                 description=f"SSIM ({_WANG}) {_IN_MASK}")  # fmt: skip
+def _ssim_mask_metric(pred: Tensor, target: Tensor, *, mask: Tensor, **kw) -> Tensor:
+    return ssim_masked(pred, target, mask, **kw)
+
+
+_FASTMRI = (
+    "fastMRI's SSIM: 7x7 uniform window, sample covariance, data range the target's "
+    "maximum (fastMRI takes the volume's; here the slice's)"
+)
+
+
+@register_metric("ssim_fastmri", label="SSIM fastMRI", digits=4, min_side=7, description=_FASTMRI)
+def _ssim_fastmri_metric(pred: Tensor, target: Tensor, *, mask: Tensor | None = None,
+                         data_range: float = 1.0, **kw) -> Tensor:  # fmt: skip
+    scores = [
+        ssim(p, t, data_range=float(t.max()) or data_range, variant="fastmri", **kw)
+        for p, t in zip(pred.unbind(0), target.unbind(0), strict=True)
+    ]
+    return torch.stack(scores)
 
 
 class PSNR(nn.Module):

@@ -125,6 +125,11 @@ class Registry(Generic[T]):
         self._entries[name] = Entry(name, obj, module, **meta)
         return obj
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (a plug-in unloaded, a test's temporary entry)."""
+        self.entry(name)
+        del self._entries[name]
+
     def load(self) -> None:
         """Import every module of the package (once), so that all of them register."""
         if self._loaded:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from restorekit.evaluate import INPUT, Results, format_mean_se
+from restorekit.metrics import METRICS
 from restorekit.utils import atomic_path
 
 if TYPE_CHECKING:
@@ -95,33 +96,41 @@ def write_report(
 # --------------------------------------------------------------------------- documents
 
 
-Section = tuple[str, str, list[list[str]], set[tuple[int, int]], str]
+Section = tuple[str, str, list[str], list[list[str]], set[tuple[int, int]], str]
 
 
 def _tables(results: Results) -> list[Section]:
-    """(heading, protocol line, rows, bold cells, remark) per task.
+    """(heading, protocol line, header, rows, bold cells, remark) per task.
 
-    Rows: method, images, PSNR, SSIM, note. Bold cells are (row, column) of the best
-    PSNR and the best SSIM; the remark says when the best PSNR is not the best SSIM.
+    Rows: method, images, one column per metric scored (:data:`METRICS`), note. Bold
+    cells are (row, column) of each metric's best; the remark says when the best PSNR is
+    not the best SSIM.
     """
     sections: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results.summary():
         sections.setdefault((r["dataset"], r["degradation"]), []).append(r)
+    names = results.metrics()
     out = []
     for key, found in sections.items():
+        shown = [n for n in names if any(math.isfinite(r.get(n, math.nan)) for r in found)]
+        shown = shown or names
+        header = ["method", "images", *(METRICS[n].label for n in shown), "note"]
         rows = [
-            [r["method"], str(r["images"]), format_mean_se(r["psnr"], r.get("psnr_se"), 2),
-             format_mean_se(r["ssim"], r.get("ssim_se"), 4), r["note"]]
+            [r["method"], str(r["images"]),
+             *(format_mean_se(r[n], r.get(f"{n}_se"), METRICS[n].digits) for n in shown),
+             r["note"]]
             for r in found
         ]  # fmt: skip
-        best = {m: _best(found, m) for m in ("psnr", "ssim")}
-        bold = {(i, col) for m, col in (("psnr", 2), ("ssim", 3)) if (i := best[m]) is not None}
+        best = {n: _best(found, n) for n in shown}
+        bold = {(i, 2 + shown.index(n)) for n, i in best.items() if i is not None}
         remark = ""
-        if None not in best.values() and best["psnr"] != best["ssim"]:
-            p, q = found[best["psnr"]]["method"], found[best["ssim"]]["method"]
+        p_best, s_best = best.get("psnr"), best.get("ssim")
+        if p_best is not None and s_best is not None and p_best != s_best:
+            p, q = found[p_best]["method"], found[s_best]["method"]
             remark = (f"{p} has the best PSNR but {q} the best SSIM: PSNR weighs every "
                       "pixel's error alike, SSIM local structure and contrast.")  # fmt: skip
-        out.append((" / ".join(key), results.protocols[key].describe(), rows, bold, remark))
+        protocol = results.protocols[key].describe()
+        out.append((" / ".join(key), protocol, header, rows, bold, remark))
     return out
 
 
@@ -131,11 +140,10 @@ def _best(rows: list[dict[str, Any]], metric: str) -> int | None:
     return max(finite)[1] if finite else None
 
 
-HEADER = ["method", "images", "PSNR (dB)", "SSIM", "note"]
-METRICS = (
-    "PSNR in dB and SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, "
-    "K2 0.03, valid region), means over images. Each table states its protocol."
-)
+def _metrics_line(results: Results) -> str:
+    """What each column means, from the registry: ``"PSNR dB: PSNR (dB). SSIM: ..."``."""
+    parts = [f"{METRICS[n].label}: {METRICS.entry(n).paper}" for n in results.metrics()]
+    return "; ".join(parts) + ". Means over images; each table states its protocol."
 
 
 def _markdown(
@@ -148,10 +156,10 @@ def _markdown(
     lines = [f"# {title}", ""]
     if intro:
         lines += [intro, ""]
-    lines += [METRICS, ""]
-    for heading, protocol, rows, bold, remark in _tables(results):
+    lines += [_metrics_line(results), ""]
+    for heading, protocol, header, rows, bold, remark in _tables(results):
         lines += [f"## {heading}", "", f"Protocol: {protocol}.", ""]
-        lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for i, row in enumerate(rows):
             cells = [c.replace("|", "/") for c in row]
             cells = [f"**{c}**" if (i, j) in bold else c for j, c in enumerate(cells)]
@@ -178,10 +186,10 @@ def _html(results: Results, title: str, intro: str, figures: list[tuple[str, str
     ]
     if intro:
         parts.append(f"<p>{e(intro)}</p>")
-    parts.append(f"<p>{e(METRICS)}</p>")
-    for heading, protocol, rows, bold, remark in _tables(results):
+    parts.append(f"<p>{e(_metrics_line(results))}</p>")
+    for heading, protocol, header, rows, bold, remark in _tables(results):
         parts.append(f"<h2>{e(heading)}</h2><p class='protocol'>Protocol: {e(protocol)}.</p>")
-        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + "</tr>")
+        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
         parts += [
             "<tr>" + "".join(f"<td><b>{e(c)}</b></td>" if (i, j) in bold else f"<td>{e(c)}</td>"
                              for j, c in enumerate(row)) + "</tr>"

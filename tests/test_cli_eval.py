@@ -137,7 +137,7 @@ def test_an_unreadable_image_is_skipped_and_counted(
     assert row["images"] == 10 and row["skipped"] == 1  # 9 good + the tiny one; f3 skipped
     tiny = [s for s in summary["images"] if s["image"] == "tiny"]
     assert tiny and all(s["ssim"] != s["ssim"] for s in tiny)  # NaN: undefined
-    assert "tiny is 2x3, smaller than SSIM's 11x11 window" in caplog.text
+    assert "tiny is 2x3, too small after the crop for ssim: NaN" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -186,8 +186,10 @@ def test_report_bolds_the_best_says_when_psnr_and_ssim_disagree_and_plots_only_l
         results.protocols[("faces", degradation)] = protocol
         for method, psnr, ssim in (("a", 30.0, 0.90), ("b", 29.0, 0.95)):
             for image in ("x", "y"):
-                results.scores.append(Score("faces", degradation, method, image, psnr, ssim))
-    results.scores.append(Score("faces", "low", "one_level", "x", 10.0, 0.1))
+                results.scores.append(
+                    Score("faces", degradation, method, image, {"psnr": psnr, "ssim": ssim})
+                )
+    results.scores.append(Score("faces", "low", "one_level", "x", {"psnr": 10.0, "ssim": 0.1}))
     md, page = write_report(results, tmp_path)
     text = md.read_text()
     assert "| a | 2 | **30.00 ± 0.00** | 0.9000 ± 0.0000 |" in text

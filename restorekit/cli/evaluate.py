@@ -145,17 +145,21 @@ def _eval_methods(models: list[str], baselines: list[str], weights: Path | None)
 
 def _summary_table(results) -> str:  # -> the printed table, one block per task
     from restorekit.evaluate import format_mean_se
+    from restorekit.metrics import METRICS
 
     lines = []
     rows = results.summary()
+    names = results.metrics()
     for key, protocol in results.protocols.items():
         lines += ["", f"{' / '.join(key)}  [{protocol.describe()}]"]
-        lines.append(f"  {'method':36s} {'images':>6s} {'PSNR dB':>15s} {'SSIM':>15s}")
+        labels = "".join(f" {METRICS[n].label:>15s}" for n in names)
+        lines.append(f"  {'method':36s} {'images':>6s}{labels}")
         for r in rows:
             if (r["dataset"], r["degradation"]) == key:
-                p = format_mean_se(r["psnr"], r["psnr_se"], 2)
-                s = format_mean_se(r["ssim"], r["ssim_se"], 4)
-                lines.append(f"  {r['method'][:36]:36s} {r['images']:6d} {p:>15s} {s:>15s}")
+                cells = "".join(
+                    f" {format_mean_se(r[n], r[f'{n}_se'], METRICS[n].digits):>15s}" for n in names
+                )
+                lines.append(f"  {r['method'][:36]:36s} {r['images']:6d}{cells}")
         skipped = results.skipped_images(key)
         if skipped:
             lines.append(f"  skipped {len(skipped)} unreadable: {', '.join(skipped[:5])}"

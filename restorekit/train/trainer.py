@@ -40,7 +40,7 @@ from restorekit.config import (
 )
 from restorekit.hardware import check_device, machine_summary, resolve
 from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
-from restorekit.metrics import psnr, ssim
+from restorekit.metrics import DEFAULT_METRICS, METRICS
 from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from restorekit.train.checkpoint import save_weights as _save_weights
 from restorekit.train.distributed import Context, init_from_env, rank_slice
@@ -100,6 +100,8 @@ class TrainOptions:
     keep: PositiveInt = 2  # checkpoints kept besides best
     crop_border: NonNegativeInt = 0  # metric protocol during validation
     y_channel: bool = False
+    # Validation metrics (restorekit.metrics.METRICS); psnr picks best.safetensors.
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     progress: bool = True
     tensorboard: bool = False  # also log the CSV's scalars to run_dir/tensorboard
     extra: dict[str, Any] = field(default_factory=dict)  # config saved with checkpoints
@@ -107,6 +109,12 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if isinstance(self.amp, bool):
             object.__setattr__(self, "amp", "bf16" if self.amp else "fp32")
+        for name in self.metrics:
+            METRICS.get(name)  # unknown names fail at once, listing the choices
+        if "psnr" not in self.metrics:
+            raise ValueError(
+                f"train.metrics must include psnr (it picks the best weights): {self.metrics}"
+            )
 
     @property
     def total_steps(self) -> int:
@@ -337,23 +345,28 @@ class Trainer:
     # ------------------------------------------------------------ validation
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean validation loss, PSNR and SSIM (of the EMA weights when EMA is on)."""
+        """Mean validation loss and :attr:`TrainOptions.metrics` (of the EMA weights when EMA
+        is on); an in-mask metric is averaged over the images that have a non-empty mask."""
         self._enter_stage(self._stage_at(self.step))  # its pixel loss is the val loss
         net = self.ema if self.ema is not None else self.model
         net.eval()
         loader = DataLoader(
             self.val_set, batch_size=1, num_workers=self.opt.num_workers, generator=_own_rng()
         )
-        totals = {"val_loss": 0.0, "psnr": 0.0, "ssim": 0.0}
+        values: dict[str, list[float]] = {"val_loss": [], **{m: [] for m in self.opt.metrics}}
         metric_kw = {"crop_border": self.opt.crop_border, "y_channel": self.opt.y_channel}
         for batch in loader:
             lq, gt = batch["lq"].to(self.device), batch["gt"].to(self.device)
+            mask = batch["mask"].to(self.device) if "mask" in batch else None
             with self._autocast():
                 pred = net(lq).float().clamp(0, 1)
-            totals["val_loss"] += self.pixel_loss(pred, gt).item()
-            totals["psnr"] += psnr(pred, gt, **metric_kw).item()
-            totals["ssim"] += ssim(pred, gt, **metric_kw).item()
-        return {k: v / max(len(loader), 1) for k, v in totals.items()}
+            values["val_loss"].append(self.pixel_loss(pred, gt).item())
+            for name in self.opt.metrics:
+                metric = METRICS[name]
+                if not metric.needs_mask or mask is not None:
+                    values[name].append(metric.fn(pred, gt, mask=mask, **metric_kw).item())
+        finite = {k: [x for x in v if math.isfinite(x) or x == math.inf] for k, v in values.items()}
+        return {k: sum(v) / len(v) if v else math.nan for k, v in finite.items()}
 
     def _validate_and_save(self, loss: float) -> dict[str, float]:
         # Every rank validates, so a plateau schedule steps alike everywhere; rank 0 writes.
@@ -362,9 +375,11 @@ class Trainer:
             self.scheduler.step(scores["val_loss"])
         if self.ctx.is_main:
             if scores:
+                extra = "".join(f", {METRICS[m].label} {scores[m]:.{METRICS[m].digits}f}"
+                                for m in self.opt.metrics if m not in ("psnr", "ssim"))  # fmt: skip
                 log.info(
-                    "Step %d: Loss %.4f, SSIM %.4f, PSNR %.2f (val: %s, crop %d, data range 1)",
-                    self.step, loss, scores["ssim"], scores["psnr"],
+                    "Step %d: Loss %.4f, SSIM %.4f, PSNR %.2f%s (val: %s, crop %d, data range 1)",
+                    self.step, loss, scores.get("ssim", math.nan), scores["psnr"], extra,
                     "Y" if self.opt.y_channel else "all channels", self.opt.crop_border,
                 )  # fmt: skip
                 if scores["psnr"] > self.best_psnr:
@@ -478,7 +493,7 @@ class Trainer:
     # ------------------------------------------------------------ logging
     def _log_row(self, values: dict[str, float]) -> None:
         path = self.run_dir / "log.csv"
-        fields = ["step", "stage", "lr", "loss", "val_loss", "psnr", "ssim", "time"]
+        fields = ["step", "stage", "lr", "loss", "val_loss", *self.opt.metrics, "time"]
         row = {"step": self.step, "stage": self.stage.name, "time": f"{time.time():.0f}"}
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row.update({k: f"{v:.6g}" for k, v in values.items()})

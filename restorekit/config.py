@@ -291,14 +291,19 @@ def flat_items(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def differences(old: Any, new: Any, *, ignore: Sequence[str] = ()) -> list[str]:
+def differences(
+    old: Any, new: Any, *, ignore: Sequence[str] = (), new_keys: bool = True
+) -> list[str]:
     """``"key: old -> new"`` for each setting that differs between two config trees
-    (keys starting with one of ``ignore`` left out)."""
+    (keys starting with one of ``ignore`` left out). With ``new_keys=False``, keys that
+    only ``new`` has are not differences: settings added to restorekit after ``old`` was
+    written, which an old run takes at their defaults."""
     a, b = flat_items(old), flat_items(new)
     missing = object()
+    keys = sorted(set(a) | set(b)) if new_keys else sorted(a)
     return [
         f"{k}: {a.get(k, 'unset')!r} -> {b.get(k, 'unset')!r}"
-        for k in sorted(set(a) | set(b))
+        for k in keys
         if not any(k == i or k.startswith(i + ".") for i in ignore)
         and a.get(k, missing) != b.get(k, missing)
     ]

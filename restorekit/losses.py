@@ -15,6 +15,10 @@ All losses take ``(pred, target)`` (B, C, H, W) tensors and return a scalar tens
   squares (Mao et al. 2017), with one-sided or two-sided label smoothing (Salimans et al.
   2016), as ``generator_loss(fake)`` and ``discriminator_loss(real, fake)``.
 
+Training stages compose their loss from :data:`LOSSES` terms, each with a weight (a
+recipe's ``losses: [{name: l1, weight: 0.01}, {name: perceptual}, {name: gan, weight:
+5e-3}]``); a new loss is one function and one ``@register_loss`` here.
+
 References:
     Charbonnier et al. 1994, https://doi.org/10.1109/ICIP.1994.413553 ;
     Johnson, Alahi, Fei-Fei 2016, https://arxiv.org/abs/1603.08155 ;
@@ -24,20 +28,26 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restorekit.registry import Registry
+
 __all__ = [
+    "LOSSES",
     "GANLoss",
+    "LossInputs",
     "PerceptualLoss",
     "PixelLoss",
     "charbonnier_loss",
     "l1_loss",
     "l2_loss",
     "masked_mse",
+    "register_loss",
 ]
 
 
@@ -222,3 +232,76 @@ class GANLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.kind!r}, real={self.real_label}, fake={self.fake_label}"
+
+
+# ------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class LossInputs:
+    """What a loss term may look at during one training step.
+
+    Attributes:
+        pred: the model's output (float32).
+        gt: the ground truth.
+        lq: the model's input.
+        mask: the batch's defect mask, or None.
+        perceptual: the run's :class:`PerceptualLoss` (terms of kind ``"perceptual"``).
+        judge: the discriminator's logits for an image (terms of kind ``"adversarial"``).
+        gan: the run's :class:`GANLoss`.
+    """
+
+    pred: Tensor
+    gt: Tensor
+    lq: Tensor
+    mask: Tensor | None = None
+    perceptual: PerceptualLoss | None = None
+    judge: Callable[[Tensor], Tensor] | None = None
+    gan: GANLoss | None = None
+
+
+LOSSES: Registry[Callable[..., Tensor]] = Registry("loss", ordered=True)
+"""Loss terms a training stage sums, ``weight x term(inputs, **params)``; each entry's
+``kind`` is ``"pixel"``, ``"perceptual"`` (needs the recipe's perceptual network) or
+``"adversarial"`` (needs its discriminator)."""
+
+
+def register_loss(name: str, *, kind: str, description: str):  # -> decorator
+    """Register ``fn(inputs: LossInputs, **params) -> Tensor`` as loss term ``name``."""
+    return LOSSES.register(name, kind=kind, paper=description)
+
+
+@register_loss("l1", kind="pixel", description="mean absolute error")
+def _l1_term(x: LossInputs) -> Tensor:
+    return l1_loss(x.pred, x.gt)
+
+
+@register_loss("l2", kind="pixel", description="mean squared error")
+def _l2_term(x: LossInputs) -> Tensor:
+    return l2_loss(x.pred, x.gt)
+
+
+@register_loss("charbonnier", kind="pixel", description="sqrt(d^2 + eps^2), Charbonnier 1994")
+def _charbonnier_term(x: LossInputs, *, eps: float = 1e-3) -> Tensor:
+    return charbonnier_loss(x.pred, x.gt, eps=eps)
+
+
+@register_loss("masked_mse", kind="pixel",
+               description="MSE outside the mask + lam x MSE inside (SPEC.md D); plain MSE "
+               "for batches without a mask")  # fmt: skip
+def _masked_mse_term(x: LossInputs, *, lam: float = 1.0) -> Tensor:
+    if x.mask is None:
+        return l2_loss(x.pred, x.gt)
+    return masked_mse(x.pred, x.gt, x.mask, lam=lam)
+
+
+@register_loss("perceptual", kind="perceptual", description="frozen VGG feature distance")
+def _perceptual_term(x: LossInputs) -> Tensor:
+    assert x.perceptual is not None, "a perceptual term needs the recipe's perceptual network"
+    return x.perceptual(x.pred, x.gt)
+
+
+@register_loss("gan", kind="adversarial", description="the generator's adversarial loss")
+def _gan_term(x: LossInputs) -> Tensor:
+    assert x.judge is not None and x.gan is not None, "a gan term needs a discriminator"
+    return x.gan.generator_loss(x.judge(x.pred))

@@ -160,10 +160,11 @@ def _card(args, config, meta, model, results, state) -> str:
         + "; "
         + "; ".join(
             f"stage {s['name']}: {s['steps']} steps, {s['optimizer']} lr {s['lr']:g}, "
-            f"{s['scheduler']} schedule, {s['pixel_loss']} loss"
+            f"{s['scheduler']} schedule, loss "
+            + " + ".join(f"{t['weight']:g} x {t['name']}" for t in s["losses"])
             + (
-                f" + {s['gan_weight']:g} x GAN against `{config['discriminator']['name']}`"
-                if s.get("gan_weight")
+                f" (against `{config['discriminator']['name']}`)"
+                if any(t["name"] == "gan" for t in s["losses"])
                 else ""
             )
             for s in train["stages"]
@@ -180,7 +181,9 @@ def _card(args, config, meta, model, results, state) -> str:
         f"{float(log[0]['psnr']):.2f} dB at step {log[0]['step']}, best {meta.get('psnr', 0):.2f}"
         f" dB at step {meta.get('step')}.",
     ]
-    if config.get("perceptual") and any(s.get("perceptual_weight") for s in train["stages"]):
+    if config.get("perceptual") and any(
+        t["name"] == "perceptual" for s in train["stages"] for t in s["losses"]
+    ):
         lines.append(f"- Perceptual features: `{json.dumps(config['perceptual'])}`.")
     ms, numerics = _inference_ms(model)
     lines += [

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from restorekit.models.base import Restorer
 from restorekit.train.checkpoint import load_checkpoint, load_weights
-from restorekit.train.trainer import Stage, Trainer, TrainOptions
+from restorekit.train.trainer import LossTerm, Stage, Trainer, TrainOptions, legacy_stage
 
 
 class NoisySquares(Dataset):
@@ -118,9 +118,9 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, monkeypatch) -
 
 def test_stages_switch_optimiser_schedule_and_losses(tmp_path: Path) -> None:
     stages = (
-        Stage(name="pretrain", steps=4, lr=1e-3, pixel_loss="l1"),
+        Stage(name="pretrain", steps=4, lr=1e-3, losses=(LossTerm("l1"),)),
         Stage(name="gan", steps=4, lr=5e-4, scheduler="step", step_size=2, gamma=0.5,
-              pixel_loss="l2", gan_weight=1e-3),
+              losses=(LossTerm("l2"), LossTerm("gan", 1e-3))),
     )  # fmt: skip
     trainer = make_trainer(
         tmp_path, TrainOptions(stages=stages, batch_size=4, val_every=4, progress=False),
@@ -133,7 +133,8 @@ def test_stages_switch_optimiser_schedule_and_losses(tmp_path: Path) -> None:
 
 
 def test_gan_stage_without_a_discriminator_is_refused(tmp_path: Path) -> None:
-    opts = TrainOptions(stages=(Stage(gan_weight=0.1),), progress=False, batch_size=4)
+    opts = TrainOptions(stages=(Stage(losses=(LossTerm("gan", 0.1),)),), progress=False,
+                        batch_size=4)  # fmt: skip
     with pytest.raises(ValueError, match="no discriminator"):
         make_trainer(tmp_path, opts)
 
@@ -226,9 +227,47 @@ def test_a_compiled_run_killed_and_resumed_ends_like_one_that_never_stopped(
 
 def test_best_weights_come_from_the_last_stage_trained(tmp_path: Path) -> None:
     stages = (
-        Stage(name="pretrain", steps=8, lr=1e-2, pixel_loss="l2"),
-        Stage(name="finish", steps=4, lr=1e-9, pixel_loss="l2"),  # cannot beat pretrain
+        Stage(name="pretrain", steps=8, lr=1e-2, losses=(LossTerm("l2"),)),
+        Stage(name="finish", steps=4, lr=1e-9, losses=(LossTerm("l2"),)),  # cannot beat pretrain
     )
     trainer = make_trainer(tmp_path, options(stages=stages, val_every=4, amp="fp32"))
     trainer.fit()
     assert load_weights(tmp_path / "best.safetensors")[1]["step"] == 12
+
+
+def test_a_stage_sums_its_weighted_loss_terms(tmp_path: Path) -> None:
+    # One Stage field per loss became a list of (loss, weight) terms (issue 15).
+    stage = Stage(losses=(LossTerm("l1", 0.5), LossTerm("l2", 2.0)))
+    trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), progress=False, batch_size=4))
+    trainer._enter_stage(0)
+    pred, gt = torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.5)
+    loss = trainer._generator_loss(stage, pred, pred, gt, None)
+    assert loss.item() == pytest.approx(0.5 * 0.5 + 2.0 * 0.25)
+    with pytest.raises(ValueError, match=r"unknown loss 'l3'; choose one of: l1"):
+        LossTerm("l3")
+
+
+def test_older_stage_keys_read_as_loss_terms() -> None:
+    old = {"name": "gan", "pixel_loss": "l1", "pixel_weight": 1e-2, "perceptual_weight": 1.0,
+           "gan_weight": 5e-3, "deepnorm_alpha": None}  # fmt: skip
+    new = legacy_stage(old)
+    assert [(t["name"], t["weight"]) for t in new["losses"]] == [
+        ("l1", 1e-2), ("perceptual", 1.0), ("gan", 5e-3),
+    ]  # fmt: skip
+    masked = legacy_stage({"pixel_loss": "l2", "mask_lambda": 5.0, "deepnorm_alpha": 1.0})
+    assert masked["losses"] == [{"name": "masked_mse", "weight": 1.0, "params": {"lam": 5.0}}]
+    assert masked["model_options"] == {"deepnorm_alpha": 1.0}
+
+
+def test_stage_model_options_reach_the_model_hook(tmp_path: Path) -> None:
+    seen = []
+
+    class Hooked(torch.nn.Conv2d):
+        def on_stage(self, **options: float) -> None:
+            seen.append(options)
+
+    stages = (Stage(steps=2), Stage(steps=2, model_options={"deepnorm_alpha": 1.0}))
+    opts = TrainOptions(stages=stages, progress=False, batch_size=4, val_every=10)
+    trainer = Trainer(Hooked(1, 1, 3, padding=1), NoisySquares(8), None, opts, tmp_path)
+    trainer.fit()
+    assert seen == [{"deepnorm_alpha": 1.0}]

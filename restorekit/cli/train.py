@@ -47,7 +47,7 @@ def train(
     """
     from restorekit.config import differences, to_dict
     from restorekit.train.checkpoint import load_checkpoint
-    from restorekit.train.recipe import build_trainer, find_recipe, load_recipe
+    from restorekit.train.recipe import build_trainer, find_recipe, load_recipe, upgrade_stages
 
     # The loop logs "Step N: Loss ..., SSIM ..., PSNR ..." at each validation, as the seeds.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -76,7 +76,8 @@ def train(
             "or run_dir=... for a new run"
         )
     if ckpt is not None and not force:
-        changed = differences(ckpt.state.get("config", {}), to_dict(config), ignore=UNCHECKED)
+        saved = upgrade_stages(ckpt.state.get("config", {}))  # runs from before `losses`
+        changed = differences(saved, to_dict(config), ignore=UNCHECKED, new_keys=False)
         if changed:
             raise UserError(
                 f"{run_dir} was started with other settings ({'; '.join(changed[:4])}"

@@ -67,6 +67,12 @@ class Restorer(nn.Module):
         """The network proper, on inputs whose sides divide ``size_multiple``."""
         raise NotImplementedError
 
+    def on_stage(self, **options: object) -> None:
+        """Called by the trainer when a stage starts, with the stage's ``model_options``;
+        a model that has options to switch (CASR's DeepNorm lambda) overrides it."""
+        if options:
+            raise ValueError(f"{type(self).__name__} takes no stage options, got {options}")
+
 
 class Discriminator(nn.Module):
     """Base of the GAN critics: an image (or ``cat(lq, image)``) in, logits out.

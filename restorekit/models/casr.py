@@ -273,6 +273,12 @@ class CASR(Restorer):
         for block in self.sab.swin:
             block.deepnorm_alpha.fill_(value)
 
+    def on_stage(self, *, deepnorm_alpha: float | None = None) -> None:
+        """The trainer's stage hook: a stage's ``model_options`` (the seed's switch of
+        lambda to 1, ``{deepnorm_alpha: 1.0}``)."""
+        if deepnorm_alpha is not None:
+            self.set_deepnorm_alpha(deepnorm_alpha)
+
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         s = self.head(x)
         f, outs = s, []

@@ -11,7 +11,7 @@ Two conveniences keep the recipe files few and readable:
 * ``scale: N`` (super-resolution) sets the model's ``scale``, the ``bicubic_xN``
   degradation (unless ``data.degradation`` names another) and the validation border crop
   ``N`` (the field's protocol) together.
-* ``gan: false`` drops the stages with ``gan_weight > 0``; ``gan: true`` keeps them. So
+* ``gan: false`` drops the stages with a ``gan`` loss term; ``gan: true`` keeps them. So
   each SR recipe is also its GAN variant, as in the seed's ``train.py --gan``.
 
 ``smoke: {dotted.key: value}`` in a recipe shrinks its model for the test suite; the
@@ -43,7 +43,7 @@ from restorekit.degrade import Degradation, create_degradation
 from restorekit.losses import GANLoss, PerceptualLoss
 from restorekit.models import create_model, list_models, model_signature
 from restorekit.train.checkpoint import load_weights
-from restorekit.train.trainer import Stage, Trainer, TrainOptions
+from restorekit.train.trainer import Stage, Trainer, TrainOptions, legacy_stage
 from restorekit.utils import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class PerceptualSpec:
     """Frozen VGG features for a perceptual loss (weights per layer, default 1).
 
     ``normalize`` divides each layer's feature MSE by the target features' mean square
-    (:class:`~restorekit.losses.PerceptualLoss`), so a stage's ``perceptual_weight``
+    (:class:`~restorekit.losses.PerceptualLoss`), so a stage's ``perceptual`` term weight
     means the same whichever VGG weights are found offline."""
 
     arch: Literal["vgg16", "vgg19"] = "vgg19"
@@ -178,6 +178,7 @@ def load_recipe(
 
     data = read_yaml(path)
     try:
+        upgrade_stages(data)
         if smoke:
             for key, value in {**smoke_overrides(data), **data.get("smoke", {})}.items():
                 set_dotted(data, key, value)
@@ -188,6 +189,15 @@ def load_recipe(
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return recipe
+
+
+def upgrade_stages(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a recipe or a run's saved config) with stages written in the older
+    per-loss keys as ``losses`` terms; changed in place and returned."""
+    stages = data.get("train", {}).get("stages")
+    if isinstance(stages, list):
+        data["train"]["stages"] = [legacy_stage(s) if isinstance(s, dict) else s for s in stages]
+    return data
 
 
 def smoke_overrides(data: dict[str, Any]) -> dict[str, Any]:
@@ -213,9 +223,9 @@ def _expand(recipe: Recipe) -> Recipe:
         if data.source is not None and data.degradation is None:
             data = dataclasses.replace(data, degradation=f"bicubic_x{recipe.scale}")
         train = dataclasses.replace(train, crop_border=recipe.scale)
-    stages = tuple(s for s in train.stages if recipe.gan or s.gan_weight == 0)
+    stages = tuple(s for s in train.stages if recipe.gan or not s.uses("adversarial"))
     if not stages:
-        raise ConfigError("gan: false leaves no stage without gan_weight")
+        raise ConfigError("gan: false leaves no stage without a gan loss term")
     train = dataclasses.replace(train, stages=stages)
     if data.channels is None and model.name in list_models():
         # The data follow the model: its in_channels kwarg, else that argument's default.
@@ -244,10 +254,10 @@ def _check_names(recipe: Recipe) -> None:
             raise ConfigError(f"data.degradation: {err}") from None
     if recipe.data.folder is not None and not recipe.data.folder.is_dir():
         raise ConfigError(f"data.folder: {recipe.data.folder} is not a folder")
-    if any(s.gan_weight > 0 for s in recipe.train.stages) and recipe.discriminator is None:
-        raise ConfigError("discriminator: a stage has gan_weight > 0 but no discriminator is set")
-    if any(s.perceptual_weight > 0 for s in recipe.train.stages) and recipe.perceptual is None:
-        raise ConfigError("perceptual: a stage has perceptual_weight > 0 but no network is set")
+    if recipe.train.uses("adversarial") and recipe.discriminator is None:
+        raise ConfigError("discriminator: a stage has a gan loss term but no discriminator is set")
+    if recipe.train.uses("perceptual") and recipe.perceptual is None:
+        raise ConfigError("perceptual: a stage has a perceptual loss term but no network is set")
 
 
 def build_trainer(recipe: Recipe) -> Trainer:
@@ -257,15 +267,11 @@ def build_trainer(recipe: Recipe) -> Trainer:
     if recipe.init is not None:
         init_from(model, recipe.init)
     # Built only when a stage uses them (gan: false drops the stage that does).
-    stages = recipe.train.stages
+    uses = recipe.train.uses
     discriminator = (
-        _create(recipe.discriminator)
-        if recipe.discriminator and any(s.gan_weight > 0 for s in stages)
-        else None
+        _create(recipe.discriminator) if recipe.discriminator and uses("adversarial") else None
     )
-    needs_perceptual = recipe.perceptual is not None and any(
-        s.perceptual_weight > 0 for s in stages
-    )
+    needs_perceptual = recipe.perceptual is not None and uses("perceptual")
     train_set, val_set = build_datasets(recipe.data, seed=recipe.train.seed)
     options = dataclasses.replace(recipe.train, extra=to_dict(recipe))
     run_dir = recipe.folder

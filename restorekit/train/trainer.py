@@ -22,7 +22,7 @@ import csv
 import logging
 import math
 import time
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from restorekit.config import (
+    ConfigError,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -39,7 +40,7 @@ from restorekit.config import (
     Range,
 )
 from restorekit.hardware import check_device, machine_summary, resolve
-from restorekit.losses import GANLoss, PerceptualLoss, PixelLoss, masked_mse
+from restorekit.losses import LOSSES, GANLoss, LossInputs, PerceptualLoss, PixelLoss
 from restorekit.metrics import DEFAULT_METRICS, METRICS
 from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from restorekit.train.checkpoint import save_weights as _save_weights
@@ -51,8 +52,25 @@ Beta = Annotated[float, Range(ge=0, lt=1)]  # an Adam beta
 
 
 @dataclass(frozen=True)
+class LossTerm:
+    """One term of a stage's loss: ``weight x LOSSES[name](inputs, **params)``."""
+
+    name: str = "l1"
+    weight: NonNegativeFloat = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        LOSSES.get(self.name)  # unknown names fail at once, listing the choices
+
+
+@dataclass(frozen=True)
 class Stage:
-    """One phase of training: its length, optimiser, schedule and loss weights."""
+    """One phase of training: its length, optimiser, schedule and loss terms.
+
+    ``losses`` are summed with their weights (:data:`restorekit.losses.LOSSES`);
+    ``model_options`` go to the model's ``on_stage`` hook when the stage starts (CASR's
+    ``{deepnorm_alpha: 1.0}``, the seed's lambda switch).
+    """
 
     name: str = "main"
     steps: PositiveInt = 1000
@@ -64,18 +82,58 @@ class Stage:
     step_size: PositiveInt = 1000  # "step": lr *= gamma every step_size steps of this stage
     gamma: Annotated[float, Range(gt=0, le=1)] = 0.5
     patience: PositiveInt = 5  # "plateau": validations without improvement before lr *= gamma
-    pixel_loss: Literal["l1", "l2", "charbonnier"] = "l1"
-    pixel_weight: NonNegativeFloat = 1.0
-    mask_lambda: NonNegativeFloat | None = None  # batches with a mask: masked_mse with this lambda
-    perceptual_weight: NonNegativeFloat = 0.0
-    gan_weight: NonNegativeFloat = 0.0  # > 0: adversarial training against the discriminator
-    deepnorm_alpha: PositiveFloat | None = None  # CASR: set the Swin residual lambda (1 = plain)
+    losses: tuple[LossTerm, ...] = (LossTerm(),)
+    model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.steps <= 0:
             raise ValueError(f"stage {self.name!r}: steps must be positive")
         if self.lr <= 0:
             raise ValueError(f"stage {self.name!r}: lr must be positive")
+        if not self.losses:
+            raise ValueError(f"stage {self.name!r}: losses is empty")
+
+    def uses(self, kind: str) -> bool:
+        """Whether a term of this kind (``"adversarial"``, ``"perceptual"``) weighs > 0."""
+        return any(LOSSES.entry(t.name).kind == kind and t.weight > 0 for t in self.losses)
+
+    @property
+    def val_loss(self) -> str:
+        """The loss validation reports: the stage's first pixel term (l1 if it has none;
+        the masked MSE reads as plain MSE, validation having no masks to weigh)."""
+        pixel = [t.name for t in self.losses if LOSSES.entry(t.name).kind == "pixel"]
+        return {"masked_mse": "l2"}.get(pixel[0], pixel[0]) if pixel else "l1"
+
+
+_LEGACY = ("pixel_loss", "pixel_weight", "mask_lambda", "perceptual_weight", "gan_weight",
+           "deepnorm_alpha")  # fmt: skip
+
+
+def legacy_stage(stage: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage written with the older one-field-per-loss keys, as ``losses`` terms (in
+    full, as a saved run's config holds them, so an older run resumes unchanged).
+
+    >>> legacy_stage({"pixel_loss": "l1", "pixel_weight": 0.01, "gan_weight": 5e-3})["losses"]
+    [{'name': 'l1', 'weight': 0.01, 'params': {}}, {'name': 'gan', 'weight': 0.005, 'params': {}}]
+    """
+    if not any(k in stage for k in _LEGACY):
+        return dict(stage)
+    out = {k: v for k, v in stage.items() if k not in _LEGACY}
+    if "losses" in stage:
+        raise ConfigError(f"stage {stage.get('name')!r}: give losses, or the older "
+                          f"{', '.join(_LEGACY)}, not both")  # fmt: skip
+    weight = stage.get("pixel_weight", 1.0)
+    if stage.get("mask_lambda") is not None:
+        terms = [{"name": "masked_mse", "weight": weight, "params": {"lam": stage["mask_lambda"]}}]
+    else:
+        terms = [{"name": stage.get("pixel_loss", "l1"), "weight": weight, "params": {}}]
+    for key, name in (("perceptual_weight", "perceptual"), ("gan_weight", "gan")):
+        if stage.get(key):
+            terms.append({"name": name, "weight": stage[key], "params": {}})
+    out["losses"] = terms
+    alpha = stage.get("deepnorm_alpha")
+    out["model_options"] = {} if alpha is None else {"deepnorm_alpha": alpha}
+    return out
 
 
 @dataclass(frozen=True)
@@ -119,6 +177,10 @@ class TrainOptions:
     @property
     def total_steps(self) -> int:
         return sum(s.steps for s in self.stages)
+
+    def uses(self, kind: str) -> bool:
+        """Whether any stage has a loss term of this kind (see :meth:`Stage.uses`)."""
+        return any(s.uses(kind) for s in self.stages)
 
 
 class EpochSampler(Sampler[int]):
@@ -186,12 +248,10 @@ class Trainer:
             raise ValueError(
                 f"batch_size={options.batch_size} must divide among {self.ctx.world} processes"
             )
-        needs_gan = any(s.gan_weight > 0 for s in options.stages)
-        needs_perceptual = any(s.perceptual_weight > 0 for s in options.stages)
-        if needs_gan and discriminator is None:
-            raise ValueError("a stage has gan_weight > 0 but no discriminator was given")
-        if needs_perceptual and perceptual is None:
-            raise ValueError("a stage has perceptual_weight > 0 but no feature network was given")
+        if options.uses("adversarial") and discriminator is None:
+            raise ValueError("a stage has a gan loss term but no discriminator was given")
+        if options.uses("perceptual") and perceptual is None:
+            raise ValueError("a stage has a perceptual loss term but no feature network was given")
         self.numerics = resolve(options.amp, options.memory_format, device=device, model=model)
         self.model = model.to(self.device, memory_format=self.numerics.memory_format)
         self.disc = discriminator.to(self.device) if discriminator is not None else None
@@ -302,7 +362,7 @@ class Trainer:
         if self.opt.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), self.opt.grad_clip)
         self.optimizer.step()
-        if stage.gan_weight > 0:
+        if stage.uses("adversarial"):
             self._discriminator_step(lq, pred.detach().float(), gt)
         if self.scheduler is not None and stage.scheduler == "step":
             self.scheduler.step()
@@ -317,15 +377,10 @@ class Trainer:
     def _generator_loss(
         self, stage: Stage, lq: Tensor, pred: Tensor, gt: Tensor, mask: Tensor | None
     ) -> Tensor:
-        if mask is not None and stage.mask_lambda is not None:
-            loss = stage.pixel_weight * masked_mse(pred, gt, mask, lam=stage.mask_lambda)
-        else:
-            loss = stage.pixel_weight * self.pixel_loss(pred, gt)
-        if stage.perceptual_weight > 0:
-            loss = loss + stage.perceptual_weight * self.perceptual(pred, gt)
-        if stage.gan_weight > 0:
-            loss = loss + stage.gan_weight * self.gan_loss.generator_loss(self._judge(lq, pred))
-        return loss
+        inputs = LossInputs(pred, gt, lq, mask, perceptual=self.perceptual, gan=self.gan_loss,
+                            judge=lambda image: self._judge(lq, image))  # fmt: skip
+        terms = [t.weight * LOSSES[t.name](inputs, **t.params) for t in stage.losses if t.weight]
+        return torch.stack(terms).sum() if terms else pred.sum() * 0
 
     def _discriminator_step(self, lq: Tensor, fake: Tensor, gt: Tensor) -> None:
         self.disc.train()
@@ -416,9 +471,9 @@ class Trainer:
                 # best.safetensors is the best of the stage being trained: a GAN stage's
                 # weights are what its recipe ships, even at a lower PSNR than pretraining.
                 self.best_psnr = -math.inf
-            if stage.deepnorm_alpha is not None:
-                self.model.set_deepnorm_alpha(stage.deepnorm_alpha)
-            self.pixel_loss = PixelLoss(stage.pixel_loss)
+            if stage.model_options:  # the model's hook (Restorer.on_stage)
+                self.model.on_stage(**stage.model_options)
+            self.pixel_loss = PixelLoss(stage.val_loss)
             self.optimizer = _optimizer(stage, self.model.parameters())
             self.d_optimizer = _optimizer(stage, self.disc.parameters()) if self.disc else None
             self.scheduler = _scheduler(stage, self.optimizer)

@@ -225,21 +225,41 @@ class Record(Restorer):
         return x
 
 
+def _torch_pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """The reference: torch's own reflect pad, replicate when the image is too small."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+
+
 @pytest.mark.parametrize("multiple", [2, 4, 6, 32])
-def test_the_branch_free_padding_equals_pad_to_multiple(multiple: int) -> None:
+def test_the_branch_free_padding_equals_torch_padding(multiple: int) -> None:
     net = Record()
     net.size_multiple = multiple
-    padded = export_module._Exported(net)
     for h, w in [(1, 1), (1, 9), (2, 3), (5, 5), (multiple, 2 * multiple), (17, 40), (33, 7)]:
         x = torch.rand(2, 1, h, w)
-        assert torch.equal(padded(x), x)  # cropped back
-        assert torch.equal(net.seen, pad_to_multiple(x, multiple)), (h, w)
+        for safe in (False, True):  # eager, and the export-safe path without branches
+            net.export_safe = safe
+            assert torch.equal(net(x), x)  # cropped back
+            assert torch.equal(net.seen, _torch_pad(x, multiple)), (h, w, safe)
+        assert torch.equal(pad_to_multiple(x, multiple, always=True), _torch_pad(x, multiple))
 
 
 def test_export_leaves_the_model_as_it_was(exported) -> None:
     model, _ = exported("casr")  # its WindowAttention is exported written out
     attention = [m for m in model.modules() if isinstance(m, WindowAttention)]
-    assert attention and all("forward" not in vars(m) for m in attention)
+    assert attention and not any(m.export_safe for m in attention) and not model.export_safe
+
+
+def test_window_attention_export_safe_path_gives_the_same_values() -> None:
+    torch.manual_seed(0)
+    attention = WindowAttention(8, 4, 2).eval()
+    x, mask = torch.rand(6, 16, 8), torch.rand(3, 16, 16) > 0.3
+    mask |= torch.eye(16, dtype=torch.bool)  # every token may see itself
+    fused = attention(x, mask)
+    attention.export_safe = True
+    torch.testing.assert_close(attention(x, mask), fused, atol=1e-6, rtol=1e-5)
 
 
 def test_a_static_export_on_request(tmp_path: Path) -> None:
@@ -251,7 +271,7 @@ def test_a_static_export_on_request(tmp_path: Path) -> None:
 def test_a_graph_that_disagrees_with_torch_is_an_error_and_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export_module, "CHECK_TOLERANCE", -1.0)  # every check fails
+    monkeypatch.setattr(export_module.check, "CHECK_TOLERANCE", -1.0)  # every check fails
     target = tmp_path / "bad.onnx"
     with pytest.raises(RuntimeError, match="disagrees with PyTorch"):
         export_onnx(Tiny(), target, height=16, width=16, dynamic=False)

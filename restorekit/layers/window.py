@@ -120,7 +120,9 @@ class WindowAttention(nn.Module):
 
     B is a learned bias indexed by the relative offset of two tokens ((2ws-1)^2 entries
     per head) and M is -inf where the mask forbids attention. `forward` runs through
-    ``torch.nn.functional.scaled_dot_product_attention``; `reference` writes it out.
+    ``torch.nn.functional.scaled_dot_product_attention``; `reference` writes it out, and
+    `forward` takes that path when ``export_safe`` is set (ONNX export, whose translation
+    of the fused kernel takes 4-D inputs only, these being 5-D).
 
     Args:
         dim: C, the token channels.
@@ -192,7 +194,11 @@ class WindowAttention(nn.Module):
             raise ValueError(f"x has {x.shape[0]} windows, not a multiple of mask's {n_windows}")
         return n_windows
 
+    export_safe: bool = False
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if self.export_safe:
+            return self.reference(x, mask)
         q, k, v = self._qkv(x, self._check(x, mask))
         out = F.scaled_dot_product_attention(
             q,

@@ -12,27 +12,49 @@ output back to ``scale`` times the input size, as NAFNet and Restormer do.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from restorekit import utils
+from restorekit.layers.window import WindowAttention
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, multiple: int, *, always: bool = False) -> torch.Tensor:
     """Pad (B, C, H, W) at the bottom and right so H and W are multiples of ``multiple``.
 
     Reflection keeps image statistics at the border; replication is used when the image
-    is too small to reflect (reflect needs pad < size).
+    is too small to reflect (reflect needs pad < size), for both axes alike. The rows and
+    columns are gathered by indices computed with tensor arithmetic, so the same code
+    serves ONNX export: with ``always`` there is no Python branch on the size (an image
+    that needs no padding is gathered as it is), and ``torch.export`` keeps it general.
 
     >>> pad_to_multiple(torch.zeros(1, 1, 5, 8), 4).shape
     torch.Size([1, 1, 8, 8])
+    >>> pad_to_multiple(torch.arange(10.0).view(1, 1, 5, 2), 5)[0, 0, 0]  # 2 < 3: replicated
+    tensor([0., 1., 1., 1., 1.])
     """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
+    if multiple == 1 or (not always and h % multiple == 0 and w % multiple == 0):
         return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
+    # m * ceil(n / m) rather than n + (-n) % m: the same number, but it simplifies
+    # symbolically, which keeps the exporter's shape algebra small.
+    reflect_h, replicate_h = _mirror_indices(h, (h + multiple - 1) // multiple * multiple, x)
+    reflect_w, replicate_w = _mirror_indices(w, (w + multiple - 1) // multiple * multiple, x)
+    can_reflect = (reflect_h.min() >= 0) & (reflect_w.min() >= 0)
+    rows = torch.where(can_reflect, reflect_h, replicate_h)
+    cols = torch.where(can_reflect, reflect_w, replicate_w)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _mirror_indices(n: int, padded: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source rows for padding a side of ``n`` to ``padded``: (reflect, replicate).
+
+    ``reflect`` holds negative values exactly when reflection is impossible (padding >=
+    n), which is how :func:`pad_to_multiple` picks replication.
+    """
+    i = torch.arange(padded, device=like.device)
+    reflect = (n - 1) - ((n - 1) - i).abs()
+    replicate = i - (i - (n - 1)).clamp(min=0)
+    return reflect, replicate
 
 
 class Restorer(nn.Module):
@@ -45,12 +67,15 @@ class Restorer(nn.Module):
         prefers_channels_last: what ``memory_format="auto"`` picks (restorekit.hardware):
             True (channels_last in every precision, measured faster for every shipped
             architecture), or ``"bf16"`` (only under bf16 autocast).
+        export_safe: ``forward`` without Python branches on the input size, for
+            ``torch.export`` (see :func:`set_export_safe`); the same values.
     """
 
     scale: int = 1
     size_multiple: int = 1
     in_channels: int = 3
     prefers_channels_last: bool | str = True
+    export_safe: bool = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restore (B, in_channels, H, W) -> (B, in_channels, scale*H, scale*W)."""
@@ -60,7 +85,7 @@ class Restorer(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         h, w = x.shape[-2:]
-        y = self.restore(pad_to_multiple(x, self.size_multiple))
+        y = self.restore(pad_to_multiple(x, self.size_multiple, always=self.export_safe))
         return y[..., : h * self.scale, : w * self.scale]
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,6 +97,17 @@ class Restorer(nn.Module):
         a model that has options to switch (CASR's DeepNorm lambda) overrides it."""
         if options:
             raise ValueError(f"{type(self).__name__} takes no stage options, got {options}")
+
+
+def set_export_safe(model: nn.Module, value: bool = True) -> nn.Module:
+    """Switch every module of ``model`` that has an export-safe path to it: a
+    :class:`Restorer` pads without branches, a ``WindowAttention`` writes its attention
+    out (the exporter translates ``scaled_dot_product_attention`` for 4-D inputs only).
+    Same values either way; returns ``model``."""
+    for module in model.modules():
+        if isinstance(module, (Restorer, WindowAttention)):
+            module.export_safe = value
+    return model
 
 
 class Discriminator(nn.Module):

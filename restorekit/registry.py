@@ -130,9 +130,10 @@ class Registry(Generic[T]):
         self.entry(name)
         del self._entries[name]
 
-    def load(self) -> None:
-        """Import every module of the package (once), so that all of them register."""
-        if self._loaded:
+    def load(self, *, again: bool = False) -> None:
+        """Import every module of the package (once; ``again`` looks for new modules, as
+        after a plug-in folder is added to the package's path), so all of them register."""
+        if self._loaded and not again:
             return
         self._loaded = True
         for module in self.modules():

@@ -71,3 +71,62 @@ def test_weights_never_unpickled() -> None:
                 for k in call.keywords
             )
             assert safe, f"{path}:{call.lineno}: torch.load without weights_only=True"
+
+
+TINY_ARCHITECTURE = '''
+"""A two-conv residual denoiser: the architecture recipe of DESIGN.md, followed."""
+
+from torch import nn
+
+from restorekit.models import register
+from restorekit.models.base import Restorer
+
+
+@register("tiny_residual", kind="restorer", channels=1, tiny={"width": 4},
+          paper="DESIGN.md, How to add an architecture")
+class TinyResidual(Restorer):
+    size_multiple = 2
+
+    def __init__(self, *, in_channels: int = 1, width: int = 16) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.body = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(width, in_channels, 3, padding=1))
+
+    def restore(self, x):
+        return x + self.body(x)
+'''
+
+
+def test_adding_an_architecture_is_one_file(tmp_path: Path) -> None:
+    """DESIGN.md's recipe: one file in models/ (here a folder added to the package's
+    path), and the model is listed, built, trained, saved, rebuilt and loaded by name."""
+    import json
+
+    import torch
+
+    import restorekit.models as models
+    from restorekit.api import load_model
+    from restorekit.train.checkpoint import save_weights
+
+    (tmp_path / "tiny_residual.py").write_text(TINY_ARCHITECTURE)
+    models.__path__.append(str(tmp_path))
+    try:
+        models.MODELS.load(again=True)
+        assert "tiny_residual" in models.list_models(kind="restorer")
+        assert models.MODELS.silent_modules() == []
+        entry = models.model_entry("tiny_residual")
+        net = models.create_model("tiny_residual", **entry.tiny)
+        y = net(torch.rand(2, 1, 7, 9))  # any size: padded to the multiple, cropped back
+        assert y.shape == (2, 1, 7, 9)
+        y.square().mean().backward()
+        assert net.model_kwargs == {"in_channels": 1, "width": 4}  # every resolved argument
+        save_weights(tmp_path / "w.safetensors", net)
+        loaded = load_model(tmp_path / "w.safetensors")
+        assert json.dumps(loaded.model_kwargs) == json.dumps(net.model_kwargs)
+        pairs = zip(loaded.state_dict().values(), net.state_dict().values(), strict=True)
+        assert all(torch.equal(a, b) for a, b in pairs)
+    finally:
+        models.__path__.remove(str(tmp_path))
+        models.MODELS.remove("tiny_residual")
+        sys.modules.pop("restorekit.models.tiny_residual", None)

@@ -299,6 +299,7 @@ def restore_cmd(
     """
     from restorekit.api import load_model
     from restorekit.api import restore as restore_image
+    from restorekit.baselines import Baseline
 
     if tile is not None and tile < 1:
         raise UserError(f"--tile {tile}: must be a positive number of pixels")
@@ -312,7 +313,8 @@ def restore_cmd(
     batch = _ImageBatch(_input_files(inputs), max_pixels=max_pixels)
     net = load_model(model, weights=weights, device=device)  # bad names fail before writing
     numerics = resolve_numerics(precision, memory_format, device, net)  # checks, and the summary
-    name = net.describe() if hasattr(net, "describe") else getattr(net, "model_name", model)
+    classical = isinstance(net, Baseline)
+    name = net.describe() if classical else getattr(net, "model_name", model)
     targets = batch.plan(
         out, f"{suffix}.{fmt.value}", overwrite=overwrite, skip_existing=skip_existing
     )
@@ -345,9 +347,7 @@ def restore_cmd(
             continue
         batch.write(path, targets[path], y, bit_depth=bit_depth)
     settings = f"tile {tile}, overlap {overlap}" if tile else "no tiling"
-    used = net.weights_file or (
-        "none: a classical baseline" if hasattr(net, "describe") else "none (untrained)"
-    )
+    used = net.weights_file or ("none: a classical baseline" if classical else "none (untrained)")
     details = (
         f"to {out} with {name} (weights {used}, {settings}, ensemble {'on' if ensemble else 'off'}"
         f", {numerics.describe()})"

@@ -47,7 +47,13 @@ def train(
     """
     from restorekit.config import differences, to_dict
     from restorekit.train.checkpoint import load_checkpoint
-    from restorekit.train.recipe import build_trainer, find_recipe, load_recipe, upgrade_stages
+    from restorekit.train.recipe import (
+        build_trainer,
+        find_recipe,
+        load_recipe,
+        recipe_for_model,
+        upgrade_stages,
+    )
 
     # The loop logs "Step N: Loss ..., SSIM ..., PSNR ..." at each validation, as the seeds.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -59,7 +65,10 @@ def train(
     if model is not None:
         if recipe is not None:
             raise UserError("give a recipe or --model, not both")
-        recipe = f"sr_{model}"
+        try:
+            recipe = recipe_for_model(model)
+        except ValueError as err:
+            raise UserError(str(err)) from None
         settings += [f"gan={str(gan).lower()}"] + ([f"scale={scale}"] if scale else [])
     elif recipe is None:
         raise UserError("name a recipe (restorekit recipes lists them) or use --model")

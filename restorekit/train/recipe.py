@@ -132,6 +132,7 @@ class Recipe:
     run_dir: Path | None = None  # default: runs/<name>
     device: str = "cpu"
     smoke: dict[str, Any] = field(default_factory=dict)
+    seed_model: str | None = None  # the model name of `restorekit train --model NAME`
 
     def __post_init__(self) -> None:
         if self.scale is not None and self.scale not in (2, 3, 4):
@@ -163,6 +164,17 @@ def find_recipe(name_or_path: str) -> Path:
     raise FileNotFoundError(
         f"{name_or_path}: no such recipe file or packaged recipe ({', '.join(list_recipes())})"
     )
+
+
+def recipe_for_model(model: str) -> str:
+    """The packaged recipe that the seed's ``train --model NAME`` runs (its
+    ``seed_model``); ValueError listing the names that have one."""
+    answers = {read_yaml(find_recipe(r)).get("seed_model"): r for r in list_recipes()}
+    answers.pop(None, None)
+    if model not in answers:
+        raise ValueError(f"--model {model}: no recipe answers it; choose one of "
+                         f"{', '.join(sorted(answers))}")  # fmt: skip
+    return answers[model]
 
 
 def read_description(name: str) -> str:

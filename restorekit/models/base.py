@@ -11,6 +11,8 @@ output back to ``scale`` times the input size, as NAFNet and Restormer do.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -125,6 +127,15 @@ class Discriminator(nn.Module):
     @property
     def min_side(self) -> int:
         raise NotImplementedError
+
+
+def with_defaults(cls: type, defaults: dict[str, object]) -> inspect.Signature:
+    """``cls``'s keyword signature with some defaults replaced: the signature of a named
+    configuration (``casr_small``) that forwards to ``cls``, so ``inspect`` and the
+    checkpoints see every argument without the list being written twice."""
+    sig = inspect.signature(cls)
+    params = [p.replace(default=defaults.get(p.name, p.default)) for p in sig.parameters.values()]
+    return sig.replace(parameters=params, return_annotation=cls.__name__)
 
 
 def check_choice(name: str, value: object, choices: tuple[int, ...]) -> None:

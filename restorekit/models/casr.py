@@ -68,7 +68,7 @@ from restorekit.layers import (
     deepnorm_init_,
 )
 from restorekit.models import register
-from restorekit.models.base import Restorer, check_choice, check_positive
+from restorekit.models.base import Restorer, check_choice, check_positive, with_defaults
 
 __all__ = ["AFEB", "CASR", "SAB"]
 
@@ -290,30 +290,21 @@ class CASR(Restorer):
         return up + self.tail(g + s)
 
 
+_SMALL = {"n_blocks": 6, "channels": 64, "n_layers": 4, "embed_dim": 48}
+
+
 @register("casr_small", **_META)
-def casr_small(
-    *,
-    scale: int = 4,
-    in_channels: int = 1,
-    n_blocks: int = 6,
-    channels: int = 64,
-    growth: int = 32,
-    n_layers: int = 4,
-    se_reduction: int = 4,
-    embed_dim: int = 48,
-    patch_size: int = 6,
-    num_heads: int = 6,
-    window_size: int = 4,
-    n_swin: int = 2,
-    drop: float = 0.1,
-    res_scale: float = 0.1,
-) -> CASR:
+def casr_small(**kwargs: object) -> CASR:
     """CASR at a size a CPU can train: 6 AFEBs of 64 channels (RDBs of 4 layers, growth 32)
-    and a 48-wide SAB, the same wiring as the paper-size :class:`CASR` (20 x 128). Every
-    argument is spelled out, so checkpoints record them all.
+    and a 48-wide SAB, the same wiring as the paper-size :class:`CASR` (20 x 128). Takes
+    CASR's arguments, with these defaults (its signature says so, so checkpoints record
+    every one).
 
     Example:
         >>> sum(p.numel() for p in casr_small(scale=2).parameters())
         1427203
     """
-    return CASR(**locals())
+    return CASR(**{**_SMALL, **kwargs})  # type: ignore[arg-type]
+
+
+casr_small.__signature__ = with_defaults(CASR, _SMALL)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from restorekit.baselines.base import Baseline, _check, _is_int, _work, register
-from restorekit.utils import check_images
+from restorekit.utils import check_images, rgb_to_gray
 
 __all__ = ["DCP", "Dehazed", "dark_channel", "dehaze_dcp", "guided_filter"]
 
@@ -171,11 +171,7 @@ def dehaze_dcp(
     airlight = i.flatten(2).gather(2, best[:, None, :].expand(b, c, 1)).squeeze(2)  # (B, C)
     a = airlight[..., None, None].clamp(min=1e-6)  # a black image would divide by zero
     t = 1.0 - omega * dark_channel(i / a, patch=patch)
-    if c == 3:
-        luma = torch.tensor((0.299, 0.587, 0.114), device=x.device, dtype=i.dtype)
-        guide = (i * luma.view(1, 3, 1, 1)).sum(1, keepdim=True)
-    else:
-        guide = i
+    guide = rgb_to_gray(i)  # the gray image guides the filter (one channel: itself)
     t = guided_filter(guide, t, radius=radius, eps=eps)
     j = ((i - a) / t.clamp(min=t0) + a).clamp(0.0, 1.0)
     return Dehazed(j.to(x.dtype), airlight.to(x.dtype), t.to(x.dtype))

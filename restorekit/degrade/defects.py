@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from restorekit.degrade.base import Degradation, Degraded, register
-from restorekit.utils import as_range
+from restorekit.utils import as_range, rgb_to_gray
 
 __all__ = [
     "DefectMasks",
@@ -344,7 +344,7 @@ def _grey_to_channels(colour: torch.Tensor, c: int) -> torch.Tensor:
     """(B, 3) RGB colours as (B, c): kept for RGB, their luminance (Rec. 601) otherwise."""
     if c == 3:
         return colour
-    luma = colour @ torch.tensor([0.299, 0.587, 0.114], dtype=colour.dtype)
+    luma = rgb_to_gray(colour.view(-1, 3, 1, 1))
     return luma.view(-1, 1).expand(-1, c)
 
 

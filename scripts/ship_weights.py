@@ -30,7 +30,13 @@ from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
 from restorekit.models.summary import count_parameters
 from restorekit.train.checkpoint import load_checkpoint, load_weights, save_weights
-from restorekit.train.recipe import find_recipe, list_recipes, load_recipe, read_description
+from restorekit.train.recipe import (
+    find_recipe,
+    list_recipes,
+    load_recipe,
+    read_description,
+    upgrade_stages,
+)
 
 
 def main() -> None:
@@ -46,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     state, meta = load_weights(args.run / "best.safetensors")
-    config = load_checkpoint(args.run).state["config"]
+    config = upgrade_stages(load_checkpoint(args.run).state["config"])  # runs before `losses`
     model = load_model(args.run / "best.safetensors")
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(half)  # what the shipped file will give, cast back to float32
@@ -69,7 +75,7 @@ def main() -> None:
     # Another source (the motorcycle's real depth for haze) is scored whole: it was not
     # trained on, so there is no split to respect.
     source, split = (args.data, None) if args.data else (data["source"], "test")
-    degradation = create_degradation(data["degradation"], **data["degradation_params"]).spec
+    degradation = create_degradation(data["degradation"], **data.get("degradation_params", {})).spec
     tasks = tasks_for(source, [degradation], seed=list(range(args.seeds)), split=split,
                       split_seed=split_seed, channels=channels)  # fmt: skip
     results = evaluate(methods, tasks, limit=args.limit)

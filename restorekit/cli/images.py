@@ -435,7 +435,10 @@ def list_degradations_cmd() -> None:
 
     typer.echo("operators (name: parameters; `--param KEY=VALUE`, a range as [lo, hi]):")
     for entry in DEGRADATIONS.entries(kind="operator"):
-        params = ", ".join(str(p) for p in inspect.signature(entry.obj).parameters.values())
+        params = ", ".join(
+            p.name + (f" = {p.default!r}" if p.default is not p.empty else " (required)")
+            for p in inspect.signature(entry.obj).parameters.values()
+        )
         typer.echo(f"  {entry.name:20s} {params}")
         typer.echo(f"  {'':20s} {entry.paper}")
     typer.echo("presets (named parameter sets):")

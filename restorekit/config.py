@@ -201,6 +201,21 @@ def parse_call(text: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), apply_overrides({}, split_outside_brackets(args, ","))
 
 
+def format_value(value: Any) -> str:
+    """A value as an override or a ``name:key=value`` spec writes it, in YAML flow style,
+    so :func:`apply_overrides` and :func:`parse_call` read back the same value.
+
+    >>> format_value((0.0, 0.2)), format_value(False), format_value("l1")
+    ('[0.0, 0.2]', 'false', 'l1')
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        value = list(value)
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6)
+    return text.strip().removesuffix("...").strip()
+
+
 def split_outside_brackets(text: str, sep: str) -> list[str]:
     """``text`` split at ``sep`` where no bracket is open; blank parts dropped.
 

@@ -23,7 +23,7 @@ import torch
 from restorekit.api import WEIGHTS_DIR, load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
-from restorekit.config import flat_items, parse_call, to_dict
+from restorekit.config import flat_items, format_value, parse_call, to_dict
 from restorekit.degrade import create_degradation
 from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
@@ -106,7 +106,7 @@ def _overrides(config: dict) -> list[str]:
     run, packaged = flat_items(config), flat_items(base)
     skip = {"run_dir", "smoke", "recipe_file"}
     return [
-        f"{k}={_yaml(v)}"
+        shlex.quote(f"{k}={format_value(v)}")  # the command must paste into a shell
         for k, v in run.items()
         if k.split(".")[0] not in skip and packaged.get(k, object()) != v
     ]
@@ -122,10 +122,6 @@ def _packaged(config: dict) -> str | None:
         if read_description(name) == str(config.get("description", "")).strip():
             return name
     return None
-
-
-def _yaml(value: object) -> str:
-    return json.dumps(value) if not isinstance(value, str) else value
 
 
 def _split_words(source: str) -> str:

@@ -35,10 +35,9 @@ from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import nn
 
-from restorekit.config import ConfigError, parse_call, split_outside_brackets
+from restorekit.config import ConfigError, format_value, parse_call, split_outside_brackets
 from restorekit.registry import Registry
 
 __all__ = [
@@ -188,20 +187,9 @@ def _build(name: str, params: dict[str, Any]) -> Degradation:
     except TypeError as err:
         raise ValueError(f"degradation {name!r}: {err}") from None
     op.spec = name + (
-        ":" + ",".join(f"{k}={_yaml(v)}" for k, v in params.items()) if params else ""
+        ":" + ",".join(f"{k}={format_value(v)}" for k, v in params.items()) if params else ""
     )
     return op
-
-
-def _yaml(value: Any) -> str:
-    if isinstance(value, tuple):
-        value = list(value)
-    return (
-        yaml.safe_dump(value, default_flow_style=True, width=10**6)
-        .strip()
-        .removesuffix("\n...")
-        .strip()
-    )
 
 
 # ---------------------------------------------------------------------- composition

@@ -219,9 +219,9 @@ class Trainer:
         val_set: a Dataset of dicts for validation (batch size 1: images may differ in size).
         options: run options and stages.
         run_dir: checkpoints, ``log.csv`` and ``best.safetensors`` go here.
-        discriminator: needed by stages with ``gan_weight > 0``. A discriminator with
+        discriminator: needed by stages with a ``gan`` loss term. A discriminator with
             ``conditional = True`` sees ``cat(lq, image)`` (same sizes), else ``image``.
-        perceptual: for stages with ``perceptual_weight > 0``: a
+        perceptual: for stages with a ``perceptual`` loss term: a
             :class:`~restorekit.losses.PerceptualLoss`, or a feature network to wrap in
             one with every layer weighing 1.
         gan_loss: defaults to vanilla BCE with the face system's smoothing (0.9 / 0.1).
@@ -415,7 +415,7 @@ class Trainer:
             mask = batch["mask"].to(self.device) if "mask" in batch else None
             with self._autocast():
                 pred = net(lq).float().clamp(0, 1)
-            values["val_loss"].append(self.pixel_loss(pred, gt).item())
+            values["val_loss"].append(self._val_loss(pred, gt).item())
             for name in self.opt.metrics:
                 metric = METRICS[name]
                 if not metric.needs_mask or mask is not None:
@@ -473,7 +473,7 @@ class Trainer:
                 self.best_psnr = -math.inf
             if stage.model_options:  # the model's hook (Restorer.on_stage)
                 self.model.on_stage(**stage.model_options)
-            self.pixel_loss = PixelLoss(stage.val_loss)
+            self._val_loss = PixelLoss(stage.val_loss)  # the validation's loss column
             self.optimizer = _optimizer(stage, self.model.parameters())
             self.d_optimizer = _optimizer(stage, self.disc.parameters()) if self.disc else None
             self.scheduler = _scheduler(stage, self.optimizer)

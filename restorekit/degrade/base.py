@@ -27,6 +27,7 @@ An operator that needs more than the image (haze reads a depth map) declares it 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import sys
 from collections.abc import Mapping
@@ -182,9 +183,16 @@ def _build(name: str, params: dict[str, Any]) -> Degradation:
         full = {**entry.obj.params, **params}
     else:
         operator, full = entry, params
+    takes = list(inspect.signature(operator.obj).parameters)
+    unknown = [k for k in full if k not in takes]
+    if unknown:
+        raise ValueError(
+            f"degradation {name!r}: unknown parameter {', '.join(map(repr, unknown))}; "
+            f"{operator.name} takes {', '.join(takes)}"
+        )
     try:
         op = operator.obj(**full)
-    except TypeError as err:
+    except TypeError as err:  # a required parameter missing
         raise ValueError(f"degradation {name!r}: {err}") from None
     op.spec = name + (
         ":" + ",".join(f"{k}={format_value(v)}" for k, v in params.items()) if params else ""

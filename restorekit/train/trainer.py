@@ -168,7 +168,9 @@ class TrainOptions:
         if isinstance(self.amp, bool):
             object.__setattr__(self, "amp", "bf16" if self.amp else "fp32")
         for name in self.metrics:
-            METRICS.get(name)  # unknown names fail at once, listing the choices
+            if name not in METRICS:  # unknown names fail at once, listing the choices
+                raise ValueError(f"metrics: unknown metric {name!r}; choose one of: "
+                                 f"{', '.join(METRICS)}")  # fmt: skip
         if "psnr" not in self.metrics:
             raise ValueError(
                 f"train.metrics must include psnr (it picks the best weights): {self.metrics}"

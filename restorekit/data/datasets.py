@@ -263,11 +263,6 @@ _TRIPLET = {"folders": "degraded/ + mask/ + gt/", "detect": _has("degraded", "ma
 LAYOUTS.add("triplet", find_triplets, extra=_TRIPLET)
 LAYOUTS.add("paired", find_pairs, extra={"folders": "lq/ + gt/", "detect": _has("lq", "gt")})
 LAYOUTS.add("reside", find_reside, extra={"folders": "hazy/ + clear/", "detect": _reside})
-LAYOUTS.add("paired", find_pairs, extra={"folders": "lq/ + gt/", "detect": _has("lq", "gt")})
-LAYOUTS.add("reside", find_reside, extra={
-    "folders": "hazy/ + clear/",
-    "detect": lambda b: (b / "hazy").is_dir() and any((b / c).is_dir() for c in _CLEAR_NAMES),
-})  # fmt: skip
 
 
 def detect_layout(root: str | os.PathLike[str]) -> str:

@@ -271,19 +271,19 @@ def register_loss(name: str, *, kind: str, description: str):  # -> decorator
     return LOSSES.register(name, kind=kind, paper=description)
 
 
-@register_loss("l1", kind="pixel", description="mean absolute error")
-def _l1_term(x: LossInputs) -> Tensor:
-    return l1_loss(x.pred, x.gt)
+def _pixel_term(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The loss term of pixel loss ``fn`` (the table :class:`PixelLoss` reads)."""
+
+    def term(x: LossInputs, **params: float) -> Tensor:
+        return fn(x.pred, x.gt, **params)
+
+    term.__qualname__ = f"_pixel_term.{fn.__name__}"  # stable: a re-import is no new entry
+    return term
 
 
-@register_loss("l2", kind="pixel", description="mean squared error")
-def _l2_term(x: LossInputs) -> Tensor:
-    return l2_loss(x.pred, x.gt)
-
-
-@register_loss("charbonnier", kind="pixel", description="sqrt(d^2 + eps^2), Charbonnier 1994")
-def _charbonnier_term(x: LossInputs, *, eps: float = 1e-3) -> Tensor:
-    return charbonnier_loss(x.pred, x.gt, eps=eps)
+for _name, _fn in _PIXEL_LOSSES.items():
+    LOSSES.add(_name, _pixel_term(_fn), module=__name__, kind="pixel",
+               paper=(_fn.__doc__ or "").splitlines()[0])  # fmt: skip
 
 
 @register_loss("masked_mse", kind="pixel",

@@ -166,6 +166,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` on ``base``: mappings merge key by key, anything else in ``top`` replaces.
+
+    >>> merge({"model": {"name": "a", "kwargs": {"x": 1}}, "seed": 0},
+    ...       {"model": {"kwargs": {"y": 2}}, "seed": 3})
+    {'model': {'name': 'a', 'kwargs': {'x': 1, 'y': 2}}, 'seed': 3}
+    """
+    out = _deep_copy(dict(base))
+    for key, value in top.items():
+        old = out.get(key)
+        both = isinstance(old, Mapping) and isinstance(value, Mapping)
+        out[key] = merge(old, value) if both else _deep_copy(value)
+    return out
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``"dotted.key=value"`` set (value parsed as YAML).
 

@@ -14,6 +14,7 @@ from restorekit.degrade.haze import (
     dark_channel_depth,
     disparity_to_depth,
     haze,
+    random_depth,
     transmission,
     vertical_gradient_depth,
 )
@@ -267,3 +268,61 @@ def test_haze_preset_runs_on_a_batch_without_global_rng() -> None:
     out = op(image(3, 3, 40, 40), generator=gen(0))
     assert torch.equal(before, torch.get_rng_state())
     assert out.lq.shape == (3, 3, 40, 40)
+
+
+# ------------------------------------------------------- random depth, tinted airlight
+
+
+def test_random_depth_is_reproducible_varied_and_in_range() -> None:
+    x = torch.zeros(16, 3, 40, 56)
+    a, b = random_depth(x, generator=gen(3)), random_depth(x, generator=gen(3))
+    assert torch.equal(a, b) and a.shape == (16, 1, 40, 56)
+    assert a.min() >= 0 and a.max() <= 1
+    assert not torch.equal(a, random_depth(x, generator=gen(4)))
+    # One field per image, not a shared one, and each spans a range of depths.
+    assert not torch.equal(a[0], a[1])
+    spans = a.flatten(1).amax(1) - a.flatten(1).amin(1)
+    assert (spans > 0.2).all()
+
+
+def test_random_depth_has_no_fixed_orientation() -> None:
+    # The vertical prior makes every bottom row clear; random fields put the far end
+    # sometimes at the bottom, so a network cannot learn haze from a pixel's row.
+    d = random_depth(torch.zeros(200, 1, 64, 64), generator=gen(0))
+    bottom_farther = (d[:, 0, -1].mean(1) > d[:, 0, 0].mean(1)).float().mean()
+    assert 0.05 < float(bottom_farther) < 0.5
+    # Smooth away from object edges: most neighbouring pixels differ by little.
+    steps = (d[..., 1:, :] - d[..., :-1, :]).abs()
+    assert float((steps < 0.05).float().mean()) > 0.95
+
+
+def test_random_prior_draws_from_the_generator_only() -> None:
+    op = Haze(beta=0.1, airlight=0.9, depth_prior="random")
+    x = image(2, 3, 32, 32)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    one, two = (op(x, generator=gen(5)).lq for _ in range(2))
+    assert torch.equal(one, two) and torch.equal(before, torch.get_rng_state())
+    assert not torch.equal(one, op(x, generator=gen(6)).lq)
+
+
+def test_tint_gives_each_channel_its_own_airlight() -> None:
+    x = torch.zeros(4, 3, 8, 8)
+    far = torch.full((1, 1, 8, 8), 100.0)  # transmission ~0: the output is the airlight
+    out = Haze(beta=1.0, airlight=0.8, tint=0.1, depth_scale=1.0)(x, generator=gen(0), depth=far)
+    tint = out.params["tint"]
+    assert tint.shape == (4, 3) and tint.abs().max() <= 0.1 and tint.abs().min() > 0
+    expected = (0.8 + tint).clamp(0, 1).float()
+    torch.testing.assert_close(out.lq.mean(dim=(2, 3)), expected, atol=1e-5, rtol=0)
+    grey = Haze(beta=1.0, airlight=0.8, depth_scale=1.0)(x, generator=gen(0), depth=far)
+    assert "tint" not in grey.params and torch.allclose(grey.lq, torch.full_like(x, 0.8))
+    with pytest.raises(ValueError, match="tint"):
+        Haze(tint=1.5)
+
+
+def test_haze_wide_preset_spans_clear_to_dense() -> None:
+    op = create_degradation("haze_wide")
+    assert isinstance(op, Haze) and op.depth_prior == "random" and op.tint > 0
+    lo, hi = op.far_transmission
+    assert hi == 1.0 and 0.05 < lo < 0.15  # exp(-12 * 0.2) = 0.09
+    assert "far-end transmission 0.09..1.00" in repr(op)

@@ -19,7 +19,8 @@ def test_every_system_has_its_recipes() -> None:
     names = set(list_recipes())
     for noise in ("low", "high", "sp"):
         assert {f"face_attention_unet_{noise}", f"face_patchgan_{noise}"} <= names
-    assert {"ffa", "ffa_light", "ffa_ea_par", "ffa_light_ea_par", "defect_resnet_unet"} <= names
+    ffa = {"ffa", "ffa_ea_par", "ffa_light", "ffa_light_ea", "ffa_light_par", "ffa_light_ea_par"}
+    assert ffa | {"defect_resnet_unet"} <= names
     assert {f"sr_{m}" for m in ("srcnn", "drrn", "edsr", "rdn", "casr")} <= names
 
 
@@ -31,6 +32,30 @@ def test_smoke_variant_trains_validates_and_checkpoints(name: str, tmp_path: Pat
     ckpt = load_checkpoint(tmp_path)
     assert ckpt.step == sum(s.steps for s in recipe.train.stages)
     assert ckpt.meta["model"]["model_name"] == recipe.model.name
+
+
+def test_the_ablation_recipes_differ_from_their_base_only_in_the_switches() -> None:
+    plain = load_recipe(find_recipe("ffa_light"))
+    switches = {"ffa_light": (False, False), "ffa_light_ea": (True, False),
+                "ffa_light_par": (False, True), "ffa_light_ea_par": (True, True)}  # fmt: skip
+    for name, (ea, par) in switches.items():
+        recipe = load_recipe(find_recipe(name))
+        kwargs = recipe.model.kwargs
+        assert (kwargs["efficient_attention"], kwargs["progressive_refinement"]) == (ea, par)
+        assert recipe.name == name and recipe.data == plain.data
+        assert recipe.train == plain.train and recipe.perceptual == plain.perceptual
+    assert load_recipe(find_recipe("ffa_ea_par")).model.name == "ffa"
+
+
+def test_a_base_recipe_is_merged_under_the_file_and_loops_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("base: ffa_light\nname: mine\ntrain: {batch_size: 2}\n")
+    recipe = load_recipe(tmp_path / "a.yaml")
+    assert recipe.name == "mine" and recipe.train.batch_size == 2
+    assert recipe.train.stages == load_recipe(find_recipe("ffa_light")).train.stages
+    (tmp_path / "b.yaml").write_text("base: c.yaml\nname: b\n")
+    (tmp_path / "c.yaml").write_text("base: b.yaml\nname: c\n")
+    with pytest.raises(ConfigError, match=r"b.yaml: base: 'b.yaml' makes a loop"):
+        load_recipe(tmp_path / "b.yaml")
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

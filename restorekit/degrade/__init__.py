@@ -34,6 +34,7 @@ from restorekit.degrade.haze import (
     dark_channel_depth,
     disparity_to_depth,
     haze,
+    random_depth,
     transmission,
     vertical_gradient_depth,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "list_degradations",
     "parse_spec",
     "preset",
+    "random_depth",
     "register",
     "salt_pepper",
     "transmission",

@@ -22,18 +22,26 @@ RESIDE's visibly hazy images.
 The skimage motorcycle (Middlebury 2014, Scharstein et al., GCPR 2014,
 https://vision.middlebury.edu/stereo/data/scenes2014/) ships a true disparity map; depth
 is proportional to 1 / disparity there (:func:`disparity_to_depth`).
+
+Photos without depth get a prior. The ``vertical`` and ``dark_channel`` priors tie the haze
+to the image's position or content; ``random`` (:func:`random_depth`) draws a fresh smooth
+depth field per sample (planes and ramps, blurred noise, nearer foreground objects, sky at
+the far end), so a network trained on it must read the haze from the image itself rather
+than from where a pixel sits in its crop.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restorekit.degrade.base import Degradation, Degraded, register, uniform
+from restorekit.degrade.base import Degradation, Degraded, preset, register, uniform
 from restorekit.utils import as_range, check_images
 
 __all__ = [
@@ -42,13 +50,14 @@ __all__ = [
     "dark_channel_depth",
     "disparity_to_depth",
     "haze",
+    "random_depth",
     "transmission",
     "vertical_gradient_depth",
 ]
 
 logger = logging.getLogger(__name__)
 
-DepthPrior = Literal["vertical", "dark_channel"]
+DepthPrior = Literal["vertical", "dark_channel", "random"]
 
 
 def _work_dtype(t: torch.Tensor) -> torch.dtype:
@@ -310,30 +319,110 @@ def disparity_to_depth(
     return known
 
 
-DEPTH_PRIORS = {"vertical": vertical_gradient_depth, "dark_channel": dark_channel_depth}
-"""Depth priors by name, for :class:`Haze`: each maps (B, C, H, W) images to (B, 1, H, W)."""
+def _stretch(t: torch.Tensor) -> torch.Tensor:
+    """``t`` min-max stretched to [0, 1] (a constant gives 0)."""
+    lo, span = t.min(), t.max() - t.min()
+    return (t - lo) / span if span > 0 else torch.zeros_like(t)
+
+
+def _one_random_depth(h: int, w: int, generator: torch.Generator) -> torch.Tensor:
+    """One (H, W) float32 depth field in [0, 1]; see :func:`random_depth`."""
+
+    def u(lo: float = 0.0, hi: float = 1.0) -> float:
+        return lo + (hi - lo) * float(torch.rand((), generator=generator, dtype=torch.float64))
+
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    # A plane rising towards a direction: mostly up (outdoor ground towards the horizon).
+    angle = u(-0.35, 0.35) * math.pi if u() < 0.7 else u(-math.pi, math.pi)
+    plane = _stretch(-yy * math.cos(angle) + xx * math.sin(angle))
+    # Smooth noise: a random k x k grid, bicubically upsampled (hills, walls, clutter).
+    k = int(torch.randint(2, 7, (), generator=generator))
+    grid = torch.rand(1, 1, k, k, generator=generator)
+    noise = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=True)[0, 0]
+    mix = u()
+    near = u(0.0, 0.6)
+    depth = near + (1 - near) * _stretch(mix * plane + (1 - mix) * _stretch(noise))
+    # Foreground objects: up to three ellipses or boxes, each a flat layer in front.
+    for _ in range(int(torch.randint(0, 4, (), generator=generator))):
+        cy, cx, ry, rx = u(-1, 1), u(-1, 1), u(0.1, 0.5), u(0.1, 0.5)
+        if u() < 0.5:
+            inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        else:
+            inside = ((yy - cy).abs() <= ry) & ((xx - cx).abs() <= rx)
+        if inside.any():
+            layer = u(0.1, 0.9) * float(depth[inside].min())
+            depth = torch.where(inside, torch.minimum(depth, torch.tensor(layer)), depth)
+    # Sky: above a wavy horizon everything is at the far end.
+    if u() < 0.3:
+        level, amp = u(-0.9, 0.0), u(0.0, 0.15)
+        horizon = level + amp * torch.sin(u(0.5, 3.0) * math.pi * xx + u(0.0, 2 * math.pi))
+        depth = torch.where(yy < horizon, torch.ones_like(depth), depth)
+    return depth.clamp(0.0, 1.0)
+
+
+def random_depth(x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    """A random smooth depth field per image, for haze on photos without a depth map.
+
+    Each field mixes a plane (its far side mostly up, as outdoor ground runs to the
+    horizon; any direction 30% of the time) with bicubically upsampled noise on a 2x2 to
+    6x6 grid, stretched to [near, 1] with near drawn in [0, 0.6]; then puts up to three
+    foreground objects (ellipses or boxes, each a flat layer nearer than everything it
+    covers) in front, and 30% of the time a sky above a wavy horizon, at depth 1. The
+    field does not follow the image, so a dehazer trained on it cannot learn "the top of
+    a crop is hazier" (the ``vertical`` prior's lesson) and must read haze from the image.
+
+    Args:
+        x: images, (B, C, H, W); only the shape, device and dtype are used.
+        generator: the explicit random stream (CPU), so samples are reproducible.
+
+    Returns:
+        (B, 1, H, W) normalised depth in [0, 1], ``x``'s dtype.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> d = random_depth(torch.zeros(2, 3, 32, 48), generator=g)
+        >>> d.shape, bool(d.min() >= 0) and bool(d.max() <= 1)
+        (torch.Size([2, 1, 32, 48]), True)
+    """
+    check_images(x)
+    b, _, h, w = x.shape
+    fields = torch.stack([_one_random_depth(h, w, generator) for _ in range(b)])[:, None]
+    return fields.to(device=x.device, dtype=x.dtype)
+
+
+DEPTH_PRIORS: dict[str, Callable[..., torch.Tensor]] = {
+    "vertical": lambda x, generator: vertical_gradient_depth(x),
+    "dark_channel": lambda x, generator: dark_channel_depth(x),
+    "random": random_depth,
+}
+"""Depth priors by name, for :class:`Haze`: each maps (B, C, H, W) images and a generator
+to (B, 1, H, W) depth in [0, 1] (only ``random`` draws from the generator)."""
 
 
 @register("haze", paper="atmospheric scattering model (Koschmieder; RESIDE OTS ranges)")
 class Haze(Degradation):
-    """Twin of :func:`haze`: one beta and one grey airlight per image, from their ranges.
+    """Twin of :func:`haze`: one beta and one airlight per image, from their ranges.
 
     Depth is the ``depth`` given to :meth:`forward` (normalised to [0, 1], e.g. from
     :func:`disparity_to_depth`) or, without one, the ``depth_prior`` of the image. It is
     multiplied by ``depth_scale`` before the model, so beta keeps RESIDE's per-unit scale:
     the far end (depth 1) has transmission ``exp(-beta * depth_scale)``, 0.62 .. 0.09 for
-    the default ranges (see the module docstring).
+    the default ranges (see the module docstring); the repr states that range.
 
     Args:
         beta: scattering coefficient per unit of scaled depth, fixed or a (lo, hi) range
-            (RESIDE OTS).
+            (RESIDE OTS); 0 is a clear image.
         airlight: grey airlight, fixed or a (lo, hi) range within [0, 1] so the output
             stays in [0, 1].
+        tint: tinted haze: each colour channel's airlight is the grey one plus its own
+            offset drawn from [-tint, tint] (then clipped to [0, 1]); 0 keeps it grey.
         depth_scale: the scaled depth of the far end of the scene, > 0.
-        depth_prior: ``"vertical"`` (:func:`vertical_gradient_depth`) or
-            ``"dark_channel"`` (:func:`dark_channel_depth`).
+        depth_prior: ``"vertical"`` (:func:`vertical_gradient_depth`),
+            ``"dark_channel"`` (:func:`dark_channel_depth`) or ``"random"``
+            (:func:`random_depth`, a fresh field per sample).
 
-    Returns ``params = {"beta": (B,), "airlight": (B,)}``.
+    Returns ``params = {"beta": (B,), "airlight": (B,)}``, plus ``"tint": (B, C)`` when
+    ``tint`` > 0.
     """
 
     inputs = ("depth",)
@@ -343,20 +432,30 @@ class Haze(Degradation):
         beta: float | tuple[float, float] = (0.04, 0.2),
         airlight: float | tuple[float, float] = (0.7, 1.0),
         *,
+        tint: float = 0.0,
         depth_scale: float = 12.0,
         depth_prior: DepthPrior = "vertical",
     ):
         super().__init__()
         self.beta_range = as_range(beta, name="beta")
         self.airlight_range = as_range(airlight, name="airlight", hi_max=1.0)
+        if not 0.0 <= tint <= 1.0:
+            raise ValueError(f"tint must be in [0, 1], got {tint}")
         if not depth_scale > 0:
             raise ValueError(f"depth_scale must be > 0, got {depth_scale}")
         if depth_prior not in DEPTH_PRIORS:
             raise ValueError(
                 f"depth_prior must be one of {sorted(DEPTH_PRIORS)}, got {depth_prior!r}"
             )
+        self.tint = float(tint)
         self.depth_scale = float(depth_scale)
         self.depth_prior = depth_prior
+
+    @property
+    def far_transmission(self) -> tuple[float, float]:
+        """The range of the far end's transmission ``exp(-beta * depth_scale)``, (lo, hi)."""
+        lo, hi = self.beta_range
+        return math.exp(-hi * self.depth_scale), math.exp(-lo * self.depth_scale)
 
     def forward(
         self,
@@ -368,16 +467,29 @@ class Haze(Degradation):
         """Haze ``x`` (B, C, H, W) in [0, 1]; ``depth`` (B or 1, 1, H, W) in [0, 1] or None."""
         check_images(x)
         if depth is None:
-            depth = DEPTH_PRIORS[self.depth_prior](x)
-        b = x.shape[0]
+            depth = DEPTH_PRIORS[self.depth_prior](x, generator=generator)
+        b, c = x.shape[:2]
         beta = uniform(*self.beta_range, b, generator)
         airlight = uniform(*self.airlight_range, b, generator)
+        params = {"beta": beta, "airlight": airlight}
+        colour: torch.Tensor = airlight
+        if self.tint > 0:
+            params["tint"] = uniform(-self.tint, self.tint, b * c, generator).view(b, c)
+            colour = (airlight[:, None] + params["tint"]).clamp(0.0, 1.0)
         scaled = depth.to(x.device) * self.depth_scale
-        lq = haze(x, scaled, beta=beta, airlight=airlight)
-        return Degraded(lq, params={"beta": beta, "airlight": airlight})
+        return Degraded(haze(x, scaled, beta=beta, airlight=colour), params=params)
 
     def extra_repr(self) -> str:
+        t_lo, t_hi = self.far_transmission
+        tint = f", tint={self.tint}" if self.tint else ""
         return (
-            f"beta_range={self.beta_range}, airlight_range={self.airlight_range}, "
-            f"depth_scale={self.depth_scale}, depth_prior={self.depth_prior!r}"
+            f"beta_range={self.beta_range}, airlight_range={self.airlight_range}{tint}, "
+            f"depth_scale={self.depth_scale}, depth_prior={self.depth_prior!r}; "
+            f"far-end transmission {t_lo:.2f}..{t_hi:.2f}"
         )
+
+
+preset("haze_wide", "haze", beta=(0.0, 0.2), airlight=(0.6, 1.0), tint=0.08,
+       depth_prior="random",
+       description="clear (far-end transmission 1) to dense (0.09), grey and tinted "
+                   "airlight, a random depth field per sample: the dehazers' training haze")  # fmt: skip

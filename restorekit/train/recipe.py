@@ -34,6 +34,7 @@ from restorekit.config import (
     PositiveInt,
     Range,
     from_dict,
+    merge,
     read_yaml,
     set_dotted,
     to_dict,
@@ -188,8 +189,8 @@ def load_recipe(
     """Read, override and check a recipe; ``smoke`` gives its tiny test variant."""
     from restorekit.config import apply_overrides
 
-    data = read_yaml(path)
     try:
+        data = read_recipe(path)
         upgrade_stages(data)
         if smoke:
             for key, value in {**smoke_overrides(data), **data.get("smoke", {})}.items():
@@ -201,6 +202,21 @@ def load_recipe(
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return recipe
+
+
+def read_recipe(path: str | Path, *, _within: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file's keys on top of those of its ``base`` recipe (a packaged name or a
+    path next to it), recursively: ``base: ffa_light`` plus the keys that differ."""
+    path = Path(path)
+    data = read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    beside = path.parent / str(base)
+    base_path = find_recipe(str(beside if beside.is_file() else base))
+    if base_path.resolve() in (*_within, path.resolve()):
+        raise ConfigError(f"base: {base!r} makes a loop of base recipes")
+    return merge(read_recipe(base_path, _within=(*_within, path.resolve())), data)
 
 
 def upgrade_stages(data: dict[str, Any]) -> dict[str, Any]:

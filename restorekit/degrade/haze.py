@@ -489,6 +489,13 @@ class Haze(Degradation):
         )
 
 
-_WIDE = "clear (far-end transmission 1) to dense (0.09), grey and tinted airlight, a random "
-preset("haze_wide", "haze", beta=(0.0, 0.2), airlight=(0.6, 1.0), tint=0.08,
-       depth_prior="random", description=_WIDE + "depth field per sample: dehazers' training haze")  # fmt: skip
+preset(
+    "haze_wide",
+    "haze",
+    beta=(0.0, 0.2),
+    airlight=(0.6, 1.0),
+    tint=0.08,
+    depth_prior="random",
+    description="clear (far-end transmission 1) to dense (0.09), grey and tinted airlight, "
+    "a random depth field per sample: the dehazers' training haze",
+)

@@ -15,6 +15,11 @@ differs, so every option that changes a score is explicit here (see BENCHMARKS.m
   rounding. ``variant="fastmri"`` is scikit-image's default (7x7 uniform window, sample
   covariance), which the fastMRI challenge uses with the volume maximum as ``data_range``.
 
+Two diagnostics catch what PSNR averages away in dehazing: :func:`edge_gap` (is the
+border frame restored worse than the interior, the mark of a network that learned
+where the image ends) and :func:`colour_cast` (has the output's mean colour drifted from
+the truth's, a tint PSNR hides behind structure).
+
 In-mask variants (:func:`psnr_masked`, :func:`ssim_masked`) score only the pixels a mask
 marks (the defects a defect-aware denoiser must keep); an empty mask has no score (NaN).
 
@@ -52,6 +57,7 @@ import torch
 from torch import Tensor, nn
 
 from restorekit.registry import Registry
+from restorekit.utils import check_positive
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -61,6 +67,8 @@ __all__ = [
     "SSIM",
     "SSIM_VARIANTS",
     "Metric",
+    "colour_cast",
+    "edge_gap",
     "psnr",
     "psnr_masked",
     "register_metric",
@@ -363,6 +371,64 @@ MASK_METRICS = ("psnr_mask", "ssim_mask")
 """Added to the defaults when the data has masks."""
 
 
+def edge_gap(
+    pred: Tensor, target: Tensor, *, width: int = 6, data_range: float = 1.0,
+    crop_border: int = 0, y_channel: bool = False,
+) -> Tensor:  # fmt: skip
+    """How much worse the border is restored than the interior, in ``data_range`` units.
+
+    The mean absolute error of each ``width``-pixel strip along the four sides, minus the
+    mean absolute error of the interior (the image without a ``width`` frame); the worst
+    side is returned. Near 0 means no edge artefact; positive means a side is worse.
+
+    Args:
+        pred, target: (B, C, H, W), (C, H, W) or (H, W), the same shape; at least
+            2 * width + 1 pixels on each side after ``crop_border``.
+        width: strip width in pixels (6 by default).
+
+    Returns:
+        (B,) float64 gaps, divided by ``data_range`` (one 0-d value for one image).
+
+    Example:
+        >>> t = torch.zeros(1, 1, 20, 20)
+        >>> p = t.clone(); p[..., -6:, :] = 0.1  # a bright strip along the bottom
+        >>> round(float(edge_gap(p, t)), 3)
+        0.1
+    """
+    check_positive("width", width)
+    x, y = _prepare(pred, target, data_range, crop_border, y_channel,
+                    min_size=2 * width + 1, metric="edge_gap")  # fmt: skip
+    err = (x - y).abs() / data_range
+    sides = [err[..., :width, :], err[..., -width:, :], err[..., :, :width], err[..., :, -width:]]
+    interior = err[..., width:-width, width:-width].mean(dim=(1, 2, 3))
+    gaps = torch.stack([s.mean(dim=(1, 2, 3)) for s in sides], dim=1).amax(dim=1) - interior
+    return _per_image(gaps, pred)
+
+
+def colour_cast(
+    pred: Tensor, target: Tensor, *, data_range: float = 1.0, crop_border: int = 0,
+    y_channel: bool = False,
+) -> Tensor:  # fmt: skip
+    """The largest drift of a channel's mean: ``max_c |mean(pred_c) - mean(target_c)|``.
+
+    A dehazer that tints its output (too brown, too blue) shows here even where its PSNR
+    looks fine. In ``data_range`` units; a gray image has one channel.
+
+    Returns:
+        (B,) float64 values (one 0-d value for one image).
+
+    Example:
+        >>> t = torch.full((1, 3, 4, 4), 0.5)
+        >>> p = t.clone(); p[:, 0] += 0.03  # too red
+        >>> round(float(colour_cast(p, t)), 3)
+        0.03
+    """
+    x, y = _prepare(pred, target, data_range, crop_border, y_channel, min_size=1,
+                    metric="colour_cast")  # fmt: skip
+    drift = (x.mean(dim=(2, 3)) - y.mean(dim=(2, 3))).abs() / data_range
+    return _per_image(drift.amax(dim=1), pred)
+
+
 def register_metric(
     name: str, *, label: str, digits: int, description: str, needs_mask: bool = False,
     min_side: int = 1,
@@ -419,6 +485,22 @@ def _ssim_fastmri_metric(pred: Tensor, target: Tensor, *, mask: Tensor | None = 
         for p, t in zip(pred.unbind(0), target.unbind(0), strict=True)
     ]
     return torch.stack(scores)
+
+
+@register_metric("edge_gap", label="edge gap", digits=3, min_side=13,
+                 description="border strips' (6 px) mean |error| minus the interior's, "
+                             "worst side (dehazing: edge artefacts)")  # fmt: skip
+def _edge_gap_metric(pred: Tensor, target: Tensor, *, mask: Tensor | None = None, **kw) -> Tensor:
+    return edge_gap(pred, target, **kw)
+
+
+@register_metric("colour_cast", label="cast", digits=3,
+                 description="max over channels of |mean(output) - mean(truth)| "
+                             "(dehazing: colour casts)")  # fmt: skip
+def _colour_cast_metric(
+    pred: Tensor, target: Tensor, *, mask: Tensor | None = None, **kw
+) -> Tensor:
+    return colour_cast(pred, target, **kw)
 
 
 class PSNR(nn.Module):

@@ -16,6 +16,7 @@ import csv
 import json
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -29,6 +30,7 @@ from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
 from restorekit.models.summary import count_parameters
+from restorekit.report import write_report
 from restorekit.train.checkpoint import load_checkpoint, load_weights, save_weights
 from restorekit.train.recipe import (
     find_recipe,
@@ -37,6 +39,7 @@ from restorekit.train.recipe import (
     read_description,
     upgrade_stages,
 )
+from restorekit.utils import atomic_path
 
 
 def main() -> None:
@@ -44,6 +47,23 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a training run folder (with best.safetensors)")
     parser.add_argument("name", help="the shipped name (the recipe's name, by convention)")
     parser.add_argument("--baseline", action="append", default=[], help="NAME[:k=v,...]")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        help="another shipped model to score beside it (a GAN's generator)",
+    )
+    parser.add_argument(
+        "--figure",
+        action="store_true",
+        help="save the first test image's comparison as NAME.png, in the card",
+    )
+    parser.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a line for the card that the run cannot tell (stopped by hand)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="score the first N test images")
     parser.add_argument("--data", help="score on this source instead of the recipe's own")
     parser.add_argument("--seeds", type=int, default=1, help="noise seeds 0..N-1 per image")
@@ -67,6 +87,7 @@ def main() -> None:
 
     data = config["data"]
     methods = [Method(args.name, model, "shipped weights")]
+    methods += [Method(name, load_model(name), "shipped weights") for name in args.compare]
     for spec in args.baseline:
         base, kwargs = parse_call(spec)
         baseline = create_baseline(base, **kwargs)
@@ -79,10 +100,21 @@ def main() -> None:
     tasks = tasks_for(source, [degradation], seed=list(range(args.seeds)), split=split,
                       split_seed=split_seed, channels=channels)  # fmt: skip
     results = evaluate(methods, tasks, limit=args.limit)
+    if args.figure:
+        _save_figure(results, WEIGHTS_DIR / f"{args.name}.png")
     state = load_checkpoint(args.run).state
     card_text = _card(args, config, meta, model, results, state)
     WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(card_text)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and its card")
+
+
+def _save_figure(results, target: Path) -> None:
+    """The report's figure of the first test image (degraded | methods | truth, zoomed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_report(results, tmp)
+        first = sorted(Path(tmp, "figures").glob("00_*.png"))[0]
+        with atomic_path(target) as out:
+            out.write_bytes(first.read_bytes())
 
 
 def _inference_ms(model: torch.nn.Module, size: int = 256) -> tuple[float, str]:
@@ -183,6 +215,7 @@ def _card(args, config, meta, model, results, state) -> str:
         f"{float(log[0]['psnr']):.2f} dB at step {log[0]['step']}, best {meta.get('psnr', 0):.2f}"
         f" dB at step {meta.get('step')}.",
     ]
+    lines += [f"- Note: {note}" for note in args.note]
     if config.get("perceptual") and any(
         t["name"] == "perceptual" for s in train["stages"] for t in s["losses"]
     ):
@@ -205,6 +238,10 @@ def _card(args, config, meta, model, results, state) -> str:
         f"{format_mean_se(r['ssim'], r['ssim_se'], 4)} |"
         for r in rows
     ]
+    if args.figure:
+        names = " | ".join(["degraded", *(r["method"].split("(")[0] for r in rows[1:]), "truth"])
+        lines += ["", f"![{names}]({args.name}.png)", "",
+                  "The first test image; the lower row zooms into the yellow box."]  # fmt: skip
     if rows and rows[0]["seeds"] > 1:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
                   "standard error over images."]  # fmt: skip

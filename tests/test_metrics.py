@@ -19,7 +19,16 @@ from skimage.metrics import structural_similarity as sk_ssim
 from skimage.util import img_as_float64
 
 from restorekit import metrics
-from restorekit.metrics import PSNR, SSIM, SSIM_VARIANTS, psnr, rgb_to_y, ssim
+from restorekit.metrics import (
+    PSNR,
+    SSIM,
+    SSIM_VARIANTS,
+    colour_cast,
+    edge_gap,
+    psnr,
+    rgb_to_y,
+    ssim,
+)
 
 # The requirement is 1e-5; both sides compute in float64, so agreement is far tighter and a
 # tighter bound catches subtler mistakes (sample instead of population covariance moves
@@ -380,3 +389,38 @@ def test_cuda_matches_cpu() -> None:
         assert got.device.type == "cuda"
         want = metric(pred.float(), target.float(), crop_border=2)
         torch.testing.assert_close(got.cpu(), want, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------- dehazing diagnostics
+
+
+def test_edge_gap_matches_a_numpy_reference_and_finds_the_worst_side() -> None:
+    rng = np.random.default_rng(0)
+    target = rng.random((2, 3, 30, 40))
+    pred = target + rng.normal(0, 0.02, target.shape)
+    pred[1, :, :, :6] += 0.2  # image 1: a dark/bright band on its left side
+
+    def reference(p: np.ndarray, t: np.ndarray, w: int = 6) -> float:
+        err = np.abs(p - t)
+        sides = [err[:, :w], err[:, -w:], err[:, :, :w], err[:, :, -w:]]
+        return max(s.mean() for s in sides) - err[:, w:-w, w:-w].mean()
+
+    got = edge_gap(torch.from_numpy(pred), torch.from_numpy(target))
+    want = [reference(pred[i], target[i]) for i in range(2)]
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    assert abs(want[0]) < 0.005 and want[1] > 0.15
+    with pytest.raises(ValueError, match="edge_gap needs"):
+        edge_gap(torch.zeros(1, 1, 12, 12), torch.zeros(1, 1, 12, 12))
+
+
+def test_colour_cast_is_the_largest_channel_mean_drift() -> None:
+    rng = np.random.default_rng(1)
+    target = rng.random((3, 16, 16))
+    pred = target.copy()
+    pred[2] *= 0.9  # less blue: the brown cast of the old ffa_light
+    want = np.abs(pred.mean(axis=(1, 2)) - target.mean(axis=(1, 2))).max()
+    got = colour_cast(torch.from_numpy(pred), torch.from_numpy(target))
+    assert got.ndim == 0 and float(got) == pytest.approx(want, rel=1e-12)
+    assert float(colour_cast(torch.from_numpy(target), torch.from_numpy(target))) == 0.0
+    assert float(colour_cast(torch.from_numpy(pred * 255), torch.from_numpy(target * 255),
+                             data_range=255.0)) == pytest.approx(want, rel=1e-12)  # fmt: skip

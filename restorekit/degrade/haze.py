@@ -499,3 +499,14 @@ preset(
     description="clear (far-end transmission 1) to dense (0.09), grey and tinted airlight, "
     "a random depth field per sample: the dehazers' training haze",
 )
+
+# Fixed haze levels for evaluation, on a random depth field (or the scene's true depth).
+for _level, _beta in (("clear", 0.0), ("faint", 0.005), ("light", 0.03), ("dense", 0.15)):
+    preset(
+        f"haze_{_level}",
+        "haze",
+        beta=_beta,
+        depth_prior="random",
+        description=f"{_level} haze, far-end transmission {math.exp(-12 * _beta):.2f}, "
+        "grey airlight 0.7-1.0, random depth (the scene's own where known)",
+    )

@@ -48,7 +48,7 @@ from restorekit.degrade import imresize
 from restorekit.hardware import check_device
 from restorekit.inference import restore_tensor
 from restorekit.io import read_image
-from restorekit.io.weights import read_weights
+from restorekit.io.weights import TORCH_SUFFIXES, read_weights
 from restorekit.models import create_model, list_models, model_signature
 from restorekit.train.checkpoint import load_checkpoint
 from restorekit.utils import WEIGHTS_DIR
@@ -137,9 +137,11 @@ def load_model(
         name_or_path: a ``.safetensors`` file from ``save_weights``, a run folder, a
             shipped weights name, or a registered model name (see the module docstring
             for the order of lookup).
-        weights: only with a registered model name: a ``.safetensors`` or ``.pth``/``.pt``
-            file of its state_dict (a ``.pth`` may nest it under "state_dict", "params"
-            or "model"; a "module." prefix from DataParallel is removed).
+        weights: only with a registered model name: a ``.safetensors`` or ``.pth``/``.pt``/
+            ``.pk`` file of its state_dict (a ``.pth`` may nest it under "state_dict",
+            "params" or "model"; a "module." prefix from DataParallel is removed), in the
+            model's own key layout or one its ``adapt_state_dict`` converts (the official
+            FFA-Net checkpoints: ``load_model("ffa", weights="its_train_ffa_3_19.pk")``).
         device: where the model is put.
         **kwargs: only with a registered model name: its constructor arguments.
 
@@ -186,7 +188,9 @@ def load_model(
             file = None
         else:
             file = Path(weights)
-            _load_state(model, read_weights(file)[0], file)
+            state = read_weights(file)[0]
+            adapt = getattr(model, "adapt_state_dict", None)
+            _load_state(model, adapt(state) if adapt else state, file)
     else:
         file = _run_weights(target) if kind == "folder" else target
         model = _rebuild(file)
@@ -273,7 +277,9 @@ def restore(
     if isinstance(model, nn.Module):
         if weights is not None:
             file = Path(weights)
-            _load_state(model, read_weights(file)[0], file)
+            state = read_weights(file)[0]
+            adapt = getattr(model, "adapt_state_dict", None)
+            _load_state(model, adapt(state) if adapt else state, file)
         net = model.to(device)
     else:
         net = load_model(model, weights=weights, device=device)
@@ -408,9 +414,9 @@ def _resolve(name_or_path: PathLike) -> tuple[str, Any] | None:
     if path.is_dir():
         return "folder", path
     if path.is_file():
-        if path.suffix.lower() in (".pth", ".pt"):
+        if path.suffix.lower() in TORCH_SUFFIXES:
             raise ValueError(
-                f"{path}: a .pth file holds no model name or arguments; pass the model "
+                f"{path}: a {path.suffix} file holds no model name or arguments; pass the model "
                 f"name and weights={path.name!r}"
             )
         return "file", path

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
+from restorekit.api import load_model
 from restorekit.layers import EfficientAttention, ProgressiveAttentionRefinement
 from restorekit.models import create_model
 from restorekit.models.ffa import FFA, convert_official_state_dict
@@ -244,3 +247,22 @@ def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_chann
 def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         create_model("ffa", **kwargs)
+
+
+def test_load_model_reads_an_official_checkpoint_file_as_the_official_code_saves_it(
+    tmp_path: Path,
+) -> None:
+    # The official train.py saves {"step", "max_psnr", "max_ssim", "ssims", "psnrs",
+    # "model": net.state_dict()} from a DataParallel net, as its_train_ffa_3_19.pk.
+    torch.manual_seed(1)
+    official = _OfficialFFA(blocks=2, dim=32).eval()
+    state = {f"module.{k}": v for k, v in official.state_dict().items()}
+    file = tmp_path / "its_train_ffa_3_19.pk"
+    torch.save({"step": 500000, "max_psnr": 36.39, "max_ssim": 0.9886, "ssims": [0.98],
+                "psnrs": [36.0], "model": state}, file)  # fmt: skip
+    ours = load_model("ffa", weights=file, blocks=2, channels=32)
+    x = torch.rand(1, 3, 16, 20)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), official(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="holds no model name"):
+        load_model(file)

@@ -23,8 +23,12 @@ STATE_DICT_KEYS = ("state_dict", "params", "model")
 ``params``, Lightning's ``state_dict``)."""
 
 
+TORCH_SUFFIXES = (".pth", ".pt", ".pk")
+"""``torch.save`` files read with ``weights_only=True`` (``.pk``: the official FFA-Net's)."""
+
+
 def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """``(state_dict, metadata)`` of a ``.safetensors`` or ``.pth``/``.pt`` file.
+    """``(state_dict, metadata)`` of a ``.safetensors`` or ``.pth``/``.pt``/``.pk`` file.
 
     Safetensors metadata values are JSON-decoded where they are JSON (restorekit writes
     them so) and kept as text otherwise; ``.pth`` files have no metadata. A ``.pth`` state
@@ -38,8 +42,8 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[
     suffix = file.suffix.lower()
     if suffix == ".safetensors":
         return _read_safetensors(file)
-    if suffix not in (".pth", ".pt"):
-        raise ValueError(f"{file}: weights must be a .safetensors or .pth/.pt file")
+    if suffix not in TORCH_SUFFIXES:
+        raise ValueError(f"{file}: weights must be a .safetensors or .pth/.pt/.pk file")
     return _read_pth(file), {}
 
 

@@ -94,6 +94,11 @@ class Restorer(nn.Module):
         """The network proper, on inputs whose sides divide ``size_multiple``."""
         raise NotImplementedError
 
+    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` in this model's key layout: a model whose published checkpoints use
+        other names (the official FFA-Net's) converts them here; the default keeps it."""
+        return state
+
     def on_stage(self, **options: object) -> None:
         """Called by the trainer when a stage starts, with the stage's ``model_options``;
         a model that has options to switch (CASR's DeepNorm lambda) overrides it."""

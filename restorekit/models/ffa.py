@@ -171,6 +171,12 @@ class FFA(Restorer):
             nn.init.zeros_(self.ea.reprojection.bias)
         self.tail = nn.Sequential(_conv(channels, channels), _conv(channels, in_channels))
 
+    def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """An official FFA-Net checkpoint's weights (``pre.0.*``, ``g1.gp.*``) renamed by
+        :func:`convert_official_state_dict`; restorekit's own are kept as they are."""
+        official = any(k.startswith(("pre.", "g1.")) for k in state)
+        return convert_official_state_dict(state) if official else state
+
     def restore(self, x: Tensor) -> Tensor:
         feats, logits = self.head(x), None
         outs = []

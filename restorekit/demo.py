@@ -8,14 +8,15 @@ and restored by that system's models and by the classical baselines; the results
   three face noises, each face over 5 noise seeds (mean ± standard error over faces);
   Attention U-Net (and the PatchGAN generator when its weights ship);
   median, Gaussian blur, non-local means and BM3D (when installed).
-- Photo denoising: skimage's camera at sigma 15/25/50 (the field's noise levels), for the
-  classical baselines' PSNR-per-noise-level curve.
+- Photo denoising: skimage's camera at sigma 15/25/50 (the field's noise levels): the
+  blind photo denoiser and the classical baselines' PSNR-per-noise-level curve.
 - Dehazing (SPEC A): the skimage motorcycle scene, hazed with its true depth; FFA-Net
   (light) and the dark channel prior.
 - MRI super-resolution (SPEC C): MNI152 T1 slices at x2; EDSR baseline and CASR; MATLAB
   bicubic.
-- Defect-aware restoration (SPEC D): photo crops with seeded scratches, blotches and
-  blobs; the ResNet + SCSE U-Net; median and non-local means.
+- Defect-aware denoising (SPEC D): photo crops with surface defects drawn in (part of the
+  truth) and then noise; the SCSE U-Net with the masked loss and its plain-MSE twin,
+  whole-image and in-mask scores; non-local means and BM3D.
 
 A model uses the shipped weights of its recipe (``restorekit/weights/<recipe>``) when
 present; otherwise it runs with random weights and the table says "untrained". Held-out
@@ -78,15 +79,17 @@ def _parts(quick: bool) -> list[Part]:
                                 ("sp", "salt_pepper"))),
              denoisers, 1, seeds=2 if quick else 5),
         Part("Photo denoising", "camera", [Example("camera", camera[None].float())],
-             ("gaussian_15", "gaussian_25", "gaussian_50"), (), denoisers, 1),
+             ("gaussian_15", "gaussian_25", "gaussian_50"), (("photo_denoise", ""),),
+             denoisers, 1),
         Part("Dehazing", "motorcycle", moto, ("haze",),
              (("ffa_light", ""),), (("dcp", {}),), 3),
         Part("MRI super-resolution", "mri", held_out(mri)[: 1 if quick else 3],
              tuple(f"bicubic_x{s}" for s in SR_SCALES),
              tuple((f"sr_{m}_x{s}", f"bicubic_x{s}") for s in SR_SCALES for m in SR_MODELS),
              (("bicubic", {}),), 1),
-        Part("Defect-aware restoration", "photos", crops[:1] if quick else crops, ("defects",),
-             (("defect_mobilenet_unet", ""),), (("median", {"size": 5}), ("nlm", {})), 3),
+        Part("Defect-aware denoising", "photos", crops[:1] if quick else crops,
+             ("defect_noise",), (("defect_denoise", ""), ("defect_denoise_mse", "")),
+             (("nlm", {}), ("bm3d", {})), 3),
     ]  # fmt: skip
 
 

@@ -173,7 +173,7 @@ def test_prepare_from_an_image_folder(tmp_path: Path) -> None:
         "--out",
         str(out),
         "--degradation",
-        "defects",
+        "defect_noise",
     ]
     assert run(argv) == 0
     assert json.loads((out / "dataset.json").read_text())["layout"] == "triplet"

@@ -198,8 +198,8 @@ def test_twin_rejects_bad_counts() -> None:
         Defects(scratch_width=(0.5, 1.0))
 
 
-def test_defects_preset_runs_on_a_batch_without_global_rng() -> None:
-    op = create_degradation("defects")
+def test_painted_damage_runs_on_a_batch_without_global_rng() -> None:
+    op = create_degradation("painted_damage")
     assert isinstance(op, Defects) and "n_scratches=(1, 4)" in repr(op)
     torch.manual_seed(0)
     before = torch.get_rng_state()

@@ -11,6 +11,7 @@ from restorekit.degrade.noise import (
     GaussianNoise,
     SaltPepper,
     gaussian_noise,
+    poisson_gaussian_noise,
     salt_pepper,
 )
 
@@ -215,3 +216,32 @@ def test_salt_pepper_twin_returns_mask_and_samples_amount_per_image() -> None:
     assert rates.max() - rates.min() > 0.02
     with pytest.raises(ValueError, match=r"amount must be .* <= 1.0"):
         SaltPepper((0.2, 1.5))
+
+
+# ------------------------------------------------- 8-bit noisy images, sensor noise
+
+
+@pytest.mark.parametrize("level", [15, 25, 50])
+def test_8bit_presets_clip_then_round_to_grey_levels(level: int) -> None:
+    op = create_degradation(f"gaussian_{level}_8bit")
+    x = torch.rand(2, 3, 32, 32, generator=gen(0))
+    y = op(x, generator=gen(1)).lq
+    assert y.min() >= 0 and y.max() <= 1
+    torch.testing.assert_close(y * 255, torch.round(y * 255), atol=1e-4, rtol=0)
+    # The same noise as the unclipped preset, then clipped and rounded.
+    raw = create_degradation(f"gaussian_{level}")(x, generator=gen(1)).lq
+    torch.testing.assert_close(y, torch.round(raw.clamp(0, 1) * 255) / 255, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="quantize=True needs clip=True"):
+        create_degradation("gaussian", clip=False, quantize=True)
+
+
+def test_poisson_gaussian_variance_grows_with_the_signal() -> None:
+    levels = torch.tensor([0.05, 0.3, 0.8]).view(3, 1, 1, 1).expand(3, 1, 128, 128)
+    y = poisson_gaussian_noise(levels, 0.01, 0.02, generator=gen(2), clip=False)
+    var = (y - levels).flatten(1).var(1)
+    expected = 0.01 * torch.tensor([0.05, 0.3, 0.8]) + 0.02**2
+    torch.testing.assert_close(var, expected, rtol=0.05, atol=0)
+    op = create_degradation("poisson_gaussian", gain=(0.0, 0.02), sigma=0.01)
+    out = op(torch.rand(4, 3, 16, 16, generator=gen(3)), generator=gen(4))
+    assert set(out.params) == {"gain", "sigma"} and (out.params["gain"] <= 0.02).all()
+    assert out.lq.min() >= 0 and out.lq.max() <= 1

@@ -73,8 +73,9 @@ def degrade(
 
     Outputs keep each input's name and bit depth (as PNG or TIFF, so nothing is lost to
     JPEG); an alpha channel is dropped. Salt-and-pepper and defect presets also write
-    their corruption masks to OUT/masks/. A bad file is reported and skipped; the exit
-    code is then 2.
+    their masks to OUT/masks/; surface_defects, which changes the scene, also writes the
+    new ground truth to OUT/gt/ (so OUT is a triplet folder). A bad file is reported and
+    skipped; the exit code is then 2.
     """
     from restorekit.config import apply_overrides
     from restorekit.degrade import create_degradation
@@ -89,6 +90,8 @@ def degrade(
         batch.write(path, targets[path], result.lq[0], bit_depth=bit_depth)
         if result.mask is not None:
             batch.write(path, out / "masks" / f"{path.stem}.png", result.mask[0])
+        if result.gt is not None:  # the scene changed (surface defects): its new truth
+            batch.write(path, out / "gt" / f"{path.stem}.png", result.gt[0], bit_depth=bit_depth)
     batch.finish(f"wrote {{n}} images to {out} ({op.spec}: {op!r}, seed {seed})")
 
 

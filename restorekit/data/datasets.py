@@ -499,6 +499,8 @@ class SyntheticPairs(_Epochs):
         extra = {"depth": depth[None]} if depth is not None else {}
         with torch.no_grad():
             out = self.degradation(gt[None], generator=gen, **extra)
+        if out.gt is not None:  # the operator changed the scene (surface defects drawn in)
+            gt = out.gt[0].to(torch.float32)
         item: dict[str, Any] = {
             "lq": out.lq[0].to(torch.float32).contiguous(),
             "gt": gt.contiguous(),

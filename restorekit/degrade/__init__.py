@@ -41,11 +41,14 @@ from restorekit.degrade.haze import (
 from restorekit.degrade.noise import (
     FACE_NOISE_SIGMA,
     GaussianNoise,
+    PoissonGaussianNoise,
     SaltPepper,
     gaussian_noise,
+    poisson_gaussian_noise,
     salt_pepper,
 )
 from restorekit.degrade.resize import Bicubic, imresize
+from restorekit.degrade.surface import SurfaceDefects, crack_mask, draw_surface_defects
 
 __all__ = [
     "DEGRADATIONS",
@@ -59,19 +62,24 @@ __all__ = [
     "Degraded",
     "GaussianNoise",
     "Haze",
+    "PoissonGaussianNoise",
     "Preset",
     "SaltPepper",
+    "SurfaceDefects",
     "apply_defects",
+    "crack_mask",
     "create_degradation",
     "dark_channel_depth",
     "defect_mask",
     "defect_masks",
     "disparity_to_depth",
+    "draw_surface_defects",
     "gaussian_noise",
     "haze",
     "imresize",
     "list_degradations",
     "parse_spec",
+    "poisson_gaussian_noise",
     "preset",
     "random_depth",
     "register",

@@ -63,15 +63,19 @@ class Degraded(NamedTuple):
 
     Attributes:
         lq: degraded images, (B, C, h, w) float; h, w differ from the input for resizes.
-        mask: (B, 1, h, w) float in {0, 1} marking corrupted pixels, or ``None`` when the
-            degradation corrupts every pixel (noise, haze, blur).
+        mask: (B, 1, h, w) float in {0, 1} marking the pixels the task singles out (those
+            corrupted by impulse noise or painted damage; the surface defects a
+            defect-aware denoiser must keep), or ``None`` (noise, haze, blur: every pixel).
         params: the values sampled for each image, name -> (B,) float64 CPU tensor
             (``{"sigma": ...}`` for Gaussian noise); empty for deterministic operators.
+        gt: the new ground truth when the operator changes the scene itself (surface
+            defects drawn in), else ``None``: the clean input is the ground truth.
     """
 
     lq: torch.Tensor
     mask: torch.Tensor | None = None
     params: Mapping[str, torch.Tensor] = _NO_PARAMS
+    gt: torch.Tensor | None = None
 
 
 class Degradation(nn.Module):
@@ -125,7 +129,10 @@ class Preset:
 
 
 def preset(name: str, operator: str, *, description: str = "", **params: Any) -> None:
-    """Register preset ``name``: ``operator`` with ``params`` (given ones override them)."""
+    """Register preset ``name``: ``operator`` with ``params`` (given ones override them).
+
+    ``operator`` may also be a spec string of several steps (``"surface_defects +
+    gaussian:sigma=[0.02, 0.2]"``): a composed preset, which takes no parameters."""
     DEGRADATIONS.add(
         name,
         Preset(operator, MappingProxyType(params), description),
@@ -178,6 +185,16 @@ def create_degradation(spec: str, **params: Any) -> Degradation:
 
 def _build(name: str, params: dict[str, Any]) -> Degradation:
     entry = DEGRADATIONS.entry(name)
+    if entry.kind == "preset" and entry.obj.operator not in DEGRADATIONS:
+        # A composed preset: its operator is a spec string of several steps.
+        if params:
+            raise ValueError(
+                f"degradation {name!r} is a composition ({entry.obj.operator}): write its "
+                "spec with the parameters you want instead"
+            )
+        op = create_degradation(entry.obj.operator)
+        op.spec = name
+        return op
     if entry.kind == "preset":
         operator = DEGRADATIONS.entry(entry.obj.operator)
         full = {**entry.obj.params, **params}
@@ -221,10 +238,11 @@ class Compose(Degradation):
         self.scale = math.prod(op.scale for op in ops)
 
     def forward(self, x: torch.Tensor, *, generator: torch.Generator, **inputs: Any) -> Degraded:
-        masks, params = [], {}
+        masks, params, gt = [], {}, None
         for i, op in enumerate(self.ops):
             out = op(x, generator=generator, **{k: v for k, v in inputs.items() if k in op.inputs})
             x = out.lq
+            gt = out.gt if out.gt is not None else gt  # the scene as the last change left it
             if out.mask is not None:
                 masks.append(out.mask)
             params |= {f"{i}.{k}": v for k, v in out.params.items()}
@@ -236,7 +254,7 @@ class Compose(Degradation):
                 else m
             )
             mask = m if mask is None else torch.maximum(mask, m)
-        return Degraded(x, mask, MappingProxyType(params))
+        return Degraded(x, mask, MappingProxyType(params), gt)
 
     def __repr__(self) -> str:  # one line, for protocol lines: "Bicubic(scale=4) + ..."
         return " + ".join(repr(op) for op in self.ops)

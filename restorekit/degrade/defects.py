@@ -1,4 +1,4 @@
-"""Synthetic defects for defect-aware restoration: scratches, blotches and blobs.
+"""Painted damage: scratches, blotches and blobs over a photo, and their mask shapes.
 
 Old photographs and film carry local defects of three typical shapes (Kokaram,
 "Motion Picture Restoration", Springer 1998, https://doi.org/10.1007/978-1-4471-3485-5;
@@ -9,8 +9,11 @@ which also trains on synthetic ones):
 * blotches: irregular filled regions (stains, dirt), tinted;
 * blobs: small round dark spots (dust).
 
-The defect-aware task (SPEC.md D) needs the degraded image *and* a mask of the defects,
-so masks are made first (:func:`scratch_mask`, :func:`blotch_mask`, :func:`blob_mask`,
+The ``painted_damage`` operator paints them *over* the image, for blind damage removal
+(the damage is to be removed; the clean photo is the truth). That is not the
+defect-aware task of SPEC.md D, whose defects belong to the scene and must be kept:
+:mod:`restorekit.degrade.surface` draws those, reusing the shapes here. Masks are made
+first (:func:`scratch_mask`, :func:`blotch_mask`, :func:`blob_mask`,
 gathered by :func:`defect_masks`) and then painted by :func:`apply_defects`. Shapes are
 rasterised with whole-image tensor operations; Python loops only run over the few
 defects. Sizes are relative to the image (fractions of its shorter side or diagonal),
@@ -90,7 +93,7 @@ def _window(
     return slice(y0, y1 + 1), slice(x0, x1 + 1), yy, xx
 
 
-def _paint_polyline(mask: torch.Tensor, pts: torch.Tensor, radius: float) -> None:
+def paint_polyline(mask: torch.Tensor, pts: torch.Tensor, radius: float) -> None:
     """Set ``mask`` (H, W) bool where a pixel centre is within ``radius`` of the polyline."""
     h, w = mask.shape
     (x_lo, y_lo), (x_hi, y_hi) = pts.amin(0).tolist(), pts.amax(0).tolist()
@@ -166,7 +169,7 @@ def scratch_mask(
         c = torch.tensor([cx, cy], dtype=torch.float64) - 0.5 * bow * normal
         p0, p1, p2 = c - 0.5 * length * along, c + bow * normal, c + 0.5 * length * along
         pts = (1 - s) ** 2 * p0 + 2 * (1 - s) * s * p1 + s**2 * p2
-        _paint_polyline(mask, pts, 0.5 * width)
+        paint_polyline(mask, pts, 0.5 * width)
     return mask.float().view(1, 1, h, w)
 
 
@@ -429,7 +432,7 @@ def apply_defects(
     return y.clamp(0.0, 1.0).to(x.dtype)
 
 
-@register("defects", paper="scratches, blotches and blobs painted over the image")
+@register("painted_damage", paper="scratches, blotches and blobs painted over the image")
 class Defects(Degradation):
     """Twin of :func:`defect_masks` + :func:`apply_defects`, one random mask per image.
 

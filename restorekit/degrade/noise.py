@@ -1,4 +1,4 @@
-"""Additive Gaussian noise and salt-and-pepper (impulse) noise.
+"""Additive Gaussian noise, Poisson-Gaussian sensor noise and salt-and-pepper noise.
 
 Two readings of "Gaussian noise" are in use, and the presets name which one they follow:
 
@@ -29,8 +29,10 @@ __all__ = [
     "FACE_NOISE_SIGMA",
     "FACE_SALT_PEPPER_AMOUNT",
     "GaussianNoise",
+    "PoissonGaussianNoise",
     "SaltPepper",
     "gaussian_noise",
+    "poisson_gaussian_noise",
     "salt_pepper",
 ]
 
@@ -69,6 +71,7 @@ def gaussian_noise(
     *,
     generator: torch.Generator,
     clip: bool = True,
+    quantize: bool = False,
 ) -> torch.Tensor:
     """Add zero-mean Gaussian noise: ``y = x + sigma * N(0, 1)``, then clip to [0, 1].
 
@@ -80,6 +83,8 @@ def gaussian_noise(
             ``x.device``.
         clip: clip the result to [0, 1] (what a saved noisy photo holds). ``False`` keeps
             the noise exactly Gaussian, as in the DnCNN benchmark protocol.
+        quantize: round to 8 bits (multiples of 1/255) after clipping, as a noisy photo
+            saved as 8-bit PNG holds it; needs ``clip``.
 
     Returns:
         Noisy images, (B, C, H, W), ``x``'s dtype; in [0, 1] when ``clip``.
@@ -94,6 +99,8 @@ def gaussian_noise(
         (True, True)
     """
     check_images(x)
+    if quantize and not clip:
+        raise ValueError("quantize=True needs clip=True: 8-bit images hold [0, 1] only")
     s = _per_image(sigma, x.shape[0], name="sigma")
     # float64 inputs get float64 noise; every other float type is noised in float32.
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -102,7 +109,53 @@ def gaussian_noise(
     y = x.to(dtype) + noise
     if clip:
         y = y.clamp(0.0, 1.0)
+    if quantize:
+        y = torch.round(y * 255) / 255
     return y.to(x.dtype)
+
+
+def poisson_gaussian_noise(
+    x: torch.Tensor,
+    gain: float | torch.Tensor,
+    sigma: float | torch.Tensor,
+    *,
+    generator: torch.Generator,
+    clip: bool = True,
+) -> torch.Tensor:
+    """Signal-dependent sensor noise: ``y = x + sqrt(gain * x + sigma**2) * N(0, 1)``.
+
+    The heteroscedastic Gaussian model of Poisson (shot) plus Gaussian (read) noise of
+    Foi et al. 2008, "Practical Poissonian-Gaussian noise modeling and fitting for
+    single-image raw-data", IEEE TIP, https://doi.org/10.1109/TIP.2008.2001399: the
+    variance grows with brightness, as on a real sensor.
+
+    Args:
+        x: images, (B, C, H, W) float in [0, 1].
+        gain: the Poisson part's variance per unit of signal, >= 0 (a float or (B,)).
+        sigma: the signal-independent std, >= 0 (a float or (B,)).
+        generator: the source of randomness (noise drawn on its device).
+        clip: clip the result to [0, 1].
+
+    Returns:
+        Noisy images, (B, C, H, W), ``x``'s dtype.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.cat([torch.full((1, 1, 64, 64), 0.1), torch.full((1, 1, 64, 64), 0.9)])
+        >>> y = poisson_gaussian_noise(x, 0.01, 0.0, generator=g, clip=False)
+        >>> [round(v, 2) for v in (y - x).flatten(1).std(1).tolist()]  # sqrt(0.01 x)
+        [0.03, 0.09]
+    """
+    check_images(x)
+    a = _per_image(gain, x.shape[0], name="gain")
+    s = _per_image(sigma, x.shape[0], name="sigma")
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=dtype)
+    a = a.to(device=x.device, dtype=dtype).view(-1, 1, 1, 1)
+    s = s.to(device=x.device, dtype=dtype).view(-1, 1, 1, 1)
+    clean = x.to(dtype)
+    y = clean + noise.to(x.device) * torch.sqrt(a * clean.clamp(min=0) + s * s)
+    return (y.clamp(0.0, 1.0) if clip else y).to(x.dtype)
 
 
 def salt_pepper(
@@ -168,20 +221,64 @@ class GaussianNoise(Degradation):
     Returns ``params = {"sigma": (B,)}``, the std each image got.
     """
 
-    def __init__(self, sigma: float | tuple[float, float] = 0.04, *, clip: bool = True):
+    def __init__(
+        self,
+        sigma: float | tuple[float, float] = 0.04,
+        *,
+        clip: bool = True,
+        quantize: bool = False,
+    ):
         super().__init__()
+        self.sigma_range = as_range(sigma, name="sigma")
+        if quantize and not clip:
+            raise ValueError("quantize=True needs clip=True: 8-bit images hold [0, 1] only")
+        self.clip, self.quantize = bool(clip), bool(quantize)
+
+    def forward(self, x: torch.Tensor, *, generator: torch.Generator) -> Degraded:
+        check_images(x)
+        sigma = uniform(*self.sigma_range, x.shape[0], generator)
+        lq = gaussian_noise(x, sigma, generator=generator, clip=self.clip, quantize=self.quantize)
+        return Degraded(lq, params={"sigma": sigma})
+
+    def extra_repr(self) -> str:
+        lo, hi = self.sigma_range
+        quantize = ", quantize=True (8 bits)" if self.quantize else ""
+        return f"sigma_range=({lo:.4g}, {hi:.4g}), clip={self.clip}{quantize}"
+
+
+@register("poisson_gaussian", paper="Foi et al. 2008 heteroscedastic Poisson-Gaussian model")
+class PoissonGaussianNoise(Degradation):
+    """Twin of :func:`poisson_gaussian_noise`: one gain and one sigma per image.
+
+    Args:
+        gain: the Poisson variance per unit of signal, fixed or a (lo, hi) range.
+        sigma: the signal-independent std on [0, 1], fixed or a (lo, hi) range.
+        clip: clip to [0, 1].
+
+    Returns ``params = {"gain": (B,), "sigma": (B,)}``.
+    """
+
+    def __init__(
+        self,
+        gain: float | tuple[float, float] = (0.0, 0.02),
+        sigma: float | tuple[float, float] = (0.0, 0.1),
+        *,
+        clip: bool = True,
+    ):
+        super().__init__()
+        self.gain_range = as_range(gain, name="gain")
         self.sigma_range = as_range(sigma, name="sigma")
         self.clip = bool(clip)
 
     def forward(self, x: torch.Tensor, *, generator: torch.Generator) -> Degraded:
         check_images(x)
+        gain = uniform(*self.gain_range, x.shape[0], generator)
         sigma = uniform(*self.sigma_range, x.shape[0], generator)
-        lq = gaussian_noise(x, sigma, generator=generator, clip=self.clip)
-        return Degraded(lq, params={"sigma": sigma})
+        lq = poisson_gaussian_noise(x, gain, sigma, generator=generator, clip=self.clip)
+        return Degraded(lq, params={"gain": gain, "sigma": sigma})
 
     def extra_repr(self) -> str:
-        lo, hi = self.sigma_range
-        return f"sigma_range=({lo:.4g}, {hi:.4g}), clip={self.clip}"
+        return f"gain_range={self.gain_range}, sigma_range={self.sigma_range}, clip={self.clip}"
 
 
 @register("salt_pepper", paper="impulse noise (Gonzalez & Woods 5.2); defaults: the face task's")
@@ -229,6 +326,9 @@ preset("gaussian_high", "gaussian", sigma=FACE_NOISE_SIGMA["high"], clip=True,
 preset("gaussian_face_blind", "gaussian", sigma=(0.02, 0.15), clip=True,
        description="face noise levels low to high and between")  # fmt: skip
 # The DnCNN benchmark levels leave the noisy image unclipped (values may leave [0, 1]).
+# The same levels saved as 8-bit images: clipped to [0, 1], then rounded to 1/255.
 for _level in DNCNN_SIGMAS:
     preset(f"gaussian_{_level}", "gaussian", sigma=_level / 255, clip=False,
            description=f"sigma {_level}/255 unclipped (DnCNN protocol)")  # fmt: skip
+    preset(f"gaussian_{_level}_8bit", "gaussian", sigma=_level / 255, clip=True, quantize=True,
+           description=f"sigma {_level}/255, clipped and rounded to 8 bits")  # fmt: skip

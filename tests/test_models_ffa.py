@@ -166,6 +166,7 @@ def _plain_weights_for(model: FFA, plain: FFA) -> dict[str, torch.Tensor]:
 def test_fresh_switches_start_as_plain_ffa_and_are_wired_in(switches: dict) -> None:
     torch.manual_seed(0)
     plain = FFA(blocks=2, channels=16).eval()
+    nn.init.normal_(plain.tail[1].weight, std=0.1)  # a trained tail: the output depends on it
     model = FFA(blocks=2, channels=16, **switches).eval()
     model.load_state_dict(_plain_weights_for(model, plain), strict=True)
     x = torch.rand(1, 3, 12, 10)
@@ -266,3 +267,15 @@ def test_load_model_reads_an_official_checkpoint_file_as_the_official_code_saves
         torch.testing.assert_close(ours(x), official(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="holds no model name"):
         load_model(file)
+
+
+@pytest.mark.parametrize("switches", [(False, False), (True, True)])
+def test_a_fresh_network_returns_its_input(switches: tuple[bool, bool]) -> None:
+    # Zero last conv (and zero EA / PAR projections): a clear image is not harmed before
+    # training has learned anything, and every ablation variant starts from the same map.
+    torch.manual_seed(0)
+    ea, par = switches
+    net = FFA(groups=2, blocks=1, channels=16, efficient_attention=ea, progressive_refinement=par)
+    x = torch.rand(2, 3, 24, 20)
+    with torch.no_grad():
+        assert torch.equal(net(x), x)

@@ -501,7 +501,7 @@ preset(
 )
 
 # Fixed haze levels for evaluation, on a random depth field (or the scene's true depth).
-for _level, _beta in (("clear", 0.0), ("faint", 0.005), ("light", 0.03), ("dense", 0.15)):
+for _level, _beta in (("clear", 0.0), ("faint", 0.005), ("light", 0.03), ("dense", 0.1)):
     preset(
         f"haze_{_level}",
         "haze",

@@ -24,7 +24,10 @@ SPEC.md section A and seeds/000 add two switches, both off by default:
   refining conv starts at zero, so a fresh PAR network computes plain FFA-Net and training
   learns how much of the earlier maps to keep.
 
-With both switches off the network is the official FFA-Net layer for layer: 4,455,913
+A fresh network is the identity (the last conv starts at zero; the global residual
+carries the input), unlike the official code's default initialisation, so training
+starts from "no haze" instead of from noise added to the image. With both switches off
+the network is the official FFA-Net layer for layer: 4,455,913
 parameters at G=3, B=19 (the paper's 4.46 M) and 1,285,711 for the seed's light variant
 with B=5 (BENCHMARKS.md: 1.29 M); `convert_official_state_dict` loads the official
 checkpoints (``its_train_ffa_3_19.pk``, ``ots_train_ffa_3_19.pk``).
@@ -170,6 +173,10 @@ class FFA(Restorer):
             nn.init.zeros_(self.ea.reprojection.weight)  # a fresh EA layer is the identity
             nn.init.zeros_(self.ea.reprojection.bias)
         self.tail = nn.Sequential(_conv(channels, channels), _conv(channels, in_channels))
+        # The last conv starts at zero, so a fresh network returns its input: a clear image
+        # comes back unharmed from the first step, and training learns only the haze.
+        nn.init.zeros_(self.tail[1].weight)
+        nn.init.zeros_(self.tail[1].bias)
 
     def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """An official FFA-Net checkpoint's weights (``pre.0.*``, ``g1.gp.*``) renamed by

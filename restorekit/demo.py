@@ -10,7 +10,8 @@ and restored by that system's models and by the classical baselines; the results
   median, Gaussian blur, non-local means and BM3D (when installed).
 - Photo denoising: skimage's camera at sigma 15/25/50 (the field's noise levels): the
   blind photo denoiser and the classical baselines' PSNR-per-noise-level curve.
-- Dehazing (SPEC A): the skimage motorcycle scene, hazed with its true depth; FFA-Net
+- Dehazing (SPEC A): the skimage motorcycle scene, in light and dense haze from its true
+  depth; FFA-Net
   (light) and the dark channel prior.
 - MRI super-resolution (SPEC C): MNI152 T1 slices at x2; EDSR baseline and CASR; MATLAB
   bicubic.
@@ -81,7 +82,7 @@ def _parts(quick: bool) -> list[Part]:
         Part("Photo denoising", "camera", [Example("camera", camera[None].float())],
              ("gaussian_15", "gaussian_25", "gaussian_50"), (("photo_denoise", ""),),
              denoisers, 1),
-        Part("Dehazing", "motorcycle", moto, ("haze",),
+        Part("Dehazing", "motorcycle", moto, ("haze_light", "haze_dense"),
              (("ffa_light", ""),), (("dcp", {}),), 3),
         Part("MRI super-resolution", "mri", held_out(mri)[: 1 if quick else 3],
              tuple(f"bicubic_x{s}" for s in SR_SCALES),

@@ -24,7 +24,8 @@ def test_every_system_is_scored_with_a_model_and_a_baseline(demo: tuple[Path, di
     assert tasks == {
         ("lfw_faces", "gaussian_low"), ("lfw_faces", "gaussian_high"),
         ("lfw_faces", "salt_pepper"), ("camera", "gaussian_15"), ("camera", "gaussian_25"),
-        ("camera", "gaussian_50"), ("motorcycle", "haze"), ("mri", "bicubic_x2"),
+        ("camera", "gaussian_50"), ("motorcycle", "haze_light"),
+        ("motorcycle", "haze_dense"), ("mri", "bicubic_x2"),
         ("mri", "bicubic_x3"), ("mri", "bicubic_x4"), ("photos", "defect_noise"),
     }  # fmt: skip
     methods = {m for _, _, m in rows}

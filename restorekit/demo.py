@@ -11,8 +11,7 @@ and restored by that system's models and by the classical baselines; the results
 - Photo denoising: skimage's camera at sigma 15/25/50 (the field's noise levels): the
   blind photo denoiser and the classical baselines' PSNR-per-noise-level curve.
 - Dehazing (SPEC A): the skimage motorcycle scene, in light and dense haze from its true
-  depth; FFA-Net
-  (light) and the dark channel prior.
+  depth; FFA-Net (light) and the dark channel prior.
 - MRI super-resolution (SPEC C): MNI152 T1 slices at x2; EDSR baseline and CASR; MATLAB
   bicubic.
 - Defect-aware denoising (SPEC D): photo crops with surface defects drawn in (part of the

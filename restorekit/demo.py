@@ -119,7 +119,7 @@ def _methods(part: Part, degradation: str, shipped: set[str]) -> list[Method]:
             name, kwargs = _untrained(recipe)
             kwargs.update(in_channels=part.channels)
             net = load_model(name, **kwargs)
-            methods.append(Method(f"{net.model_name} (untrained)", net, "untrained: random init"))
+            methods.append(Method(f"{recipe} (untrained)", net, "untrained: random init"))
     for name, kwargs in part.baselines:
         if name == "bicubic":  # the scale of this degradation
             kwargs = {**kwargs, "scale": create_degradation(degradation).scale}

@@ -340,8 +340,11 @@ def _one_random_depth(h: int, w: int, generator: torch.Generator) -> torch.Tenso
     grid = torch.rand(1, 1, k, k, generator=generator)
     noise = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=True)[0, 0]
     mix = u()
-    near = u(0.0, 0.6)
-    depth = near + (1 - near) * _stretch(mix * plane + (1 - mix) * _stretch(noise))
+    # The far side of the field, and how much nearer its near side is: from a scene at one
+    # distance (a wall, a patch of far hills) to one that runs from the camera to far away.
+    far = u(0.4, 1.0)
+    near = far * u()
+    depth = near + (far - near) * _stretch(mix * plane + (1 - mix) * _stretch(noise))
     # Foreground objects: up to three ellipses or boxes, each a flat layer in front.
     for _ in range(int(torch.randint(0, 4, (), generator=generator))):
         cy, cx, ry, rx = u(-1, 1), u(-1, 1), u(0.1, 0.5), u(0.1, 0.5)
@@ -365,7 +368,8 @@ def random_depth(x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor
 
     Each field mixes a plane (its far side mostly up, as outdoor ground runs to the
     horizon; any direction 30% of the time) with bicubically upsampled noise on a 2x2 to
-    6x6 grid, stretched to [near, 1] with near drawn in [0, 0.6]; then puts up to three
+    6x6 grid, stretched to [near, far] with far drawn in [0.4, 1] and near in [0, far]
+    (so a crop may sit at one depth or span many); then puts up to three
     foreground objects (ellipses or boxes, each a flat layer nearer than everything it
     covers) in front, and 30% of the time a sky above a wavy horizon, at depth 1. The
     field does not follow the image, so a dehazer trained on it cannot learn "the top of
@@ -420,6 +424,9 @@ class Haze(Degradation):
         depth_prior: ``"vertical"`` (:func:`vertical_gradient_depth`),
             ``"dark_channel"`` (:func:`dark_channel_depth`) or ``"random"``
             (:func:`random_depth`, a fresh field per sample).
+        far_transmission: instead of ``beta``, a (lo, hi) range of the far end's
+            transmission, drawn uniformly (so light haze is as common as dense: uniform
+            beta puts half the samples below a third of that range's transmission).
 
     Returns ``params = {"beta": (B,), "airlight": (B,)}``, plus ``"tint": (B, C)`` when
     ``tint`` > 0.
@@ -435,8 +442,15 @@ class Haze(Degradation):
         tint: float = 0.0,
         depth_scale: float = 12.0,
         depth_prior: DepthPrior = "vertical",
+        far_transmission: tuple[float, float] | None = None,
     ):
         super().__init__()
+        if far_transmission is not None:
+            lo, hi = as_range(far_transmission, name="far_transmission", hi_max=1.0)
+            if lo <= 0:
+                raise ValueError(f"far_transmission must be > 0, got {far_transmission}")
+            beta = (-math.log(hi) / depth_scale + 0.0, -math.log(lo) / depth_scale)
+        self.uniform_in_transmission = far_transmission is not None
         self.beta_range = as_range(beta, name="beta")
         self.airlight_range = as_range(airlight, name="airlight", hi_max=1.0)
         if not 0.0 <= tint <= 1.0:
@@ -469,7 +483,11 @@ class Haze(Degradation):
         if depth is None:
             depth = DEPTH_PRIORS[self.depth_prior](x, generator=generator)
         b, c = x.shape[:2]
-        beta = uniform(*self.beta_range, b, generator)
+        if self.uniform_in_transmission:  # uniform in the far end's transmission
+            t_lo, t_hi = self.far_transmission
+            beta = -torch.log(uniform(t_lo, t_hi, b, generator)) / self.depth_scale
+        else:
+            beta = uniform(*self.beta_range, b, generator)
         airlight = uniform(*self.airlight_range, b, generator)
         params = {"beta": beta, "airlight": airlight}
         colour: torch.Tensor = airlight
@@ -481,9 +499,14 @@ class Haze(Degradation):
 
     def extra_repr(self) -> str:
         t_lo, t_hi = self.far_transmission
+        haze = (
+            f"far_transmission=({t_lo:.2f}, {t_hi:.2f}) drawn uniformly"
+            if self.uniform_in_transmission
+            else f"beta_range={self.beta_range}"
+        )
         tint = f", tint={self.tint}" if self.tint else ""
         return (
-            f"beta_range={self.beta_range}, airlight_range={self.airlight_range}{tint}, "
+            f"{haze}, airlight_range={self.airlight_range}{tint}, "
             f"depth_scale={self.depth_scale}, depth_prior={self.depth_prior!r}; "
             f"far-end transmission {t_lo:.2f}..{t_hi:.2f}"
         )
@@ -492,7 +515,7 @@ class Haze(Degradation):
 preset(
     "haze_wide",
     "haze",
-    beta=(0.0, 0.2),
+    far_transmission=(0.09, 1.0),
     airlight=(0.6, 1.0),
     tint=0.08,
     depth_prior="random",

@@ -1,16 +1,16 @@
 """The dehazing tables of issue 11: FFA-Net variants beside the dark channel prior
 (maintainers only).
 
-    python scripts/haze_table.py ablation RUN_OR_NAME ... [--report DIR]
-    python scripts/haze_table.py heldout NAME [--card] [--report DIR]
+    python scripts/haze_table.py ablation RUN_OR_NAME ... [--card NAME] [--report DIR]
+    python scripts/haze_table.py heldout NAME ... [--card NAME] [--report DIR]
 
 ``ablation`` scores each variant on the validation scenes (the ``skimage_photos``
 validation split, which training validates on) in light and dense haze, with its
 parameters, MACs at 256x256 and CPU time per megapixel. ``heldout`` scores one model on
 scenes never trained or validated on: the motorcycle with haze from its true depth, and
 the sklearn photos plus the ``skimage_photos`` test split with random depth, at four haze
-levels from none to dense, with the edge gap and colour cast metrics. ``--card`` appends
-that table to the shipped model's card; ``--report`` writes a report with hazy |
+levels from none to dense, with the edge gap and colour cast metrics. ``--card NAME``
+appends the table to that shipped model's card; ``--report`` writes a report with hazy |
 dehazed | ground truth figures. Prints Markdown.
 """
 
@@ -41,7 +41,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=("ablation", "heldout"))
     parser.add_argument("models", nargs="+", help="shipped names or training run folders")
-    parser.add_argument("--card", action="store_true", help="append the table to the card(s)")
+    parser.add_argument(
+        "--card",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="append the table to this shipped model's card (replacing an earlier one)",
+    )
     parser.add_argument("--report", type=Path, help="also write a report with figures here")
     parser.add_argument("--seeds", type=int, default=2, help="haze seeds per image")
     args = parser.parse_args()
@@ -62,12 +68,11 @@ def main() -> None:
         results = _evaluate(models, tasks)
         text = f"{HEADING}\n\n{_heldout(results)}"
     print(text)
-    if args.card:
-        for name in models:
-            card = WEIGHTS_DIR / f"{name}.md"
-            heading = text.splitlines()[0]
-            kept = card.read_text().split(f"\n{heading}")[0].rstrip("\n")
-            card.write_text(f"{kept}\n\n{text}\n")
+    heading = text.splitlines()[0]
+    for name in args.card:
+        card = WEIGHTS_DIR / f"{name}.md"
+        kept = card.read_text().split(f"\n{heading}")[0].rstrip("\n")
+        card.write_text(f"{kept}\n\n{text}\n")
     if args.report:
         md, _ = write_report(results, args.report, title=f"restorekit dehazing: {args.table}")
         md.write_text(md.read_text() + f"\n{text}\n")

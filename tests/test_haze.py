@@ -328,3 +328,14 @@ def test_haze_wide_preset_spans_clear_to_dense() -> None:
     assert "far-end transmission 0.09..1.00" in repr(op) and "drawn uniformly" in repr(op)
     t = torch.exp(-op(torch.rand(400, 3, 4, 4), generator=gen(0)).params["beta"] * 12)
     assert 0.25 < float((t > 0.7).float().mean()) < 0.4  # uniform in transmission
+
+
+def test_clear_fraction_leaves_that_share_of_samples_unhazed() -> None:
+    op = create_degradation("haze_wide", clear_fraction=0.25)
+    x = torch.rand(400, 3, 8, 8, generator=gen(1))
+    out = op(x, generator=gen(2))
+    clear = out.params["beta"] == 0
+    assert 0.18 < float(clear.float().mean()) < 0.32
+    assert torch.equal(out.lq[clear], x[clear]) and "clear_fraction=0.25" in repr(op)
+    with pytest.raises(ValueError, match="clear_fraction"):
+        Haze(clear_fraction=1.0)

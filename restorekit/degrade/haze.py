@@ -427,6 +427,7 @@ class Haze(Degradation):
         far_transmission: instead of ``beta``, a (lo, hi) range of the far end's
             transmission, drawn uniformly (so light haze is as common as dense: uniform
             beta puts half the samples below a third of that range's transmission).
+        clear_fraction: this fraction of the samples gets no haze at all (beta 0).
 
     Returns ``params = {"beta": (B,), "airlight": (B,)}``, plus ``"tint": (B, C)`` when
     ``tint`` > 0.
@@ -443,8 +444,12 @@ class Haze(Degradation):
         depth_scale: float = 12.0,
         depth_prior: DepthPrior = "vertical",
         far_transmission: tuple[float, float] | None = None,
+        clear_fraction: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= clear_fraction < 1.0:
+            raise ValueError(f"clear_fraction must be in [0, 1), got {clear_fraction}")
+        self.clear_fraction = float(clear_fraction)
         if far_transmission is not None:
             lo, hi = as_range(far_transmission, name="far_transmission", hi_max=1.0)
             if lo <= 0:
@@ -488,6 +493,8 @@ class Haze(Degradation):
             beta = -torch.log(uniform(t_lo, t_hi, b, generator)) / self.depth_scale
         else:
             beta = uniform(*self.beta_range, b, generator)
+        if self.clear_fraction:  # these samples stay clear: a dehazer must leave them be
+            beta = torch.where(uniform(0.0, 1.0, b, generator) < self.clear_fraction, 0.0, beta)
         airlight = uniform(*self.airlight_range, b, generator)
         params = {"beta": beta, "airlight": airlight}
         colour: torch.Tensor = airlight
@@ -505,6 +512,7 @@ class Haze(Degradation):
             else f"beta_range={self.beta_range}"
         )
         tint = f", tint={self.tint}" if self.tint else ""
+        tint += f", clear_fraction={self.clear_fraction}" if self.clear_fraction else ""
         return (
             f"{haze}, airlight_range={self.airlight_range}{tint}, "
             f"depth_scale={self.depth_scale}, depth_prior={self.depth_prior!r}; "

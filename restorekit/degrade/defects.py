@@ -343,6 +343,14 @@ def defect_mask(
     ).union()
 
 
+def check_count_ranges(**counts: tuple[int, int]) -> dict[str, tuple[int, int]]:
+    """Each (lo, hi) count range as ints, or ValueError naming it: integers 0 <= lo <= hi."""
+    for name, (lo, hi) in counts.items():
+        if int(lo) != lo or int(hi) != hi or not 0 <= lo <= hi:
+            raise ValueError(f"{name} must be integers 0 <= lo <= hi, got {(lo, hi)}")
+    return {name: (int(lo), int(hi)) for name, (lo, hi) in counts.items()}
+
+
 def _grey_to_channels(colour: torch.Tensor, c: int) -> torch.Tensor:
     """(B, 3) RGB colours as (B, c): kept for RGB, their luminance (Rec. 601) otherwise."""
     if c == 3:
@@ -459,10 +467,7 @@ class Defects(Degradation):
         blob_radius: tuple[float, float] = (0.005, 0.02),
     ):
         super().__init__()
-        counts = {"n_scratches": n_scratches, "n_blotches": n_blotches, "n_blobs": n_blobs}
-        for name, (lo, hi) in counts.items():
-            if int(lo) != lo or int(hi) != hi or not 0 <= lo <= hi:
-                raise ValueError(f"{name} must be integers 0 <= lo <= hi, got {(lo, hi)}")
+        check_count_ranges(n_scratches=n_scratches, n_blotches=n_blotches, n_blobs=n_blobs)
         as_range(scratch_width, name="scratch_width", lo_min=1.0)
         as_range(blotch_radius, name="blotch_radius")
         as_range(blob_radius, name="blob_radius")

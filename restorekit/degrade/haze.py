@@ -454,7 +454,7 @@ class Haze(Degradation):
             lo, hi = as_range(far_transmission, name="far_transmission", hi_max=1.0)
             if lo <= 0:
                 raise ValueError(f"far_transmission must be > 0, got {far_transmission}")
-            beta = (-math.log(hi) / depth_scale + 0.0, -math.log(lo) / depth_scale)
+            beta = (abs(math.log(hi)) / depth_scale, -math.log(lo) / depth_scale)  # no -0.0
         self.uniform_in_transmission = far_transmission is not None
         self.beta_range = as_range(beta, name="beta")
         self.airlight_range = as_range(airlight, name="airlight", hi_max=1.0)

@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from restorekit.degrade.base import Degradation, Degraded, preset, register
-from restorekit.degrade.defects import blob_mask, blotch_mask, paint_polyline, scratch_mask
+from restorekit.degrade.defects import (
+    blob_mask,
+    blotch_mask,
+    check_count_ranges,
+    paint_polyline,
+    scratch_mask,
+)
 from restorekit.utils import as_range, check_images
 
 __all__ = ["SurfaceDefects", "crack_mask", "draw_surface_defects"]
@@ -182,13 +188,11 @@ class SurfaceDefects(Degradation):
         scratch_width: tuple[float, float] = (1.0, 2.5),
     ):
         super().__init__()
-        counts = (n_scratches, n_cracks, n_spots, n_stains)
-        for name, (lo, hi) in zip(_KINDS, counts, strict=True):
-            if int(lo) != lo or int(hi) != hi or not 0 <= lo <= hi:
-                raise ValueError(f"n_{name} must be integers 0 <= lo <= hi, got {(lo, hi)}")
-        if not any(hi for _, hi in counts):
+        checked = check_count_ranges(n_scratches=n_scratches, n_cracks=n_cracks,
+                                     n_spots=n_spots, n_stains=n_stains)  # fmt: skip
+        self.counts = {kind: checked[f"n_{kind}"] for kind in _KINDS}
+        if not any(hi for _, hi in self.counts.values()):
             raise ValueError("surface_defects: every count range is (0, 0), nothing to draw")
-        self.counts = {k: (int(lo), int(hi)) for k, (lo, hi) in zip(_KINDS, counts, strict=True)}
         self.contrast = as_range(contrast, name="contrast", hi_max=1.0)
         self.scratch_width = as_range(scratch_width, name="scratch_width", lo_min=1.0)
 

@@ -402,6 +402,10 @@ class SyntheticPairs(_Epochs):
         resample: resize each clean crop down to this side and back (MATLAB bicubic), so
             photos take on the spectrum of data made that way: the LFW faces are 25x25
             crops resized to 48x48, so photo crops resampled through 25 look like them.
+        gray_fraction: this share of the RGB items is made gray: the clean crop is turned
+            to luma, degraded as one channel and both sides repeated to three, so an RGB
+            network also learns gray images, whose noise is the same in every channel
+            (what :func:`restorekit.api.restore` feeds it for a gray photo).
 
     Items: ``lq`` (C, h, w) float32 (values may leave [0, 1] for the unclipped noise
     presets), ``gt`` (C, H, W), ``mask`` (1, H, W) when the degradation returns one, and
@@ -429,6 +433,7 @@ class SyntheticPairs(_Epochs):
         cache_bytes: int = 2 << 30,
         jitter: bool = False,
         resample: int | None = None,
+        gray_fraction: float = 0.0,
     ) -> None:
         if not images:
             raise ValueError("SyntheticPairs needs at least one image")
@@ -449,6 +454,9 @@ class SyntheticPairs(_Epochs):
         if resample is not None and resample < 2:
             raise ValueError(f"resample must be at least 2 pixels, got {resample}")
         self.resample = resample
+        if not 0.0 <= gray_fraction <= 1.0:
+            raise ValueError(f"gray_fraction must be in [0, 1], got {gray_fraction}")
+        self.gray_fraction = float(gray_fraction)
         # Keyed by the Example itself, so one listed several times is decoded once.
         self._cache: dict[Example, torch.Tensor] = {}
         self._cached = 0  # bytes held in _cache
@@ -496,13 +504,21 @@ class SyntheticPairs(_Epochs):
             h, w = gt.shape[-2:]
             small = imresize(gt[None].double(), size=(self.resample, self.resample))
             gt = imresize(small, size=(h, w))[0].clamp(0, 1).to(torch.float32)
+        # Drawn only when asked for, so runs without it keep their generator streams.
+        gray = self.gray_fraction > 0 and gt.shape[0] == 3
+        gray = gray and float(torch.rand((), generator=gen)) < self.gray_fraction
+        if gray:
+            gt = to_channels(gt, 1)
         extra = {"depth": depth[None]} if depth is not None else {}
         with torch.no_grad():
             out = self.degradation(gt[None], generator=gen, **extra)
+        lq = out.lq[0].to(torch.float32)
         if out.gt is not None:  # the operator changed the scene (surface defects drawn in)
             gt = out.gt[0].to(torch.float32)
+        if gray:
+            lq, gt = to_channels(lq, 3), to_channels(gt, 3)
         item: dict[str, Any] = {
-            "lq": out.lq[0].to(torch.float32).contiguous(),
+            "lq": lq.contiguous(),
             "gt": gt.contiguous(),
             "name": ex.name,
         }

@@ -102,6 +102,9 @@ class DataSpec:
     resample: Annotated[int, Range(ge=2)] | None = (
         None  # clean crops resized down to N px and back (LFW-like)
     )
+    # RGB training items made gray (luma, one-channel noise, repeated): RGB denoisers
+    # that must also take gray photos.
+    gray_fraction: Annotated[float, Range(ge=0, le=1)] = 0.0
     # Training-only extra sources, each listed this many times per epoch: photos beside
     # MRI slices, say ({skimage_photos: 8}); never used for validation.
     mix: dict[str, PositiveInt] = field(default_factory=dict)
@@ -339,7 +342,8 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
     common = {"channels": spec.channels}
     train = SyntheticPairs(pick(train_idx) + mixed, degradation, seed=seed, crop=spec.crop,
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
-                           resample=spec.resample, **common)  # fmt: skip
+                           resample=spec.resample, gray_fraction=spec.gray_fraction,
+                           **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
     val = SyntheticPairs(pick(val_idx), degradation, seed=seed + 1, crop=spec.val_crop, **common)
     return train, val

@@ -257,3 +257,16 @@ def test_resample_gives_clean_crops_the_spectrum_of_upscaled_images() -> None:
     assert variation(smooth) < 0.5 * variation(plain)
     with pytest.raises(ValueError, match="resample"):
         SyntheticPairs(photo, "gaussian_low", seed=0, resample=1)
+
+
+def test_gray_fraction_makes_gray_items_with_one_channel_noise():
+    ds = SyntheticPairs([torch.rand(3, 64, 64)], "gaussian_25", seed=0, crop=32,
+                        gray_fraction=0.5, repeat=40)  # fmt: skip
+    gray = [torch.equal(it["lq"][0], it["lq"][1]) for it in (ds[i] for i in range(len(ds)))]
+    assert 5 < sum(gray) < 35  # about half, and the noise is the same in every channel
+    item = next(ds[i] for i in range(len(ds)) if gray[i])
+    assert torch.equal(item["gt"][0], item["gt"][2])
+    never = SyntheticPairs([torch.rand(3, 64, 64)], "gaussian_25", seed=0, crop=32, repeat=8)
+    assert not any(torch.equal(never[i]["lq"][0], never[i]["lq"][1]) for i in range(8))
+    with pytest.raises(ValueError, match="gray_fraction"):
+        SyntheticPairs([torch.rand(3, 8, 8)], "gaussian_25", seed=0, gray_fraction=1.5)

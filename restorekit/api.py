@@ -44,9 +44,8 @@ import torch
 from torch import Tensor, nn
 
 from restorekit.baselines import create_baseline, list_baselines
-from restorekit.degrade import imresize
 from restorekit.hardware import check_device
-from restorekit.inference import restore_tensor
+from restorekit.inference import restore_channels
 from restorekit.io import read_image
 from restorekit.io.weights import TORCH_SUFFIXES, read_weights
 from restorekit.models import create_model, list_models, model_signature
@@ -288,7 +287,7 @@ def restore(
         options = {"tile": tile, "overlap": overlap, "ensemble": ensemble, "precision": precision,
                    "memory_format": memory_format, "progress": progress,
                    "memory_budget": memory_budget}  # fmt: skip
-        return _restore_channels(net, x.to(device), options)
+        return restore_channels(net, x.to(device), **options)
 
     if isinstance(image, (str, os.PathLike)):
         return run(read_image(image)[None]).cpu()[0]
@@ -349,52 +348,6 @@ def _check_range(x: Tensor, what: str) -> None:
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 1:
         raise ValueError(f"the {what} must be in [0, 1], got values in [{lo:g}, {hi:g}]")
-
-
-# ------------------------------------------------------------------------ channels
-
-
-def _restore_channels(model: nn.Module, x: Tensor, options: dict[str, Any]) -> Tensor:
-    """Match the image's channels to the model's, restore (``options`` are
-    :func:`restore_tensor`'s), and put the alpha back."""
-
-    def run(inp: Tensor) -> Tensor:
-        return restore_tensor(model, inp, **options)
-
-    channels = x.shape[1]
-    wanted = _model_channels(model)
-    if wanted == channels:
-        return run(x)
-    alpha = None
-    if channels in (2, 4):
-        x, alpha = x[:, :-1], x[:, -1:]
-    colour = x.shape[1]
-    if wanted is None or wanted == colour:  # None: any channel count (the baselines)
-        y = run(x)
-    elif wanted == 1 and colour == 3:
-        # Channels as a batch: each is restored alone, as a gray image.
-        b, _, h, w = x.shape
-        y = run(x.reshape(b * 3, 1, h, w))
-        y = y.reshape(b, 3, *y.shape[-2:])
-    elif wanted == 3 and colour == 1:
-        y = run(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
-    else:
-        raise ValueError(f"the model takes {wanted}-channel images; this one has {channels}")
-    if alpha is not None:
-        if alpha.shape[-2:] != y.shape[-2:]:
-            # float64: imresize's weights sum to 1 exactly, so a constant alpha stays so.
-            alpha = imresize(alpha.double(), size=tuple(y.shape[-2:])).clamp(0, 1).float()
-        y = torch.cat([y, alpha.to(y.device)], dim=1)
-    return y
-
-
-def _model_channels(model: nn.Module) -> int | None:
-    """The channels a model takes: ``in_channels``, else its first conv's, else unknown."""
-    channels = getattr(model, "in_channels", None)
-    if isinstance(channels, int):
-        return channels
-    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return None if first is None else first.in_channels
 
 
 # ------------------------------------------------------------------------ loading

@@ -48,7 +48,7 @@ from restorekit.data import (
     split_indices,
 )
 from restorekit.hardware import resolve
-from restorekit.inference import restore_tensor
+from restorekit.inference import model_channels, restore_channels
 from restorekit.metrics import DEFAULT_METRICS, MASK_METRICS, METRICS
 from restorekit.utils import atomic_path
 
@@ -453,7 +453,7 @@ def evaluate(
                 if int(getattr(method.module, "scale", 1)) != scale:
                     continue
                 _check_channels(method, lq, task)
-                out = restore_tensor(
+                out = restore_channels(
                     method.module, lq, tile=tile, precision=precision, memory_format=memory_format
                 )
                 if not torch.isfinite(out).all():
@@ -563,11 +563,14 @@ def score(
 
 
 def _check_channels(method: Method, lq: torch.Tensor, task: Task) -> None:
-    want = getattr(method.module, "in_channels", None)
-    if isinstance(want, int) and want != lq.shape[1]:
+    """Gray through an RGB model and RGB through a gray one are adapted as
+    :func:`~restorekit.inference.restore_channels` does (as ``restore`` does for a
+    user); any other mismatch is an error."""
+    want, have = model_channels(method.module), lq.shape[1]
+    if want is not None and want != have and {want, have} != {1, 3}:
         raise ValueError(
             f"method {method.name!r} takes {want}-channel images but {task.dataset}/"
-            f"{task.degradation} has {lq.shape[1]}: give the task channels={want}"
+            f"{task.degradation} has {have}: give the task channels={want}"
         )
 
 

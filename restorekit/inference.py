@@ -34,16 +34,26 @@ import logging
 import math
 import weakref
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from restorekit.degrade import imresize
 from restorekit.hardware import resolve
 from restorekit.utils import ram_bytes
 
-__all__ = ["auto_tile", "peak_bytes", "restore_tensor", "self_ensemble", "tiled_forward"]
+__all__ = [
+    "auto_tile",
+    "model_channels",
+    "peak_bytes",
+    "restore_channels",
+    "restore_tensor",
+    "self_ensemble",
+    "tiled_forward",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +105,55 @@ def restore_tensor(
     with torch.no_grad(), numerics.autocast():  # not inference_mode: callers may edit the output
         y = self_ensemble(run, x) if ensemble else run(x)
         return y.float().clamp(0, 1)
+
+
+def restore_channels(model: nn.Module, x: Tensor, **options: Any) -> Tensor:
+    """:func:`restore_tensor` for an image of any channel count: a gray image through an
+    RGB model is repeated to RGB and the output averaged back to gray; an RGB image
+    through a gray model is restored channel by channel; a 2nd or 4th (alpha) channel
+    passes through, resized to the output. ``options`` are :func:`restore_tensor`'s.
+
+    Raises:
+        ValueError: channel counts that none of these rules match.
+    """
+
+    def run(inp: Tensor) -> Tensor:
+        return restore_tensor(model, inp, **options)
+
+    channels = x.shape[1]
+    wanted = model_channels(model)
+    if wanted == channels:
+        return run(x)
+    alpha = None
+    if channels in (2, 4):
+        x, alpha = x[:, :-1], x[:, -1:]
+    colour = x.shape[1]
+    if wanted is None or wanted == colour:  # None: any channel count (the baselines)
+        y = run(x)
+    elif wanted == 1 and colour == 3:
+        # Channels as a batch: each is restored alone, as a gray image.
+        b, _, h, w = x.shape
+        y = run(x.reshape(b * 3, 1, h, w))
+        y = y.reshape(b, 3, *y.shape[-2:])
+    elif wanted == 3 and colour == 1:
+        y = run(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
+    else:
+        raise ValueError(f"the model takes {wanted}-channel images; this one has {channels}")
+    if alpha is not None:
+        if alpha.shape[-2:] != y.shape[-2:]:
+            # float64: imresize's weights sum to 1 exactly, so a constant alpha stays so.
+            alpha = imresize(alpha.double(), size=tuple(y.shape[-2:])).clamp(0, 1).float()
+        y = torch.cat([y, alpha.to(y.device)], dim=1)
+    return y
+
+
+def model_channels(model: nn.Module) -> int | None:
+    """The channels a model takes: ``in_channels``, else its first conv's, else unknown."""
+    channels = getattr(model, "in_channels", None)
+    if isinstance(channels, int):
+        return channels
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if first is None else first.in_channels
 
 
 def tiled_forward(

@@ -127,11 +127,39 @@ def test_written_tables_hold_the_protocol_and_per_image_values(
     assert data["protocols"][0]["degraded_by"].startswith("GaussianNoise(")
 
 
+class RedOnly(nn.Module):
+    """An RGB "model" whose output is its red channel in all three: it shows which
+    channels the evaluation fed it."""
+
+    scale, size_multiple, in_channels = 1, 1, 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[1] == 3
+        return x[:, :1].expand(-1, 3, -1, -1) * 0.5
+
+
+def test_gray_and_rgb_models_are_adapted_as_restore_does(photos: list[Example]) -> None:
+    # An RGB model on gray: the gray image repeated to RGB, the output averaged back.
+    task = synthetic_task("gray", photos, "gaussian_low", channels=1)
+    results = evaluate([Method("rgb", RedOnly())], [task], keep=len(photos))
+    for example in results.examples[("gray", "gaussian_low")]:
+        assert example["rgb"].shape[1] == 1
+        torch.testing.assert_close(example["rgb"], example["lq"] * 0.5)
+    # A gray model on RGB: each channel restored alone.
+    half = Identity()
+    half.in_channels = 1
+    half.forward = lambda x: x * 0.5  # type: ignore[method-assign]
+    task = synthetic_task("photos", photos, "gaussian_low")
+    results = evaluate([Method("gray", half)], [task], keep=1)
+    example = results.examples[("photos", "gaussian_low")][0]
+    torch.testing.assert_close(example["gray"], example["lq"].clamp(0, 1) * 0.5)
+
+
 def test_a_channel_mismatch_names_the_method(photos: list[Example]) -> None:
-    gray = Identity()
-    gray.in_channels = 1
-    with pytest.raises(ValueError, match="method 'gray' takes 1-channel images"):
-        evaluate([Method("gray", gray)], [synthetic_task("photos", photos, "gaussian_low")])
+    two = Identity()
+    two.in_channels = 2
+    with pytest.raises(ValueError, match="method 'two' takes 2-channel images"):
+        evaluate([Method("two", two)], [synthetic_task("photos", photos, "gaussian_low")])
     with pytest.raises(ValueError, match="unique"):
         evaluate([Method("a", Identity()), Method("a", Identity())], [])
 

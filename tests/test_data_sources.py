@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from restorekit.data import (
+    BACKGROUNDS_ENV,
     KINDS,
+    LOMIRI_PHOTOS,
     SOURCES,
     WALLPAPERS_ENV,
     Example,
@@ -177,6 +179,20 @@ def test_wallpapers_from_a_fake_folder(tmp_path: Path, monkeypatch: pytest.Monke
     assert [e.data.name for e in photos] == ["2560x1600.jpg", "1280x800.jpg"]
     assert photos[0].image.shape == (3, 20, 32)
     assert src.summary() == "2 RGB 10x16..20x32"
+
+
+def test_lomiri_photos_from_a_fake_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The named photos found, named before ``_by_``; a render beside them is skipped."""
+    for file in (LOMIRI_PHOTOS[2], LOMIRI_PHOTOS[0], "Fossa_by_Jasper_Roks.jpg"):
+        write_image(tmp_path / file, torch.rand(3, 6, 8))
+    monkeypatch.setenv(BACKGROUNDS_ENV, str(tmp_path))
+    src = get_source("lomiri_photos")
+    assert [e.name for e in src.load()] == ["bridge", "kleiber"]  # the list's order
+    assert src.summary() == "2 RGB 6x8"
+    monkeypatch.setenv(BACKGROUNDS_ENV, str(tmp_path / "none"))
+    assert "apt-get install lomiri-wallpapers-20.04" in src.unavailable_reason()
+    with pytest.raises(SourceUnavailableError, match="RESTOREKIT_BACKGROUNDS"):
+        src.load()
 
 
 def test_missing_package_names_the_install_command() -> None:

@@ -27,7 +27,9 @@ from restorekit.data.datasets import (
 from restorekit.data.formats import read_fastmri, read_fer2013, read_image_folder, read_slices
 from restorekit.data.prepare import DEFAULT_DEGRADATION, load_examples, prepare_dataset
 from restorekit.data.sources import (
+    BACKGROUNDS_ENV,
     KINDS,
+    LOMIRI_PHOTOS,
     SOURCES,
     WALLPAPER_NAMES,
     WALLPAPERS_ENV,
@@ -49,10 +51,12 @@ from restorekit.data.transforms import (
 )
 
 __all__ = [
+    "BACKGROUNDS_ENV",
     "DATASET_JSON",
     "DEFAULT_DEGRADATION",
     "KINDS",
     "LAYOUTS",
+    "LOMIRI_PHOTOS",
     "SOURCES",
     "WALLPAPERS_ENV",
     "WALLPAPER_NAMES",

@@ -6,6 +6,9 @@ Installed sources (nothing is ever downloaded; see ``SOURCES`` and ``restorekit 
 - ``sklearn_photos``: the two photos inside the scikit-learn wheel;
 - ``wallpapers``: the real photos of the apt package ``plasma-workspace-wallpapers``
   (a DIV2K-like pool of 2560x1600 photos; optional);
+- ``lomiri_photos``: the 13 real photos of the apt packages ``lomiri-wallpapers-20.04`` and
+  ``lomiri-wallpapers-16.04`` (2-6k pixels wide; optional); restorekit holds them out of
+  its photo training, as held-out test photos for the denoisers;
 - ``lfw_faces``: scikit-image's LFW face crops (25x25) resized to the face task's 48x48 gray;
 - ``mni152``: axial slices of nilearn's MNI152 T1 template (read with nibabel);
 - ``dicom_mr``: the MR images of pydicom's test data (pydicom-data);
@@ -40,7 +43,9 @@ from restorekit.registry import Registry
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "BACKGROUNDS_ENV",
     "KINDS",
+    "LOMIRI_PHOTOS",
     "SOURCES",
     "WALLPAPERS_ENV",
     "WALLPAPER_NAMES",
@@ -72,6 +77,28 @@ WALLPAPER_NAMES = (
     "summer_1am",
 )
 """The plasma wallpapers that are real photographs (the package's others are renders)."""
+
+BACKGROUNDS_ENV = "RESTOREKIT_BACKGROUNDS"
+"""Environment variable: a folder to use instead of ``/usr/share/backgrounds``."""
+
+LOMIRI_PHOTOS = (
+    "Bridge_by_Sander_Klootwijk.jpg",
+    "Dragonfly_by_Bolly.jpg",
+    "Kleiber_by_Lukas_Baubkus.jpg",
+    "Picture_0B_by_freespace.jpg",
+    "Picture_1A_by_freespace.jpg",
+    "Wine_by_Jakkub_Mede.jpg",
+    "aitzgorri_by_Aitzol_Berasategi.jpg",
+    "free_by_Peter_Nerlich.jpg",
+    "friends_by_Aitzol_Berasategi.jpg",
+    "life_by_Aitzol_Berasategi.jpg",
+    "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+    "seeding_by_Clements_Engelhardt.jpg",
+    "sunset_by_Aitzol_Berasategi.jpg",
+)
+"""The lomiri wallpapers (20.04 and 16.04) that are real photographs; the others there
+are renders, as are all of gnome-backgrounds, ukui-wallpapers, sway-backgrounds and
+lomiri-wallpapers (checked by eye, session 13)."""
 
 FACE_SIZE = 48
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".h5", ".hdf5")
@@ -293,6 +320,33 @@ class Wallpapers(Source):
             logger.info("wallpapers: %d of %d photos found", len(paths), len(WALLPAPER_NAMES))
         # Named by the wallpaper's folder, not the file ("2560x1600"), which all share.
         return [Example(p.parents[2].name, p) for p in paths]
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        self._check()
+        return _file_shapes(self._paths())
+
+
+@dataclass(frozen=True)
+class BackgroundPhotos(Source):
+    """Named photos in ``/usr/share/backgrounds`` (or ``$RESTOREKIT_BACKGROUNDS``), as apt
+    wallpaper packages install them; each Example is named by the part before ``_by_``.
+    The photos found are used; none found is an error naming the packages."""
+
+    files: tuple[str, ...] = ()
+    install: str = ""
+
+    def _paths(self) -> list[Path]:
+        root = Path(os.environ.get(BACKGROUNDS_ENV) or "/usr/share/backgrounds")
+        return [root / f for f in self.files if (root / f).is_file()]
+
+    def _find(self) -> str | None:
+        if self._paths():
+            return None
+        return f"none of its photos are installed ({self.install}, or set {BACKGROUNDS_ENV})"
+
+    def load(self) -> list[Example]:
+        self._check()
+        return [Example(p.stem.split("_by_")[0].lower(), p) for p in self._paths()]
 
     def shapes(self) -> list[tuple[int, int, int]]:
         self._check()
@@ -600,6 +654,14 @@ for _source in (
         "wallpapers",
         "11 RGB photos 2560x1600 from plasma-workspace-wallpapers (apt), a training pool",
         "photo",
+    ),
+    BackgroundPhotos(
+        "lomiri_photos",
+        "13 RGB photos, 1.4-6k pixels wide, from lomiri-wallpapers-20.04/-16.04 (apt), "
+        "held out for testing",
+        "photo",
+        files=LOMIRI_PHOTOS,
+        install="sudo apt-get install lomiri-wallpapers-20.04 lomiri-wallpapers-16.04",
     ),
     LFWFaces("lfw_faces", "100 LFW face crops, 25x25 resized to 48x48 gray", "face"),
     MNI152(

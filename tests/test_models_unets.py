@@ -150,6 +150,21 @@ def test_resnet_unet_each_encoder_keeps_odd_sizes(encoder: str, skips: tuple[int
     assert y.shape == (1, 3, 19, 33) and torch.isfinite(y).all()
 
 
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_resnet_unet_full_skip_feeds_full_resolution_detail(in_channels: int) -> None:
+    torch.manual_seed(0)
+    kw = {"encoder": "resnet18", "pretrained": False, "decoder_widths": (16, 16, 8, 8, 4)}
+    model = create_model("resnet_unet", in_channels=in_channels, full_skip=6, residual=True, **kw)
+    assert model.decoder[-1].conv[0].in_channels == 4 + 6  # the last level gets a skip
+    x = torch.rand(2, in_channels, 21, 34)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), x)  # residual: still the identity at init
+    _check_gradients(model, torch.rand(2, in_channels, 32, 32))  # the branch included
+    with pytest.raises(ValueError, match="full_skip must be an integer >= 0"):
+        create_model("resnet_unet", full_skip=-1, **kw)
+
+
 def test_resnet_unet_gradients_and_round_trip() -> None:
     torch.manual_seed(0)
     model = create_model(

@@ -10,8 +10,11 @@ The defect-aware denoiser of SPEC.md section D (seeds/003). Papers:
 The encoder (:mod:`restorekit.models.backbones`) gives five feature maps at strides 2, 4,
 8, 16 and 32. The decoder climbs back one level at a time: a 2x2 stride-2 transposed conv,
 concatenation with the encoder map of that stride, a `ConvBlock`, then `SCSE`. A last level
-without a skip returns from stride 2 to full resolution, and a 1x1 conv maps to the image
-channels.
+returns from stride 2 to full resolution, and a 1x1 conv maps to the image channels. The
+encoders' first layer has stride 2, so that last level has no skip unless ``full_skip``
+adds one: a `ConvBlock` on the input image at full resolution (the usual U-Net's first
+level), which denoising needs to keep pixel-level detail (issue 10: without it, the
+photo denoiser lost to BM3D and, at sigma 5, to its own input).
 
 The seed's output layer is "a final 1x1 convolution [that] produces the denoised image":
 the network predicts the image directly, which is the default here. ``residual=True``
@@ -78,6 +81,8 @@ class ResNetUNet(Restorer):
             16, 8, 4, 2, 1).
         residual: add the input to the output (predict a correction); the seed's network
             predicts the image directly (False).
+        full_skip: channels of a full-resolution branch on the input, concatenated into
+            the last decoder level (0: none, as the seed's network).
 
     Attributes:
         encoder_source: which weights the encoder started from (quote it in results).
@@ -102,6 +107,7 @@ class ResNetUNet(Restorer):
         pretrained: bool = True,
         decoder_widths: Sequence[int] = (256, 128, 64, 32, 16),
         residual: bool = False,
+        full_skip: int = 0,
     ) -> None:
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
@@ -112,8 +118,11 @@ class ResNetUNet(Restorer):
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
         ):
             raise ValueError(f"decoder_widths must be five positive integers, got {widths!r}")
+        if isinstance(full_skip, bool) or not isinstance(full_skip, int) or full_skip < 0:
+            raise ValueError(f"full_skip must be an integer >= 0, got {full_skip!r}")
         self.in_channels = in_channels
         self.residual = residual
+        self.full = ConvBlock(in_channels, full_skip) if full_skip else None
 
         if pretrained:
             backbone, self.encoder_source = load_pretrained(encoder, features_only=True)
@@ -124,7 +133,7 @@ class ResNetUNet(Restorer):
         self.encoder = backbone.train()
         channels = tuple(backbone.encoder_channels)
 
-        skips = (*reversed(channels[:4]), 0)  # strides 16, 8, 4, 2, then none at full size
+        skips = (*reversed(channels[:4]), full_skip)  # strides 16, 8, 4, 2, 1
         self.decoder = nn.ModuleList(
             _DecoderLevel(cin, skip, cout)
             for cin, skip, cout in zip((channels[4], *widths[:-1]), skips, widths, strict=True)
@@ -137,7 +146,7 @@ class ResNetUNet(Restorer):
     def restore(self, x: Tensor) -> Tensor:
         features = self.encoder.encode(x)
         y = features[-1]
-        skips = [*reversed(features[:-1]), None]
+        skips = [*reversed(features[:-1]), None if self.full is None else self.full(x)]
         for level, skip in zip(self.decoder, skips, strict=True):
             y = level(y, skip)
         y = self.head(y)

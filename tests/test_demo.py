@@ -59,6 +59,20 @@ def test_models_without_shipped_weights_say_so(demo: tuple[Path, dict]) -> None:
         assert "untrained networks (random weights)" in report
 
 
+def test_the_denoiser_rows_use_the_shipped_weights(demo: tuple[Path, dict]) -> None:
+    # Issue 10: the photo and defect rows show the shipped denoisers, not untrained ones.
+    from restorekit.api import list_weights
+
+    _, rows = demo
+    shipped = set(list_weights())
+    assert "photo_denoise" in shipped
+    for dataset, model in (("camera", "photo_denoise"), ("photos", "defect_denoise"),
+                           ("photos", "defect_denoise_mse")):  # fmt: skip
+        if model in shipped:
+            assert any(d == dataset and m == model for d, _, m in rows), model
+            assert not any(m == f"{model} (untrained)" for _, _, m in rows), model
+
+
 def test_the_baselines_do_what_the_literature_says(demo: tuple[Path, dict]) -> None:
     _, rows = demo
 

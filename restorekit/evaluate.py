@@ -48,7 +48,7 @@ from restorekit.data import (
     split_indices,
 )
 from restorekit.hardware import resolve
-from restorekit.inference import model_channels, restore_channels
+from restorekit.inference import ChannelMismatchError, restore_channels
 from restorekit.metrics import DEFAULT_METRICS, MASK_METRICS, METRICS
 from restorekit.utils import atomic_path
 
@@ -452,10 +452,15 @@ def evaluate(
             for method in methods:
                 if int(getattr(method.module, "scale", 1)) != scale:
                     continue
-                _check_channels(method, lq, task)
-                out = restore_channels(
-                    method.module, lq, tile=tile, precision=precision, memory_format=memory_format
-                )
+                try:  # gray through an RGB model and back, as `restore` does for a user
+                    out = restore_channels(method.module, lq, tile=tile, precision=precision,
+                                           memory_format=memory_format)  # fmt: skip
+                except ChannelMismatchError as err:
+                    raise ValueError(
+                        f"method {method.name!r} takes {err.wanted}-channel images but "
+                        f"{task.dataset}/{task.degradation} has {err.channels}: give the "
+                        f"task channels={err.wanted}"
+                    ) from None
                 if not torch.isfinite(out).all():
                     raise NonFiniteOutputError(
                         f"method {method.name!r} gave NaN or infinite values on "
@@ -560,18 +565,6 @@ def score(
         m = mask[None] if mask is not None and mask.ndim == 3 else mask
         values[name] = float(metric.fn(pred, target, mask=m, **kw)[0])
     return values
-
-
-def _check_channels(method: Method, lq: torch.Tensor, task: Task) -> None:
-    """Gray through an RGB model and RGB through a gray one are adapted as
-    :func:`~restorekit.inference.restore_channels` does (as ``restore`` does for a
-    user); any other mismatch is an error."""
-    want, have = model_channels(method.module), lq.shape[1]
-    if want is not None and want != have and {want, have} != {1, 3}:
-        raise ValueError(
-            f"method {method.name!r} takes {want}-channel images but {task.dataset}/"
-            f"{task.degradation} has {have}: give the task channels={want}"
-        )
 
 
 def _mean(values: Iterable[float]) -> float:

@@ -46,6 +46,7 @@ from restorekit.hardware import resolve
 from restorekit.utils import ram_bytes
 
 __all__ = [
+    "ChannelMismatchError",
     "auto_tile",
     "model_channels",
     "peak_bytes",
@@ -107,14 +108,26 @@ def restore_tensor(
         return y.float().clamp(0, 1)
 
 
+class ChannelMismatchError(ValueError):
+    """An image whose channels no rule of :func:`restore_channels` adapts to the model's;
+    ``wanted`` and ``channels`` are the two counts."""
+
+    def __init__(self, wanted: int, channels: int) -> None:
+        super().__init__(f"the model takes {wanted}-channel images; this one has {channels}")
+        self.wanted, self.channels = wanted, channels
+
+
 def restore_channels(model: nn.Module, x: Tensor, **options: Any) -> Tensor:
     """:func:`restore_tensor` for an image of any channel count: a gray image through an
     RGB model is repeated to RGB and the output averaged back to gray; an RGB image
     through a gray model is restored channel by channel; a 2nd or 4th (alpha) channel
     passes through, resized to the output. ``options`` are :func:`restore_tensor`'s.
 
+    Shapes:
+        (B, C, H, W) in [0, 1], C in 1..4 -> (B, C, sH, sW), clipped to [0, 1].
+
     Raises:
-        ValueError: channel counts that none of these rules match.
+        ChannelMismatchError: channel counts that none of these rules match.
     """
 
     def run(inp: Tensor) -> Tensor:
@@ -138,7 +151,7 @@ def restore_channels(model: nn.Module, x: Tensor, **options: Any) -> Tensor:
     elif wanted == 3 and colour == 1:
         y = run(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
     else:
-        raise ValueError(f"the model takes {wanted}-channel images; this one has {channels}")
+        raise ChannelMismatchError(wanted, channels)
     if alpha is not None:
         if alpha.shape[-2:] != y.shape[-2:]:
             # float64: imresize's weights sum to 1 exactly, so a constant alpha stays so.

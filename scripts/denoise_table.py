@@ -19,11 +19,13 @@ shipped model's card (replacing an earlier one). Prints Markdown.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
+from cards import add_card_option, set_card_section
 
-from restorekit.api import WEIGHTS_DIR, load_model
+from restorekit.api import load_model
 from restorekit.baselines import create_baseline
 from restorekit.data import Example, get_source, load_examples
 from restorekit.data.transforms import split_indices
@@ -42,13 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=tuple(HEADINGS))
     parser.add_argument("models", nargs="+", help="shipped names or training run folders")
-    parser.add_argument(
-        "--card",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="append the table to this shipped model's card (replacing an earlier one)",
-    )
+    add_card_option(parser)
     parser.add_argument("--seeds", type=int, default=1, help="noise seeds per image")
     args = parser.parse_args()
     models = {Path(m).name: load_model(m) for m in args.models}
@@ -61,9 +57,7 @@ def main() -> None:
     text = f"{HEADINGS[args.table]}\n\n{where}, {args.seeds} noise seed(s) each.\n\n{body}"
     print(text)
     for name in args.card:
-        card = WEIGHTS_DIR / f"{name}.md"
-        kept = card.read_text().split(f"\n{HEADINGS[args.table]}")[0].rstrip("\n")
-        card.write_text(f"{kept}\n\n{text}\n")
+        set_card_section(name, text)
 
 
 def held_out_photos() -> tuple[list[Example], str]:
@@ -76,7 +70,7 @@ def held_out_photos() -> tuple[list[Example], str]:
     if lomiri.available():
         chosen += lomiri.load()
     else:
-        print(f"lomiri_photos left out: {lomiri.unavailable_reason()}")
+        print(f"lomiri_photos left out: {lomiri.unavailable_reason()}", file=sys.stderr)
     out = []
     for e in chosen:
         img = e.image

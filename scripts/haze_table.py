@@ -21,8 +21,9 @@ import math
 from pathlib import Path
 
 import torch
+from cards import add_card_option, set_card_section
 
-from restorekit.api import WEIGHTS_DIR, load_model
+from restorekit.api import load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
 from restorekit.evaluate import Method, Results, evaluate, format_mean_se, tasks_for
@@ -41,13 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=("ablation", "heldout"))
     parser.add_argument("models", nargs="+", help="shipped names or training run folders")
-    parser.add_argument(
-        "--card",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="append the table to this shipped model's card (replacing an earlier one)",
-    )
+    add_card_option(parser)
     parser.add_argument("--report", type=Path, help="also write a report with figures here")
     parser.add_argument("--seeds", type=int, default=2, help="haze seeds per image")
     args = parser.parse_args()
@@ -68,11 +63,8 @@ def main() -> None:
         results = _evaluate(models, tasks)
         text = f"{HEADING}\n\n{_heldout(results)}"
     print(text)
-    heading = text.splitlines()[0]
     for name in args.card:
-        card = WEIGHTS_DIR / f"{name}.md"
-        kept = card.read_text().split(f"\n{heading}")[0].rstrip("\n")
-        card.write_text(f"{kept}\n\n{text}\n")
+        set_card_section(name, text)
     if args.report:
         md, _ = write_report(results, args.report, title=f"restorekit dehazing: {args.table}")
         md.write_text(md.read_text() + f"\n{text}\n")

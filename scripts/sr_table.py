@@ -16,8 +16,9 @@ import argparse
 from collections import defaultdict
 
 import torch
+from cards import set_card_section
 
-from restorekit.api import WEIGHTS_DIR, list_weights, load_model
+from restorekit.api import list_weights, load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
 from restorekit.data.sources import MRI_VOLUMES
@@ -44,9 +45,7 @@ def main() -> None:
         print(table, "\n")
         if args.cards:
             for name in names:
-                card = WEIGHTS_DIR / f"{name}.md"
-                text = card.read_text().split(f"\n{HEADING}")[0].rstrip("\n")
-                card.write_text(f"{text}\n\n{HEADING}\n\n{table}\n")
+                set_card_section(name, f"{HEADING}\n\n{table}")
 
 
 def _table(scale: int, names: list[str]) -> str:

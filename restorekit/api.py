@@ -147,7 +147,9 @@ def load_model(
     Returns:
         The model in eval mode, with ``model.untrained`` (True when no weights were
         loaded), ``model.weights_file`` (the file read, or None) and ``model.domain``
-        (what the weights were trained on, when their card records it, else None).
+        (what the weights were trained on, when their card records it, else None) and
+        ``model.auto_precision`` (``"fp32"`` for weights that ``auto`` must not run in
+        bf16, else None).
 
     Raises:
         FileNotFoundError: a path that does not exist, or a run folder without weights.
@@ -200,17 +202,21 @@ def load_model(
             raise ValueError(f"{file}: the weights hold NaN or infinite values (in {bad})")
     model.untrained = file is None
     model.weights_file = None if file is None else str(file)
-    model.domain = _domain(file)
+    model.domain, model.auto_precision = _shipped_meta(file)
     return model.to(device).eval()
 
 
-def _domain(file: Path | None) -> dict[str, Any] | None:
-    """What shipped weights were trained on, from their metadata: ``{"description":
-    "48x48 gray faces ...", "size": 48, "channels": 1}``, or None when not recorded."""
+def _shipped_meta(file: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """What a weights file's metadata says of its use: the domain it was trained on
+    (``{"description": "48x48 gray faces ...", "size": 48, "channels": 1}``) and
+    ``"fp32"`` when bf16 autocast costs it accuracy (see :mod:`restorekit.hardware`);
+    None for what it does not record."""
     if file is None or file.suffix.lower() != ".safetensors":
-        return None
-    domain = read_weights(file)[1].get("domain")
-    return domain if isinstance(domain, dict) else None
+        return None, None
+    meta = read_weights(file)[1]
+    domain = meta.get("domain")
+    precision = "fp32" if meta.get("auto_precision") == "fp32" else None
+    return (domain if isinstance(domain, dict) else None), precision
 
 
 def restore(

@@ -9,6 +9,11 @@ benchmarks) picks bfloat16 autocast only where the hardware computes in bf16 nat
 - CUDA: where ``torch.cuda.is_bf16_supported()`` (Ampere and later);
 - anything else: fp32.
 
+Weights can opt out of bf16: a shipped file whose scores moved by more than 0.05 dB under
+bf16 autocast (measured when it was shipped, by ``scripts/ship_weights.py``) records
+``auto_precision: "fp32"``, which :func:`restorekit.load_model` puts on the model, and
+``auto`` then runs it in fp32 on every machine.
+
 ``memory_format="auto"`` is channels_last unless the model says otherwise with its
 ``prefers_channels_last`` attribute (False, or ``"bf16"``: only under bf16 autocast).
 Measured side by side, channels_last was faster for every shipped architecture in
@@ -185,7 +190,8 @@ def resolve(
         memory_format: ``"auto"``, ``"channels_last"`` or ``"contiguous"``.
         device: where the model runs.
         model: its ``prefers_channels_last`` attribute (default True) decides ``auto``;
-            a classical baseline (``classical = True``) gets fp32 and NCHW under ``auto``.
+            a classical baseline (``classical = True``) gets fp32 and NCHW under ``auto``,
+            and so do weights whose ``auto_precision`` is ``"fp32"`` (fp32 only).
         quiet: do not log the choice (it is logged once per process and setting).
 
     Raises:
@@ -204,6 +210,8 @@ def resolve(
         # A classical baseline's numbers must not depend on the machine.
         chosen, why = "fp32", "a classical baseline: always fp32"
         memory_format = "contiguous" if memory_format == "auto" else memory_format
+    elif precision == "auto" and getattr(model, "auto_precision", None) == "fp32":
+        chosen, why = "fp32", "auto: these weights lose accuracy under bf16 (measured when shipped)"
     elif precision == "auto":
         native = native_bf16(device)
         chosen = "bf16" if native else "fp32"

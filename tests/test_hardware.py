@@ -53,6 +53,27 @@ def test_memory_format_follows_the_model_and_baselines_stay_fp32_nchw(
     assert resolve("bf16", model=median, quiet=True).precision == "bf16"
 
 
+def test_weights_that_lose_accuracy_in_bf16_run_in_fp32_under_auto(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from restorekit.api import load_model
+    from restorekit.train.checkpoint import save_weights
+
+    _cpu(monkeypatch, amx=True, avx512_bf16=True)
+    net = create_model("attention_unet", in_channels=1)
+    save_weights(tmp_path / "plain.safetensors", net)
+    save_weights(tmp_path / "fp32.safetensors", net, auto_precision="fp32")
+    plain, marked = (load_model(tmp_path / f"{n}.safetensors") for n in ("plain", "fp32"))
+    assert plain.auto_precision is None
+    assert resolve(model=plain, quiet=True).precision == "bf16"
+    assert marked.auto_precision == "fp32"
+    chosen = resolve(model=marked, quiet=True)
+    assert chosen.precision == "fp32"
+    assert "lose accuracy under bf16" in chosen.why
+    # An explicit choice still wins over the weights' preference.
+    assert resolve("bf16", model=marked, quiet=True).precision == "bf16"
+
+
 def test_unknown_choices_name_the_options() -> None:
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
         resolve("fp16")

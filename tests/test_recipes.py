@@ -268,3 +268,18 @@ def test_recipes_take_degradation_parameters() -> None:
     assert op.sigma_range == (0.01, 0.1) and op.spec == "gaussian:sigma=[0.01, 0.1]"
     with pytest.raises(ConfigError, match=r"data\.degradation: .*'sgma'"):
         load_recipe(find_recipe("face_attention_unet_low"), ("data.degradation_params={sgma: 1}",))
+
+
+def test_val_repeat_gives_each_validation_image_its_own_crops_and_noise() -> None:
+    from restorekit.train.recipe import build_datasets
+
+    recipe = load_recipe(find_recipe("defect_denoise"), ("data.val_repeat=3",))
+    _, val = build_datasets(recipe.data, seed=0)
+    n = len(val.examples)
+    assert len(val) == 3 * n
+    first, again = val[0], val[n]  # the same photo, its second repeat
+    assert first["name"] == again["name"]
+    assert not torch.equal(first["gt"], again["gt"])  # another crop and other defects
+    assert torch.equal(val[n]["lq"], val[n]["lq"])  # fixed: the same every validation
+    with pytest.raises(ConfigError, match=r"data\.val_repeat"):
+        load_recipe(find_recipe("defect_denoise"), ("data.val_repeat=0",))

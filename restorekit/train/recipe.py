@@ -110,6 +110,9 @@ class DataSpec:
     mix: dict[str, PositiveInt] = field(default_factory=dict)
     val_crop: PositiveInt | None = 128  # validation crop (fixed per image), None = whole images
     val_limit: PositiveInt | None = 8
+    # Each validation image this many times, each with its own crop and degradation: a
+    # few validation photos then give enough items to tell runs apart.
+    val_repeat: PositiveInt = 1
 
     def __post_init__(self) -> None:
         if (self.source is None) == (self.folder is None):
@@ -345,7 +348,8 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
                            resample=spec.resample, gray_fraction=spec.gray_fraction,
                            **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
-    val = SyntheticPairs(pick(val_idx), degradation, seed=seed + 1, crop=spec.val_crop, **common)
+    val = SyntheticPairs(pick(val_idx), degradation, seed=seed + 1, crop=spec.val_crop,
+                         repeat=spec.val_repeat, **common)  # fmt: skip
     return train, val
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from restorekit.data import (
+    SyntheticPairs,
     dihedral,
     modcrop,
     paired_random_crop,
@@ -88,6 +89,22 @@ def test_random_dihedral_applies_one_transform_to_all() -> None:
         assert torch.equal(m, (x[:1] > 0.5).float())
         seen.add(tuple(x.flatten()[:3].tolist()) + tuple(x.shape))
     assert len(seen) == 8
+
+
+def test_hflip_draws_only_the_identity_and_the_mirror() -> None:
+    a = torch.rand(1, 5, 7)
+    seen = {random_dihedral(a, generator=gen(s), group="hflip")[0] for s in range(40)}
+    assert {tuple(x.flatten().tolist()) for x in seen} == {
+        tuple(a.flatten().tolist()), tuple(a.flip(-1).flatten().tolist())
+    }
+    # A dataset told "hflip" keeps faces upright: every crop is the image or its mirror.
+    face = torch.rand(1, 8, 8)
+    pairs = SyntheticPairs([face], "gaussian_low", seed=0, augment="hflip", repeat=30)
+    gts = [pairs[i]["gt"] for i in range(30)]
+    assert all(torch.equal(g, face) or torch.equal(g, face.flip(-1)) for g in gts)
+    assert any(torch.equal(g, face.flip(-1)) for g in gts)
+    with pytest.raises(ValueError, match=r"augment must be true, false or one of .*hflip"):
+        SyntheticPairs([face], "gaussian_low", seed=0, augment="rotate")
 
 
 def test_modcrop_and_channels() -> None:

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 
 from restorekit.data.sources import Example
 from restorekit.data.transforms import (
+    augment_group,
     modcrop,
     paired_random_crop,
     photometric_jitter,
@@ -318,7 +319,8 @@ class PairedImages(_Epochs):
         pairs: from :func:`find_pairs`, :func:`find_triplets` or :func:`find_reside`.
         crop: side of the random ``gt`` crop (a multiple of the scale); ``None`` keeps
             whole images (batch them with :func:`~restorekit.data.collate.pad_collate`).
-        augment: apply one of the eight flips/rotations, the same to lq, gt and mask.
+        augment: apply one of the eight flips/rotations, the same to lq, gt and mask
+            (``"hflip"``: the left-right mirror only; see :func:`augment_group`).
         seed: seeds the crops and flips, with the epoch and the index.
         channels: convert images to 1 or 3 channels; ``None`` keeps them as stored.
         max_pixels: refuse larger images (see :func:`restorekit.io.read_image`).
@@ -332,7 +334,7 @@ class PairedImages(_Epochs):
         pairs: Sequence[PairFiles],
         *,
         crop: int | None = None,
-        augment: bool = False,
+        augment: bool | str = False,
         seed: int = 0,
         channels: int | None = None,
         max_pixels: int | None = None,
@@ -340,7 +342,7 @@ class PairedImages(_Epochs):
         if not pairs:
             raise ValueError("PairedImages needs at least one pair")
         self.pairs = list(pairs)
-        self.crop, self.augment, self.seed = crop, augment, int(seed)
+        self.crop, self.augment, self.seed = crop, augment_group(augment), int(seed)
         self.channels, self.max_pixels = channels, max_pixels
 
     def __len__(self) -> int:
@@ -363,7 +365,7 @@ class PairedImages(_Epochs):
             except ValueError as err:
                 raise ValueError(f"{p.gt}: {err}") from None
         if self.augment:
-            lq, gt, mask = random_dihedral(lq, gt, mask, generator=gen)
+            lq, gt, mask = random_dihedral(lq, gt, mask, generator=gen, group=self.augment)
         item: dict[str, Any] = {"lq": lq.contiguous(), "gt": gt.contiguous(), "name": p.name}
         if mask is not None:
             item["mask"] = mask.contiguous()
@@ -388,7 +390,8 @@ class SyntheticPairs(_Epochs):
         degradation: a preset name (``restorekit degradations``) or a Degradation module.
         seed: the base seed.
         crop: side of the random ``gt`` crop; ``None`` keeps whole images.
-        augment: apply one of the eight flips/rotations before degrading.
+        augment: apply one of the eight flips/rotations before degrading (``"hflip"``:
+            the left-right mirror only, for upright content such as faces).
         channels: convert the clean images to 1 or 3 channels; ``None`` keeps them.
         repeat: each image appears this many times per epoch, each time with its own
             crop and noise (BasicSR's ``dataset_enlarge_ratio``): a few large photos
@@ -427,7 +430,7 @@ class SyntheticPairs(_Epochs):
         *,
         seed: int,
         crop: int | None = None,
-        augment: bool = False,
+        augment: bool | str = False,
         channels: int | None = None,
         repeat: int = 1,
         cache_bytes: int = 2 << 30,
@@ -449,7 +452,8 @@ class SyntheticPairs(_Epochs):
         if crop is not None and (crop < 1 or crop % self.scale):
             raise ValueError(f"crop {crop} must be a positive multiple of the scale {self.scale}")
         self._takes_depth = "depth" in op.inputs
-        self.crop, self.augment, self.seed, self.channels = crop, augment, int(seed), channels
+        self.crop, self.seed, self.channels = crop, int(seed), channels
+        self.augment = augment_group(augment)
         self.repeat, self.cache_bytes, self.jitter = int(repeat), int(cache_bytes), jitter
         if resample is not None and resample < 2:
             raise ValueError(f"resample must be at least 2 pixels, got {resample}")
@@ -497,7 +501,7 @@ class SyntheticPairs(_Epochs):
             gt = modcrop(gt, self.scale)
             depth = None if depth is None else modcrop(depth, self.scale)
         if self.augment:
-            gt, depth = random_dihedral(gt, depth, generator=gen)
+            gt, depth = random_dihedral(gt, depth, generator=gen, group=self.augment)
         if self.jitter:
             gt, depth = photometric_jitter(gt, generator=gen, depth=depth)
         if self.resample is not None:
@@ -532,7 +536,7 @@ def open_dataset(
     *,
     split: str | None = None,
     crop: int | None = None,
-    augment: bool = False,
+    augment: bool | str = False,
     seed: int = 0,
     channels: int | None = None,
     split_seed: int = 0,

@@ -21,6 +21,8 @@ import torch
 from restorekit.utils import rgb_to_gray
 
 __all__ = [
+    "AUGMENTS",
+    "augment_group",
     "crop_offsets",
     "dihedral",
     "modcrop",
@@ -157,12 +159,31 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.rot90(x, k % 4, dims=(-2, -1)) if k % 4 else x
 
 
+AUGMENTS: tuple[str, ...] = ("dihedral", "hflip")
+
+
+def augment_group(augment: bool | str) -> str | None:
+    """The flips a dataset's ``augment`` option names: True is ``"dihedral"`` (all eight
+    flips and rotations), ``"hflip"`` the left-right mirror alone (content with an up,
+    such as faces, stays upright), False None.
+
+    Raises:
+        ValueError: any other value, naming the choices.
+    """
+    if augment is True or augment is False:
+        return "dihedral" if augment else None
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be true, false or one of {AUGMENTS}, got {augment!r}")
+    return str(augment)
+
+
 def random_dihedral(
-    *tensors: torch.Tensor | None, generator: torch.Generator
+    *tensors: torch.Tensor | None, generator: torch.Generator, group: str = "dihedral"
 ) -> tuple[torch.Tensor | None, ...]:
     """Apply the same random flip/rotation (:func:`dihedral`) to every tensor given.
 
     ``None`` entries pass through, so an optional mask can be handed in as is.
+    ``group="hflip"`` draws only the identity and the left-right mirror.
 
     Example:
         >>> a = torch.rand(3, 4, 5)
@@ -170,7 +191,10 @@ def random_dihedral(
         >>> bool(torch.equal(x, y)), m
         (True, None)
     """
-    k = int(torch.randint(8, (1,), generator=generator))
+    if group == "hflip":
+        k = 4 * int(torch.randint(2, (1,), generator=generator))  # bit 2: the mirror
+    else:
+        k = int(torch.randint(8, (1,), generator=generator))
     return tuple(None if t is None else dihedral(t, k) for t in tensors)
 
 

@@ -94,7 +94,9 @@ class DataSpec:
     degradation_params: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None
     crop: PositiveInt | None = 64
-    augment: bool = True
+    # The eight flips and rotations (true), the left-right mirror only ("hflip": upright
+    # content such as faces, where rotated copies teach what never comes), or none.
+    augment: bool | Literal["hflip"] = True
     channels: Literal[1, 3] | None = None
     limit: PositiveInt | None = None  # use only the first N clean images
     repeat: PositiveInt = 1  # each training image this many times per epoch (own crop and noise)

@@ -149,7 +149,9 @@ def load_model(
         loaded), ``model.weights_file`` (the file read, or None) and ``model.domain``
         (what the weights were trained on, when their card records it, else None) and
         ``model.auto_precision`` (``"fp32"`` for weights that ``auto`` must not run in
-        bf16, else None).
+        bf16, else None) and ``model.ensemble_group`` (``"hflip"`` for weights trained
+        on mirrors only, which ``ensemble=True`` then averages over; else
+        ``"dihedral"``).
 
     Raises:
         FileNotFoundError: a path that does not exist, or a run folder without weights.
@@ -202,21 +204,23 @@ def load_model(
             raise ValueError(f"{file}: the weights hold NaN or infinite values (in {bad})")
     model.untrained = file is None
     model.weights_file = None if file is None else str(file)
-    model.domain, model.auto_precision = _shipped_meta(file)
+    model.domain, model.auto_precision, model.ensemble_group = _shipped_meta(file)
     return model.to(device).eval()
 
 
-def _shipped_meta(file: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+def _shipped_meta(file: Path | None) -> tuple[dict[str, Any] | None, str | None, str]:
     """What a weights file's metadata says of its use: the domain it was trained on
-    (``{"description": "48x48 gray faces ...", "size": 48, "channels": 1}``) and
-    ``"fp32"`` when bf16 autocast costs it accuracy (see :mod:`restorekit.hardware`);
-    None for what it does not record."""
+    (``{"description": "48x48 gray faces ...", "size": 48, "channels": 1}``), ``"fp32"``
+    when bf16 autocast costs it accuracy (see :mod:`restorekit.hardware`), and the
+    flips its self-ensemble averages over (``"hflip"`` when it was trained on mirrors
+    only, else ``"dihedral"``; see :mod:`restorekit.inference`)."""
     if file is None or file.suffix.lower() != ".safetensors":
-        return None, None
+        return None, None, "dihedral"
     meta = read_weights(file)[1]
     domain = meta.get("domain")
     precision = "fp32" if meta.get("auto_precision") == "fp32" else None
-    return (domain if isinstance(domain, dict) else None), precision
+    group = "hflip" if meta.get("augment") == "hflip" else "dihedral"
+    return (domain if isinstance(domain, dict) else None), precision, group
 
 
 def restore(

@@ -134,11 +134,13 @@ class Task:
 
 @dataclass(frozen=True)
 class Method:
-    """A named restorer and a note on where it comes from (weights, parameters)."""
+    """A named restorer and a note on where it comes from (weights, parameters); with
+    ``ensemble``, run with self-ensemble (:func:`~restorekit.inference.self_ensemble`)."""
 
     name: str
     module: nn.Module
     note: str = ""
+    ensemble: bool = False
 
 
 @dataclass(frozen=True)
@@ -454,7 +456,8 @@ def evaluate(
                     continue
                 try:  # gray through an RGB model and back, as `restore` does for a user
                     out = restore_channels(method.module, lq, tile=tile, precision=precision,
-                                           memory_format=memory_format)  # fmt: skip
+                                           memory_format=memory_format,
+                                           ensemble=method.ensemble)  # fmt: skip
                 except ChannelMismatchError as err:
                     raise ValueError(
                         f"method {method.name!r} takes {err.wanted}-channel images but "

@@ -24,7 +24,9 @@ U-Net needed over 12 GB untiled.)
 
 Self-ensemble (Lim et al. 2017, "EDSR", https://arxiv.org/abs/1707.02921, section 4.3):
 the model runs on the 8 flips and rotations of the input and the outputs, transformed
-back, are averaged.
+back, are averaged. A model trained on upright content with mirrors only (the face
+U-Nets, ``data.augment: hflip``) has ``ensemble_group = "hflip"`` (from its weights'
+metadata): it is averaged over the input and its mirror, never shown a rotated face.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def restore_tensor(
         x: input images.
         tile: tile side in input pixels, or None to run the whole image at once.
         overlap: context halo around each tile, in input pixels (see module docstring).
-        ensemble: average over the 8 flips and rotations (8x the cost).
+        ensemble: average over the 8 flips and rotations (8x the cost), or over the
+            input and its mirror for a model whose ``ensemble_group`` is ``"hflip"``.
         precision: ``"auto"`` (bf16 autocast where the hardware has native bf16, else
             fp32), ``"fp32"`` or ``"bf16"``; see :mod:`restorekit.hardware`.
         memory_format: ``"auto"`` (the model's preference, channels_last by default),
@@ -104,7 +107,8 @@ def restore_tensor(
         return tiled_forward(model, inp, tile=tile, overlap=overlap, progress=progress)
 
     with torch.no_grad(), numerics.autocast():  # not inference_mode: callers may edit the output
-        y = self_ensemble(run, x) if ensemble else run(x)
+        group = getattr(model, "ensemble_group", "dihedral")
+        y = self_ensemble(run, x, group=group) if ensemble else run(x)
         return y.float().clamp(0, 1)
 
 
@@ -294,19 +298,31 @@ def _measure(model: nn.Module, channels: int, dtype: torch.dtype) -> float | Non
         return None
 
 
-def self_ensemble(run: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """Mean of ``run`` over the 8 dihedral transforms of ``x``, each transformed back.
+def self_ensemble(run: Callable[[Tensor], Tensor], x: Tensor, *, group: str = "dihedral") -> Tensor:
+    """Mean of ``run`` over the 8 dihedral transforms of ``x`` (``group="hflip"``: ``x`` and
+    its left-right mirror), each transformed back.
 
     >>> flip_sensitive = lambda t: t + torch.arange(t.shape[-1], dtype=t.dtype)
     >>> x = torch.zeros(1, 1, 3, 3)
     >>> self_ensemble(flip_sensitive, x)[0, 0, 0]  # position effects average out
     tensor([1., 1., 1.])
+    >>> row_sensitive = lambda t: t + torch.arange(t.shape[-2], dtype=t.dtype)[:, None]
+    >>> self_ensemble(row_sensitive, x, group="hflip")[0, 0, :, 0]  # no rotation: rows stay
+    tensor([0., 1., 2.])
     """
+    if group not in ENSEMBLE_GROUPS:
+        raise ValueError(f"ensemble group must be one of {ENSEMBLE_GROUPS}, got {group!r}")
+    pairs = list(_dihedral())
+    if group == "hflip":
+        pairs = pairs[:2]  # the identity and the mirror (k = 0)
     total = None
-    for forward, backward in _dihedral():
+    for forward, backward in pairs:
         y = backward(run(forward(x)))
         total = y if total is None else total + y
-    return total / 8
+    return total / len(pairs)
+
+
+ENSEMBLE_GROUPS: tuple[str, ...] = ("dihedral", "hflip")
 
 
 def _dihedral() -> Iterator[tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]]:

@@ -64,6 +64,11 @@ def main() -> None:
         default=[],
         help="a line for the card that the run cannot tell (stopped by hand)",
     )
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also score it with self-ensemble (restore --ensemble), as its own row",
+    )
     parser.add_argument("--limit", type=int, default=None, help="score the first N test images")
     parser.add_argument("--data", help="score on this source instead of the recipe's own")
     parser.add_argument("--seeds", type=int, default=1, help="noise seeds 0..N-1 per image")
@@ -79,12 +84,19 @@ def main() -> None:
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     keep = {k: meta[k] for k in ("step", "psnr", "ssim", "val_loss") if k in meta}
     card = {"recipe": config["name"], "weights_dtype": "float16", **keep}
+    if config["data"].get("augment") == "hflip":  # upright content: mirror-only ensemble
+        card["augment"] = model.ensemble_group = "hflip"
+
     if args.domain:
         card["domain"] = {"description": args.domain, "size": args.domain_size,
                           "channels": int(model.in_channels)}  # fmt: skip
 
     data = config["data"]
     methods = [Method(args.name, model, "shipped weights")]
+    if args.ensemble:
+        flips = "x2: it and its mirror" if model.ensemble_group == "hflip" else "x8 flips/rotations"
+        methods.append(Method(f"{args.name} + self-ensemble ({flips})", model, "shipped weights",
+                              ensemble=True))  # fmt: skip
     methods += [Method(name, load_model(name), "shipped weights") for name in args.compare]
     for spec in args.baseline:
         base, kwargs = parse_call(spec)

@@ -95,7 +95,8 @@ def test_hflip_draws_only_the_identity_and_the_mirror() -> None:
     a = torch.rand(1, 5, 7)
     seen = {random_dihedral(a, generator=gen(s), group="hflip")[0] for s in range(40)}
     assert {tuple(x.flatten().tolist()) for x in seen} == {
-        tuple(a.flatten().tolist()), tuple(a.flip(-1).flatten().tolist())
+        tuple(a.flatten().tolist()),
+        tuple(a.flip(-1).flatten().tolist()),
     }
     # A dataset told "hflip" keeps faces upright: every crop is the image or its mirror.
     face = torch.rand(1, 8, 8)

@@ -86,6 +86,38 @@ def test_self_ensemble_averages_eight_transforms() -> None:
     assert not torch.allclose(flipped, model(x).detach())
 
 
+def test_a_mirror_only_model_is_ensembled_over_its_mirror_alone(tmp_path) -> None:
+    from restorekit.api import load_model
+    from restorekit.evaluate import Method, evaluate, synthetic_task
+    from restorekit.models import create_model
+    from restorekit.train.checkpoint import save_weights
+
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        mirror = (model(x) + model(x.flip(-1)).flip(-1)) / 2
+        model.ensemble_group = "hflip"
+        torch.testing.assert_close(restore_tensor(model, x, ensemble=True, precision="fp32"),
+                                   mirror.clamp(0, 1))  # fmt: skip
+    with pytest.raises(ValueError, match="ensemble group must be one of"):
+        self_ensemble(model, x, group="rot90")
+    # Weights trained with data.augment hflip say so in their metadata; load_model reads it.
+    net = create_model("attention_unet", in_channels=1)
+    save_weights(tmp_path / "faces.safetensors", net, augment="hflip")
+    save_weights(tmp_path / "photos.safetensors", net)
+    assert load_model(tmp_path / "faces.safetensors").ensemble_group == "hflip"
+    assert load_model(tmp_path / "photos.safetensors").ensemble_group == "dihedral"
+    # evaluate scores a Method with ensemble=True through the same path.
+    gray = ConvNet(channels=1).eval()
+    gray.in_channels = 1
+    task = synthetic_task("t", [torch.rand(1, 16, 16)], "gaussian_low", seed=0)
+    rows = evaluate([Method("plain", gray), Method("ens", gray, ensemble=True)], [task],
+                    precision="fp32").summary()  # fmt: skip
+    psnr = {r["method"]: r["psnr"] for r in rows}
+    assert psnr["plain"] != psnr["ens"]
+
+
 def test_restore_tensor_clips_and_runs_in_bf16() -> None:
     torch.manual_seed(0)
     model = ConvNet(scale=2)

@@ -267,7 +267,12 @@ def restore_cmd(
     ] = None,
     overlap: Annotated[int, typer.Option(help="Context around each tile, in pixels.")] = 32,
     ensemble: Annotated[
-        bool, typer.Option("--ensemble", help="Average the 8 flips and rotations (8x slower).")
+        bool,
+        typer.Option(
+            "--ensemble",
+            help="Average the 8 flips and rotations (8x slower); a model trained on "
+            "mirrors only (the face U-Nets): it and its mirror (2x).",
+        ),
     ] = False,
     precision: PrecisionOption = "auto",
     memory_format: MemoryFormatOption = "auto",
@@ -351,9 +356,10 @@ def restore_cmd(
         batch.write(path, targets[path], y, bit_depth=bit_depth)
     settings = f"tile {tile}, overlap {overlap}" if tile else "no tiling"
     used = net.weights_file or ("none: a classical baseline" if classical else "none (untrained)")
+    flips = "x2: mirror" if getattr(net, "ensemble_group", "") == "hflip" else "x8"
     details = (
-        f"to {out} with {name} (weights {used}, {settings}, ensemble {'on' if ensemble else 'off'}"
-        f", {numerics.describe()})"
+        f"to {out} with {name} (weights {used}, {settings}, "
+        f"ensemble {f'on ({flips})' if ensemble else 'off'}, {numerics.describe()})"
     )
     # finish() fills in {n} with str.format: braces in the paths must stay literal.
     details = details.replace("{", "{{").replace("}", "}}")

@@ -133,6 +133,7 @@ def _bf16_drop(method: Method, tasks, *, limit: int | None) -> float:
     psnr = {}
     for precision in ("fp32", "bf16"):
         rows = evaluate([method], tasks, limit=limit, precision=precision).summary()
+        rows = [r for r in rows if r["method"] == method.name]  # not the degraded input
         psnr[precision] = sum(r["psnr"] for r in rows) / len(rows)
     print(f"bf16 autocast: {psnr['bf16']:.3f} dB against fp32 {psnr['fp32']:.3f} dB")
     return psnr["fp32"] - psnr["bf16"]
@@ -283,14 +284,17 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
                   "standard error over images."]  # fmt: skip
     shipping = shlex.join(["python", "scripts/ship_weights.py", "RUN", args.name, *sys.argv[3:]])
+    # A run started from runs of ours (init=RUN folders, each perhaps from another): their
+    # commands come first, oldest first, RUN0, RUN1, ... standing for them.
+    chain = [config]
+    while (init := chain[-1].get("init")) and (ckpt := load_checkpoint(Path(init))) is not None:
+        chain.append(upgrade_stages(ckpt.state["config"]))
+    # chain[0] is this run, RUN; its oldest ancestor is RUN0.
+    names = ["RUN", *(f"RUN{len(chain) - 1 - i}" for i in range(1, len(chain)))]
     steps = []
-    init = config.get("init")
-    pretrain = Path(init) if init else None
-    if pretrain is not None and load_checkpoint(pretrain) is not None:
-        # Started from a run of ours: its command comes first, and RUN0 stands for it.
-        steps.append(_command(load_checkpoint(pretrain).state["config"], "RUN0"))
-        config = {**config, "init": "RUN0"}
-    steps.append(_command(config, "RUN"))
+    for i in reversed(range(len(chain))):
+        run = chain[i] if i == len(chain) - 1 else {**chain[i], "init": names[i + 1]}
+        steps.append(_command(run, names[i]))
     lines += ["", f"Reproduce: `{'`, then `'.join(steps)}`, then `{shipping}`.", ""]
     return "\n".join(lines)
 

@@ -114,7 +114,11 @@ def _card_score(name: str, lines: list[str]) -> str:
     if name not in rows:
         return "see its card"
     own = f"{rows[name][0]} dB / {rows[name][1]}"
-    classical = {m: v for m, v in rows.items() if "(" in m}  # baselines print their options
+    ensemble = next((v for m, v in rows.items() if m.startswith(f"{name} + self-ensemble")), None)
+    if ensemble is not None:
+        own += f", {ensemble[0]} / {ensemble[1]} with --ensemble"
+    # Baselines print their options; the model's own ensemble row is not one.
+    classical = {m: v for m, v in rows.items() if "(" in m and not m.startswith(name)}
     if not classical:
         return own
     best = max(classical, key=lambda m: float(classical[m][0]))

@@ -173,6 +173,8 @@ def test_weights_lists_each_shipped_model_with_its_task_and_score(
         block = out.split("face_attention_unet_low\n", 1)[1]
         assert "domain: 48x48 gray faces" in block.split("\n")[1]
         assert " dB / 0.9" in block and "(best classical: bm3d " in block
+        # Its self-ensemble row is its own score, never mistaken for a classical baseline.
+        assert " with --ensemble (best classical: bm3d " in block.split("\n")[2]
 
 
 def test_degrade_takes_an_operator_with_parameters(photos: Path, tmp_path: Path) -> None:

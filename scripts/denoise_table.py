@@ -46,8 +46,14 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="shipped names or training run folders")
     add_card_option(parser)
     parser.add_argument("--seeds", type=int, default=1, help="noise seeds per image")
+    parser.add_argument(
+        "--ensemble", action="store_true", help="also score each model with self-ensemble"
+    )
     args = parser.parse_args()
-    models = {Path(m).name: load_model(m) for m in args.models}
+    loaded = {Path(m).name: load_model(m) for m in args.models}
+    models = [Method(n, m, "") for n, m in loaded.items()]
+    if args.ensemble:
+        models += [Method(f"{n} + self-ensemble", m, "", ensemble=True) for n, m in loaded.items()]
     images, where = held_out_photos()
     seeds = list(range(args.seeds))
     if args.table == "photo":
@@ -87,9 +93,10 @@ def held_out_photos() -> tuple[list[Example], str]:
     return out, f"{len(out)} photos never trained on ({names}; {how})"
 
 
-def _photo(models: dict, images: list[Example], seeds: list[int]) -> str:
+def _photo(models: list[Method], images: list[Example], seeds: list[int]) -> str:
     colour = [e for e in images if e.data.shape[0] == 3]
-    header = ["colour", "protocol", "sigma", "images", *models, "BM3D (true sigma)", "NLM", "input"]
+    names = [m.name for m in models]
+    header = ["colour", "protocol", "sigma", "images", *names, "BM3D (true sigma)", "NLM", "input"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     protocols = []
     for channels, pool in ((1, images), (3, colour)):
@@ -98,8 +105,7 @@ def _photo(models: dict, images: list[Example], seeds: list[int]) -> str:
                 degradation = f"gaussian_{sigma}{suffix}"
                 bm3d = create_baseline("bm3d", sigma=sigma / 255)
                 nlm = create_baseline("nlm", sigma=sigma / 255)
-                methods = [Method(n, m, "") for n, m in models.items()]
-                methods += [Method("bm3d", bm3d, ""), Method("nlm", nlm, "")]
+                methods = [*models, Method("bm3d", bm3d, ""), Method("nlm", nlm, "")]
                 tasks = [
                     synthetic_task("photos", pool, degradation, seed=s, channels=channels)
                     for s in seeds
@@ -108,7 +114,7 @@ def _photo(models: dict, images: list[Example], seeds: list[int]) -> str:
                 rows = {r["method"]: r for r in results.summary()}
                 if sigma == SIGMAS[0]:
                     protocols.append(next(iter(rows.values()))["protocol"])
-                cells = [_cell(rows[m]) for m in (*models, "bm3d", "nlm", INPUT)]
+                cells = [_cell(rows[m]) for m in (*names, "bm3d", "nlm", INPUT)]
                 gray = "gray" if channels == 1 else "RGB"
                 n = len(pool)
                 lines.append(f"| {gray} | {protocol} | {sigma} | {n} | " + " | ".join(cells) + " |")
@@ -118,8 +124,8 @@ def _photo(models: dict, images: list[Example], seeds: list[int]) -> str:
     return "\n".join(lines + notes + [f"- {p}" for p in dict.fromkeys(protocols)])
 
 
-def _defect(models: dict, images: list[Example], seeds: list[int]) -> str:
-    methods = [Method(n, m, "") for n, m in models.items()]
+def _defect(models: list[Method], images: list[Example], seeds: list[int]) -> str:
+    methods = list(models)
     methods.append(Method("bm3d", create_baseline("bm3d"), "sigma estimated per image"))
     tasks = [synthetic_task("photos", images, "defect_noise", seed=s, channels=3) for s in seeds]
     results = evaluate(methods, tasks)

@@ -45,7 +45,7 @@ from torch.utils._pytree import tree_flatten
 
 from restorekit.degrade import imresize
 from restorekit.hardware import resolve
-from restorekit.utils import ram_bytes
+from restorekit.utils import FLIP_GROUPS, ram_bytes
 
 __all__ = [
     "ChannelMismatchError",
@@ -310,8 +310,8 @@ def self_ensemble(run: Callable[[Tensor], Tensor], x: Tensor, *, group: str = "d
     >>> self_ensemble(row_sensitive, x, group="hflip")[0, 0, :, 0]  # no rotation: rows stay
     tensor([0., 1., 2.])
     """
-    if group not in ENSEMBLE_GROUPS:
-        raise ValueError(f"ensemble group must be one of {ENSEMBLE_GROUPS}, got {group!r}")
+    if group not in FLIP_GROUPS:
+        raise ValueError(f"ensemble group must be one of {FLIP_GROUPS}, got {group!r}")
     pairs = list(_dihedral())
     if group == "hflip":
         pairs = pairs[:2]  # the identity and the mirror (k = 0)
@@ -320,9 +320,6 @@ def self_ensemble(run: Callable[[Tensor], Tensor], x: Tensor, *, group: str = "d
         y = backward(run(forward(x)))
         total = y if total is None else total + y
     return total / len(pairs)
-
-
-ENSEMBLE_GROUPS: tuple[str, ...] = ("dihedral", "hflip")
 
 
 def _dihedral() -> Iterator[tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]]:

@@ -20,6 +20,10 @@ import torch
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 """Where shipped weights live: ``<name>.safetensors``, each with a ``<name>.md`` card."""
 
+FLIP_GROUPS: tuple[str, ...] = ("dihedral", "hflip")
+"""The flip groups of training augmentation and of self-ensemble: the eight flips and
+rotations, or the left-right mirror alone (upright content such as faces)."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:

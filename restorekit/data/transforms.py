@@ -18,10 +18,9 @@ from collections.abc import Sequence
 
 import torch
 
-from restorekit.utils import rgb_to_gray
+from restorekit.utils import FLIP_GROUPS, rgb_to_gray
 
 __all__ = [
-    "AUGMENTS",
     "augment_group",
     "crop_offsets",
     "dihedral",
@@ -159,9 +158,6 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.rot90(x, k % 4, dims=(-2, -1)) if k % 4 else x
 
 
-AUGMENTS: tuple[str, ...] = ("dihedral", "hflip")
-
-
 def augment_group(augment: bool | str) -> str | None:
     """The flips a dataset's ``augment`` option names: True is ``"dihedral"`` (all eight
     flips and rotations), ``"hflip"`` the left-right mirror alone (content with an up,
@@ -172,8 +168,8 @@ def augment_group(augment: bool | str) -> str | None:
     """
     if augment is True or augment is False:
         return "dihedral" if augment else None
-    if augment not in AUGMENTS:
-        raise ValueError(f"augment must be true, false or one of {AUGMENTS}, got {augment!r}")
+    if augment not in FLIP_GROUPS:
+        raise ValueError(f"augment must be true, false or one of {FLIP_GROUPS}, got {augment!r}")
     return str(augment)
 
 

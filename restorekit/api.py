@@ -114,6 +114,7 @@ def _card_score(name: str, lines: list[str]) -> str:
     if name not in rows:
         return "see its card"
     own = f"{rows[name][0]} dB / {rows[name][1]}"
+    # The row inference.ensemble_label names: the model run with self-ensemble.
     ensemble = next((v for m, v in rows.items() if m.startswith(f"{name} + self-ensemble")), None)
     if ensemble is not None:
         own += f", {ensemble[0]} / {ensemble[1]} with --ensemble"

@@ -50,6 +50,8 @@ from restorekit.utils import FLIP_GROUPS, ram_bytes
 __all__ = [
     "ChannelMismatchError",
     "auto_tile",
+    "ensemble_label",
+    "ensemble_words",
     "model_channels",
     "peak_bytes",
     "restore_channels",
@@ -320,6 +322,20 @@ def self_ensemble(run: Callable[[Tensor], Tensor], x: Tensor, *, group: str = "d
         y = backward(run(forward(x)))
         total = y if total is None else total + y
     return total / len(pairs)
+
+
+def ensemble_label(name: str, model: nn.Module) -> str:
+    """How tables and cards name ``model`` run with self-ensemble: ``"NAME + self-ensemble
+    (x2: it and its mirror)"`` for a mirror-only model, else ``"(x8 flips/rotations)"``.
+    ``restorekit weights`` reads a card's row of that name as the model's own score."""
+    return f"{name} + self-ensemble ({ensemble_words(model)})"
+
+
+def ensemble_words(model: nn.Module) -> str:
+    """The flips :func:`restore_tensor` averages ``model`` over with ``ensemble=True``."""
+    if getattr(model, "ensemble_group", "dihedral") == "hflip":
+        return "x2: it and its mirror"
+    return "x8 flips/rotations"
 
 
 def _dihedral() -> Iterator[tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]]:

@@ -32,6 +32,7 @@ from restorekit.data.transforms import split_indices
 from restorekit.degrade import imresize
 from restorekit.evaluate import INPUT, Method, evaluate, format_mean_se, synthetic_task
 from restorekit.hardware import resolve
+from restorekit.inference import ensemble_label
 
 SIGMAS = (15, 25, 50)
 SIDE = 256  # the crop: BM3D takes ~6 s (CBM3D ~16 s) per 512x512 on 2 cores
@@ -53,7 +54,7 @@ def main() -> None:
     loaded = {Path(m).name: load_model(m) for m in args.models}
     models = [Method(n, m, "") for n, m in loaded.items()]
     if args.ensemble:
-        models += [Method(f"{n} + self-ensemble", m, "", ensemble=True) for n, m in loaded.items()]
+        models += [Method(ensemble_label(n, m), m, "", ensemble=True) for n, m in loaded.items()]
     images, where = held_out_photos()
     seeds = list(range(args.seeds))
     if args.table == "photo":

@@ -28,7 +28,7 @@ from restorekit.config import flat_items, format_value, parse_call, to_dict
 from restorekit.degrade import create_degradation
 from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
-from restorekit.inference import restore_tensor
+from restorekit.inference import ensemble_label, restore_tensor
 from restorekit.models.summary import count_parameters
 from restorekit.report import write_report
 from restorekit.train.checkpoint import load_checkpoint, load_weights, save_weights
@@ -94,9 +94,8 @@ def main() -> None:
     data = config["data"]
     methods = [Method(args.name, model, "shipped weights")]
     if args.ensemble:
-        flips = "x2: it and its mirror" if model.ensemble_group == "hflip" else "x8 flips/rotations"
-        methods.append(Method(f"{args.name} + self-ensemble ({flips})", model, "shipped weights",
-                              ensemble=True))  # fmt: skip
+        label = ensemble_label(args.name, model)
+        methods.append(Method(label, model, "shipped weights", ensemble=True))
     methods += [Method(name, load_model(name), "shipped weights") for name in args.compare]
     for spec in args.baseline:
         base, kwargs = parse_call(spec)
@@ -135,7 +134,8 @@ def _bf16_drop(method: Method, tasks, *, limit: int | None) -> float:
         rows = evaluate([method], tasks, limit=limit, precision=precision).summary()
         rows = [r for r in rows if r["method"] == method.name]  # not the degraded input
         psnr[precision] = sum(r["psnr"] for r in rows) / len(rows)
-    print(f"bf16 autocast: {psnr['bf16']:.3f} dB against fp32 {psnr['fp32']:.3f} dB")
+    print(f"mean PSNR on the held-out tasks (the card's protocol): bf16 autocast "
+          f"{psnr['bf16']:.3f} dB, fp32 {psnr['fp32']:.3f} dB")  # fmt: skip
     return psnr["fp32"] - psnr["bf16"]
 
 

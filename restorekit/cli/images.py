@@ -308,6 +308,7 @@ def restore_cmd(
     from restorekit.api import load_model
     from restorekit.api import restore as restore_image
     from restorekit.baselines import Baseline
+    from restorekit.inference import ensemble_words
 
     if tile is not None and tile < 1:
         raise UserError(f"--tile {tile}: must be a positive number of pixels")
@@ -356,10 +357,9 @@ def restore_cmd(
         batch.write(path, targets[path], y, bit_depth=bit_depth)
     settings = f"tile {tile}, overlap {overlap}" if tile else "no tiling"
     used = net.weights_file or ("none: a classical baseline" if classical else "none (untrained)")
-    flips = "x2: mirror" if getattr(net, "ensemble_group", "") == "hflip" else "x8"
     details = (
         f"to {out} with {name} (weights {used}, {settings}, "
-        f"ensemble {f'on ({flips})' if ensemble else 'off'}, {numerics.describe()})"
+        f"ensemble {f'on ({ensemble_words(net)})' if ensemble else 'off'}, {numerics.describe()})"
     )
     # finish() fills in {n} with str.format: braces in the paths must stay literal.
     details = details.replace("{", "{{").replace("}", "}}")

@@ -162,6 +162,29 @@ def test_ema_and_bf16_autocast_run(tmp_path: Path) -> None:
     assert not torch.equal(ema["body.0.weight"], model["body.0.weight"])
 
 
+class NormNet(TinyNet):
+    """TinyNet with a BatchNorm between its convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body.insert(1, nn.BatchNorm2d(8))
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_bn_keeps_running_statistics_and_trains_scale_and_shift(
+    tmp_path: Path, freeze: bool
+) -> None:
+    torch.manual_seed(0)
+    net = NormNet()
+    before = {k: v.clone() for k, v in net.body[1].state_dict().items()}
+    trainer = Trainer(net, NoisySquares(24), None, options(steps=3, freeze_bn=freeze), tmp_path)
+    trainer.fit()
+    after = net.body[1].state_dict()
+    assert not torch.equal(after["weight"], before["weight"])  # it learns either way
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.equal(after[name], before[name]) == freeze, name
+
+
 def test_tensorboard_gets_the_logged_scalars(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -146,6 +146,10 @@ class TrainOptions:
     val_every: PositiveInt = 500
     log_every: PositiveInt = 50
     grad_clip: NonNegativeFloat = 0.0  # max gradient norm; 0 = off
+    # BatchNorm layers normalise with their running statistics in training too, and keep
+    # them; their scale and shift still learn. For fine-tuning with small batches of mixed
+    # noise levels, whose batch statistics jump from step to step (issue 10).
+    freeze_bn: bool = False
     ema_decay: Annotated[float, Range(ge=0, lt=1)] = (
         0.0  # 0 = off; else validate and save the EMA weights too
     )
@@ -350,6 +354,8 @@ class Trainer:
         lq, gt = batch["lq"].to(self.device), batch["gt"].to(self.device)
         mask = batch["mask"].to(self.device) if "mask" in batch else None
         model.train()
+        if self.opt.freeze_bn:
+            freeze_batch_norm(model)
         lq = self.numerics.input(lq)
         with self._autocast():
             pred = self.net(lq)
@@ -630,6 +636,13 @@ def _duration(seconds: float) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s} s"
+
+
+def freeze_batch_norm(model: nn.Module) -> None:
+    """Put ``model``'s BatchNorm layers in eval mode (call after ``model.train()``)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
 
 
 def _own_rng(seed: int = 0) -> torch.Generator:

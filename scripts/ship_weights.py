@@ -71,6 +71,9 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=None, help="score the first N test images")
     parser.add_argument("--data", help="score on this source instead of the recipe's own")
+    parser.add_argument(
+        "--degradation", help="score with this preset or spec instead of the recipe's own"
+    )
     parser.add_argument("--seeds", type=int, default=1, help="noise seeds 0..N-1 per image")
     parser.add_argument("--domain", help="what it was trained on, e.g. '48x48 gray faces'")
     parser.add_argument("--domain-size", type=int, help="the side of its training images")
@@ -105,7 +108,10 @@ def main() -> None:
     # Another source (the motorcycle's real depth for haze) is scored whole: it was not
     # trained on, so there is no split to respect.
     source, split = (args.data, None) if args.data else (data["source"], "test")
-    degradation = create_degradation(data["degradation"], **data.get("degradation_params", {})).spec
+    degradation = (
+        args.degradation
+        or create_degradation(data["degradation"], **data.get("degradation_params", {})).spec
+    )
     tasks = tasks_for(source, [degradation], seed=list(range(args.seeds)), split=split,
                       split_seed=split_seed, channels=channels)  # fmt: skip
     # Weights that lose accuracy under bf16 autocast tell `auto` to run them in fp32.

@@ -154,6 +154,17 @@ def _bf16_drop(method: Method, tasks, *, limit: int | None) -> float:
     return psnr["fp32"] - psnr["bf16"]
 
 
+def _precision_line(bf16_drop: float, *, forced: bool, fp32: bool) -> str:
+    """The card's line on what bf16 autocast did and which precision ``auto`` picks."""
+    line = f"- Under bf16 autocast its held-out PSNR moved by {-bf16_drop:+.2f} dB against fp32"
+    if forced:
+        line += " (run in fp32 all the same: see the note)"
+    if fp32:
+        return line + ", so `--precision auto` runs it in fp32 on every machine."
+    return line + (f", within {BF16_TOLERANCE_DB} dB: `--precision auto` uses bf16 where the "
+                   "hardware has it.")  # fmt: skip
+
+
 def _save_figure(results, target: Path) -> None:
     """The report's figure of the first test image (degraded | methods | truth, zoomed)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -271,15 +282,8 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         f"- Inference: {ms:.0f} ms per 256x256 output at batch 1 on {machine_summary()}, "
         f"{numerics} (`restorekit bench --model {args.name}` measures it on yours).",
         "- Stored as float16 (loaded as float32); the scores below are the shipped file's.",
-        f"- Under bf16 autocast its held-out PSNR moved by {-bf16_drop:+.2f} dB against fp32"
-        + (
-            " (run in fp32 all the same: see the note), so `--precision auto` runs it in "
-            "fp32 on every machine."
-            if args.fp32
-            else ", so `--precision auto` runs it in fp32 on every machine."
-            if getattr(model, "auto_precision", None) == "fp32"
-            else f", within {BF16_TOLERANCE_DB} dB: `--precision auto` uses bf16 where the "
-            "hardware has it."
+        _precision_line(
+            bf16_drop, forced=args.fp32, fp32=getattr(model, "auto_precision", None) == "fp32"
         ),
         "",
         f"## Scored on `{args.data}` (not trained on)" if args.data else "## Held-out test split",

@@ -324,6 +324,15 @@ def held_out(examples: Sequence[Example], *, seed: int = 0) -> list[Example]:
     return [examples[i] for i in split_indices(len(examples), seed=seed)[2]]
 
 
+def validation_part(examples: Sequence[Example], *, seed: int = 0) -> list[Example]:
+    """The 20% validation part of the same split (what a training run validates on):
+    for comparing runs without touching the test part."""
+    own = [e for e in examples if e.split == "val"]
+    if own:
+        return own
+    return [examples[i] for i in split_indices(len(examples), seed=seed)[1]]
+
+
 def tasks_for(
     data: str | Path,
     degradations: Sequence[str] = (),
@@ -341,8 +350,9 @@ def tasks_for(
     degradation (default: the one ``data prepare`` uses for the data's kind) with noise
     ``seed`` (or one task per seed of a list, which :func:`evaluate` averages per image),
     on the test part of the 70/20/10 split by ``split_seed`` (the training
-    recipes' ``train.seed``, 0 by default, so no training image is scored), or on every
-    image with ``split=None``.
+    recipes' ``train.seed``, 0 by default, so no training image is scored), on its
+    validation part with ``split="val"`` (to compare runs without touching the test
+    part), or on every image with ``split=None``.
 
     ``split="auto"`` (the default) takes the test split of what restorekit trains on (a
     registered source, or data with its own split: FER2013's Usage, volumes split by
@@ -374,10 +384,14 @@ def tasks_for(
         own = any(e.split for e in examples)
         how = "its own split" if own else f"the 70/20/10 split by seed {split_seed}"
         images = f"the test split of {name} ({len(examples)} of {total} images, {how})"
+    elif split == "val":
+        total = len(examples)
+        examples = validation_part(examples, seed=split_seed)
+        images = f"the validation split of {name} ({len(examples)} of {total} images)"
     elif split is None:
         images = f"all {len(examples)} images of {name}"
     else:
-        raise ValueError(f"split {split!r}: clean images are scored on 'test' or all (None)")
+        raise ValueError(f"split {split!r}: clean images are scored on 'test', 'val' or all (None)")
     return [
         synthetic_task(name, examples, d, seed=s, channels=channels, images=images)
         for d in (degradations or [DEFAULT_DEGRADATION[kind]])

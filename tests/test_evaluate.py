@@ -16,7 +16,16 @@ from torch import nn
 
 from restorekit.data import Example
 from restorekit.degrade import imresize
-from restorekit.evaluate import INPUT, Method, evaluate, folder_task, held_out, synthetic_task
+from restorekit.evaluate import (
+    INPUT,
+    Method,
+    evaluate,
+    folder_task,
+    held_out,
+    synthetic_task,
+    tasks_for,
+    validation_part,
+)
 from restorekit.io import write_image
 from restorekit.report import write_report
 
@@ -182,6 +191,21 @@ def test_held_out_prefers_the_sources_own_test_split() -> None:
     assert len(held_out(examples)) == 2
     examples[5] = Example("5", torch.zeros(1, 2, 2), split="test")
     assert [e.name for e in held_out(examples)] == ["5"]
+
+
+def test_the_val_split_is_what_training_validates_on() -> None:
+    from restorekit.train.recipe import DataSpec, build_datasets
+
+    _, val = build_datasets(DataSpec(source="skimage_photos", degradation="haze_light"), seed=0)
+    (task,) = tasks_for("skimage_photos", ["haze_light"], split="val")
+    names = sorted(p["name"] for p in task.pairs)
+    assert names == sorted(e.name for e in val.examples)
+    (test,) = tasks_for("skimage_photos", ["haze_light"], split="test")
+    assert not set(names) & {p["name"] for p in test.pairs}
+    assert "the validation split of skimage_photos" in task.images
+    examples = [Example(str(i), torch.zeros(1, 2, 2)) for i in range(20)]
+    examples[7] = Example("7", torch.zeros(1, 2, 2), split="val")
+    assert [e.name for e in validation_part(examples)] == ["7"]  # a source's own split
 
 
 def test_report_is_self_contained_and_links_its_figures(

@@ -318,19 +318,21 @@ def folder_task(
 def held_out(examples: Sequence[Example], *, seed: int = 0) -> list[Example]:
     """The 10% test part of the 70/20/10 split by ``seed`` (the training recipes' split),
     or the source's own test split when it has one (FER2013's PrivateTest)."""
-    own = [e for e in examples if e.split == "test"]
-    if own:
-        return own
-    return [examples[i] for i in split_indices(len(examples), seed=seed)[2]]
+    return _split_part(examples, "test", seed=seed)
 
 
 def validation_part(examples: Sequence[Example], *, seed: int = 0) -> list[Example]:
-    """The 20% validation part of the same split (what a training run validates on):
-    for comparing runs without touching the test part."""
-    own = [e for e in examples if e.split == "val"]
+    """The 20% validation part of the same split (what a training run validates on), or
+    the source's own: for comparing runs without touching the test part."""
+    return _split_part(examples, "val", seed=seed)
+
+
+def _split_part(examples: Sequence[Example], part: str, *, seed: int) -> list[Example]:
+    own = [e for e in examples if e.split == part]
     if own:
         return own
-    return [examples[i] for i in split_indices(len(examples), seed=seed)[1]]
+    index = ("train", "val", "test").index(part)
+    return [examples[i] for i in split_indices(len(examples), seed=seed)[index]]
 
 
 def tasks_for(
@@ -378,16 +380,13 @@ def tasks_for(
     if split == "auto":
         split = "test" if registered or any(e.split for e in examples) else None
     name = Path(data).name if path.exists() else str(data)
-    if split == "test":
+    if split in ("test", "val"):
         total = len(examples)
-        examples = held_out(examples, seed=split_seed)
+        examples = _split_part(examples, split, seed=split_seed)
         own = any(e.split for e in examples)
         how = "its own split" if own else f"the 70/20/10 split by seed {split_seed}"
-        images = f"the test split of {name} ({len(examples)} of {total} images, {how})"
-    elif split == "val":
-        total = len(examples)
-        examples = validation_part(examples, seed=split_seed)
-        images = f"the validation split of {name} ({len(examples)} of {total} images)"
+        part = "test" if split == "test" else "validation"
+        images = f"the {part} split of {name} ({len(examples)} of {total} images, {how})"
     elif split is None:
         images = f"all {len(examples)} images of {name}"
     else:

@@ -113,7 +113,11 @@ def main() -> None:
     # Another source (the motorcycle's real depth for haze) is scored whole: it was not
     # trained on, so there is no split to respect.
     source, split = (args.data, None) if args.data else (data["source"], "test")
-    own = create_degradation(data["degradation"], **data.get("degradation_params", {})).spec
+    # clear_fraction mixes unhazed samples into training so a dehazer learns to leave clear
+    # images be; scored, a clear input is identical to its truth (PSNR inf), so the card
+    # scores hazy samples only (haze_table.py scores clear ones as their own level).
+    params = {k: v for k, v in data.get("degradation_params", {}).items() if k != "clear_fraction"}
+    own = create_degradation(data["degradation"], **params).spec
     degradation = args.degradation or own
     tasks = tasks_for(source, [degradation], seed=list(range(args.seeds)), split=split,
                       split_seed=split_seed, channels=channels)  # fmt: skip

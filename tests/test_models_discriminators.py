@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from torch import nn
@@ -12,28 +10,6 @@ from restorekit.layers import AttentionGate
 from restorekit.models import create_model
 from restorekit.models.base import Restorer
 from restorekit.models.discriminators import PatchGANDiscriminator, VGGDiscriminator
-
-
-def _check_gradients(model: nn.Module, x: torch.Tensor) -> None:
-    """Every parameter takes part in the logits (gets a gradient), and nothing is NaN."""
-    model.train()
-    y = model(x)
-    assert torch.isfinite(y).all()
-    (y * torch.randn_like(y)).sum().backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, f"{name} gets no gradient"
-        assert torch.isfinite(p.grad).all(), name
-
-
-def _round_trip(model: nn.Module, x: torch.Tensor) -> None:
-    kwargs = json.loads(json.dumps(model.model_kwargs))  # tuples come back as lists
-    rebuilt = create_model(model.model_name, **kwargs)
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    model.eval()
-    rebuilt.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
-
 
 # ---------------------------------------------------------------- patchgan
 
@@ -88,11 +64,11 @@ def test_patchgan_attention_follows_the_seed() -> None:
     assert not any(isinstance(m, AttentionGate) for m in none.modules())
 
 
-def test_patchgan_gradients_and_round_trip() -> None:
+def test_patchgan_gradients_and_round_trip(check_gradients, round_trip) -> None:
     torch.manual_seed(0)
     model = create_model("patchgan", widths=(8, 16, 16), attention_blocks=(1, 2))
-    _check_gradients(model, torch.rand(2, 2, 24, 24))
-    _round_trip(model, torch.rand(1, 2, 16, 24))
+    check_gradients(model, torch.rand(2, 2, 24, 24))
+    round_trip(model, torch.rand(1, 2, 16, 24))
 
 
 def test_patchgan_widths_and_n_layers() -> None:
@@ -136,11 +112,11 @@ def test_vgg_discriminator_layers_follow_srgan() -> None:
     assert len(acts) == 9 and all(a.negative_slope == 0.2 for a in acts)
 
 
-def test_vgg_discriminator_gradients_and_round_trip() -> None:
+def test_vgg_discriminator_gradients_and_round_trip(check_gradients, round_trip) -> None:
     torch.manual_seed(0)
     model = create_model("vgg_discriminator", in_channels=3, base=8)
-    _check_gradients(model, torch.rand(2, 3, 32, 24))
-    _round_trip(model, torch.rand(1, 3, 40, 36))
+    check_gradients(model, torch.rand(2, 3, 32, 24))
+    round_trip(model, torch.rand(1, 3, 40, 36))
 
 
 def test_vgg_discriminator_bad_arguments() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -23,28 +22,6 @@ def offline_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RESTOREKIT_CACHE", str(tmp_path / "restorekit"))
 
 
-def _check_gradients(model: nn.Module, x: torch.Tensor) -> None:
-    """Every parameter takes part in the output (gets a gradient), and nothing is NaN."""
-    model.train()
-    y = model(x)
-    assert torch.isfinite(y).all()
-    (y * torch.randn_like(y)).sum().backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, f"{name} gets no gradient"
-        assert torch.isfinite(p.grad).all(), name
-
-
-def _round_trip(model: nn.Module, x: torch.Tensor) -> None:
-    """A model rebuilt from its JSON-saved name and kwargs takes the weights strictly."""
-    kwargs = json.loads(json.dumps(model.model_kwargs))  # tuples come back as lists
-    rebuilt = create_model(model.model_name, **kwargs)
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    model.eval()
-    rebuilt.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
-
-
 # ---------------------------------------------------------------- attention_unet
 
 
@@ -57,11 +34,11 @@ def test_attention_unet_keeps_odd_sizes() -> None:
     assert torch.isfinite(y).all()
 
 
-def test_attention_unet_gradients_and_round_trip() -> None:
+def test_attention_unet_gradients_and_round_trip(check_gradients, round_trip) -> None:
     torch.manual_seed(0)
     model = create_model("attention_unet", widths=(4, 8, 16), out_activation="sigmoid")
-    _check_gradients(model, torch.rand(2, 1, 12, 9))
-    _round_trip(model, torch.rand(1, 1, 7, 10))
+    check_gradients(model, torch.rand(2, 1, 12, 9))
+    round_trip(model, torch.rand(1, 1, 7, 10))
 
 
 def test_attention_unet_parameter_count_at_the_seeds_widths() -> None:
@@ -151,7 +128,9 @@ def test_resnet_unet_each_encoder_keeps_odd_sizes(encoder: str, skips: tuple[int
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])
-def test_resnet_unet_full_skip_feeds_full_resolution_detail(in_channels: int) -> None:
+def test_resnet_unet_full_skip_feeds_full_resolution_detail(
+    in_channels: int, check_gradients
+) -> None:
     torch.manual_seed(0)
     kw = {"encoder": "resnet18", "pretrained": False, "decoder_widths": (16, 16, 8, 8, 4)}
     model = create_model("resnet_unet", in_channels=in_channels, full_skip=6, residual=True, **kw)
@@ -160,18 +139,18 @@ def test_resnet_unet_full_skip_feeds_full_resolution_detail(in_channels: int) ->
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(model(x), x)  # residual: still the identity at init
-    _check_gradients(model, torch.rand(2, in_channels, 32, 32))  # the branch included
+    check_gradients(model, torch.rand(2, in_channels, 32, 32))  # the branch included
     with pytest.raises(ValueError, match="full_skip must be an integer >= 0"):
         create_model("resnet_unet", full_skip=-1, **kw)
 
 
-def test_resnet_unet_gradients_and_round_trip() -> None:
+def test_resnet_unet_gradients_and_round_trip(check_gradients, round_trip) -> None:
     torch.manual_seed(0)
     model = create_model(
         "resnet_unet", encoder="resnet18", pretrained=False, decoder_widths=(16, 16, 8, 8, 4)
     )
-    _check_gradients(model, torch.rand(2, 3, 32, 32))
-    _round_trip(model, torch.rand(1, 3, 20, 40))
+    check_gradients(model, torch.rand(2, 3, 32, 32))
+    round_trip(model, torch.rand(1, 3, 20, 40))
 
 
 def test_resnet_unet_pretrained_mobilenet_is_the_offline_checkpoint() -> None:

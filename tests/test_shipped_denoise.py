@@ -28,8 +28,9 @@ from restorekit.metrics import psnr, psnr_masked
 photo_shipped = pytest.mark.skipif("photo_denoise" not in list_weights(), reason="not shipped")
 
 # In-mask dB over the plain-MSE twin, mean of the triplets below: the shipped weights
-# measure +0.79 (whole image -0.09); issue 10 asks for 1.0.
-DEFECT_GAIN = 0.5
+# measure +1.03 (whole image +0.06) on these two crops, +0.70 on the card's 19 held-out
+# photos; issue 10 asks for 1.0.
+DEFECT_GAIN = 0.7
 
 
 def _clean() -> dict[str, torch.Tensor]:

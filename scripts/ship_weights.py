@@ -232,6 +232,17 @@ def _split_words(source: str) -> str:
     return "trained on the 70% train split, validated on the 20% validation split"
 
 
+def _lineage(config: dict) -> tuple[list[dict], list[str]]:
+    """The configs of this run and the run folders it started from (init=RUN folders,
+    each perhaps from another), newest first, and the names the card gives them: this
+    run is RUN, its oldest ancestor RUN0."""
+    chain = [config]
+    while (init := chain[-1].get("init")) and (ckpt := load_checkpoint(Path(init))) is not None:
+        chain.append(upgrade_stages(ckpt.state["config"]))
+    names = ["RUN", *(f"RUN{len(chain) - 1 - i}" for i in range(1, len(chain)))]
+    return chain, names
+
+
 def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
@@ -239,6 +250,9 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         log = [r for r in csv.DictReader(f) if r["psnr"]]
     hours = (int(log[-1]["time"]) - int(log[0]["time"])) / 3600 if len(log) > 1 else 0
     train, data = config["train"], config["data"]
+    chain, names = _lineage(config)
+    # A run folder means nothing to a reader: name it as the Reproduce line does.
+    parent = f"`{config.get('init')}`" if len(chain) == 1 else f"{names[1]} (see Reproduce)"
     lines = [
         f"# {args.name}",
         "",
@@ -254,7 +268,7 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         f"- Recipe: `{_packaged(config) or config['name']}` (restorekit/recipes), "
         f"seed {train['seed']}, "
         f"batch {train['batch_size']}, {state.get('numerics', 'precision not recorded')}"
-        + (f", started from `{config['init']}`" if config.get("init") else "")
+        + (f", started from {parent}" if config.get("init") else "")
         + "; "
         + "; ".join(
             f"stage {s['name']}: {s['steps']} steps, {s['optimizer']} lr {s['lr']:g}, "
@@ -313,13 +327,7 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
                   "standard error over images."]  # fmt: skip
     shipping = shlex.join(["python", "scripts/ship_weights.py", "RUN", args.name, *sys.argv[3:]])
-    # A run started from runs of ours (init=RUN folders, each perhaps from another): their
-    # commands come first, oldest first, RUN0, RUN1, ... standing for them.
-    chain = [config]
-    while (init := chain[-1].get("init")) and (ckpt := load_checkpoint(Path(init))) is not None:
-        chain.append(upgrade_stages(ckpt.state["config"]))
-    # chain[0] is this run, RUN; its oldest ancestor is RUN0.
-    names = ["RUN", *(f"RUN{len(chain) - 1 - i}" for i in range(1, len(chain)))]
+    # Runs of ours that this one started from: their commands come first, oldest first.
     steps = []
     for i in reversed(range(len(chain))):
         run = chain[i] if i == len(chain) - 1 else {**chain[i], "init": names[i + 1]}

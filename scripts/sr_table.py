@@ -1,13 +1,14 @@
 """The MRI super-resolution table of issue 12: every shipped ``sr_<model>_x<scale>`` beside
 MATLAB bicubic on the held-out test volumes of the ``mri`` source (maintainers only).
 
-    python scripts/sr_table.py [--cards]
+    python scripts/sr_table.py [--cards] [--ensemble] [--scales 2 3 4]
 
 Per scale: each model's parameters, MACs and CPU time for one 256x256 output slice (this
 machine's default path), PSNR and SSIM (gray, crop = scale, data range 1: BENCHMARKS.md),
 and the gain over bicubic. Also per test volume, since the test split's volumes differ in
 size. Prints Markdown; ``--cards`` also appends the table of its scale to each shipped
-card (replacing an earlier one).
+card (replacing an earlier one); ``--ensemble`` adds each model run with the x8
+self-ensemble (EDSR+ in Lim et al. 2017; 8x the time), as rows of their own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from restorekit.bench import timed
 from restorekit.data.sources import MRI_VOLUMES
 from restorekit.evaluate import Method, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
-from restorekit.inference import restore_tensor
+from restorekit.inference import ensemble_label, restore_tensor
 from restorekit.models.summary import model_cost
 
 MODELS = ("srcnn", "drrn", "edsr", "rdn", "casr", "casrgan")
@@ -35,22 +36,29 @@ HEADING = "## All shipped MRI models at this scale"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", action="store_true", help="append the tables to the cards")
+    parser.add_argument(
+        "--ensemble", action="store_true", help="also score each model with self-ensemble"
+    )
+    parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4], choices=(2, 3, 4))
     args = parser.parse_args()
     shipped = set(list_weights())
-    for scale in (2, 3, 4):
+    for scale in args.scales:
         names = [f"sr_{m}_x{scale}" for m in MODELS if f"sr_{m}_x{scale}" in shipped]
         if not names:
             continue
-        table = _table(scale, names)
+        table = _table(scale, names, ensemble=args.ensemble)
         print(table, "\n")
         if args.cards:
             for name in names:
                 set_card_section(name, f"{HEADING}\n\n{table}")
 
 
-def _table(scale: int, names: list[str]) -> str:
+def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
     models = {n: load_model(n) for n in names}
     methods = [Method(n, m, "shipped weights") for n, m in models.items()]
+    if ensemble:
+        methods += [Method(ensemble_label(n, m), m, "shipped weights", ensemble=True)
+                    for n, m in models.items()]  # fmt: skip
     bicubic = create_baseline("bicubic", scale=scale)
     methods.append(Method(bicubic.describe(), bicubic, "classical baseline"))
     (task,) = tasks_for("mri", [f"bicubic_x{scale}"], split="test", channels=1)
@@ -69,9 +77,10 @@ def _table(scale: int, names: list[str]) -> str:
         + " |",
         "|---" * (7 + len(VOLUMES)) + "|",
     ]
+    by_name = {m.name: m for m in methods}
     for r in rows:
-        model = models.get(r["method"])
-        cost = _cost(model, scale) if model is not None else ("-", "-", "-")
+        method = by_name[r["method"]]
+        cost = _cost(method, scale) if method.note == "shipped weights" else ("-",) * 3
         gain = r["psnr"] - base["psnr"]
         vols = " | ".join(f"{per_volume[r['method']].get(v, float('nan')):.2f}" for v in VOLUMES)
         lines.append(
@@ -82,11 +91,14 @@ def _table(scale: int, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _cost(model: torch.nn.Module, scale: int) -> tuple[str, str, str]:
+def _cost(method: Method, scale: int) -> tuple[str, str, str]:
+    """Parameters, MACs and milliseconds for one 256x256 output (x8 for self-ensemble)."""
+    model = method.module
     cost = model_cost(model.model_name, output_size=256, **model.model_kwargs)
+    runs = 8 if method.ensemble else 1
     x = torch.rand(1, 1, 256 // scale, 256 // scale)
-    ms = 1000 * timed(lambda: restore_tensor(model, x), min_time=0.5)
-    return f"{cost.params:,}", f"{cost.macs / 1e9:.1f} G", f"{ms:.0f}"
+    ms = 1000 * timed(lambda: restore_tensor(model, x, ensemble=method.ensemble), min_time=0.5)
+    return f"{cost.params:,}", f"{runs * cost.macs / 1e9:.1f} G", f"{ms:.0f}"
 
 
 def _per_volume(results) -> dict[str, dict[str, float]]:

@@ -80,7 +80,7 @@ def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
     by_name = {m.name: m for m in methods}
     for r in rows:
         method = by_name[r["method"]]
-        cost = _cost(method, scale) if method.note == "shipped weights" else ("-",) * 3
+        cost = _cost(method, scale) if method.module is not bicubic else ("-",) * 3
         gain = r["psnr"] - base["psnr"]
         vols = " | ".join(f"{per_volume[r['method']].get(v, float('nan')):.2f}" for v in VOLUMES)
         lines.append(
@@ -92,7 +92,8 @@ def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
 
 
 def _cost(method: Method, scale: int) -> tuple[str, str, str]:
-    """Parameters, MACs and milliseconds for one 256x256 output (x8 for self-ensemble)."""
+    """Parameters, MACs and milliseconds for one 256x256 output; with self-ensemble the
+    MACs are 8x (SR weights average over all 8 flips/rotations) and the time is measured."""
     model = method.module
     cost = model_cost(model.model_name, output_size=256, **model.model_kwargs)
     runs = 8 if method.ensemble else 1

@@ -320,8 +320,8 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         for r in rows
     ]
     if args.figure:
-        names = " | ".join(["degraded", *(r["method"].split("(")[0] for r in rows[1:]), "truth"])
-        lines += ["", f"![{names}]({args.name}.png)", "",
+        caption = " | ".join(["degraded", *(r["method"].split("(")[0] for r in rows[1:]), "truth"])
+        lines += ["", f"![{caption}]({args.name}.png)", "",
                   "The first test image; the lower row zooms into the yellow box."]  # fmt: skip
     if rows and rows[0]["seeds"] > 1:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "

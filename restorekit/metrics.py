@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -503,15 +504,9 @@ def _colour_cast_metric(
     return colour_cast(pred, target, **kw)
 
 
-class PSNR(nn.Module):
-    """Module twin of :func:`psnr`, holding its options.
-
-    Example:
-        >>> metric = PSNR(crop_border=2)
-        >>> x = torch.full((1, 1, 8, 8), 0.5)
-        >>> metric(x, x + 0.1)
-        tensor([20.0000], dtype=torch.float64)
-    """
+class _MetricModule(nn.Module):
+    """What :class:`PSNR` and :class:`SSIM` share: options checked once, held, and passed
+    to their function on every call."""
 
     def __init__(
         self, *, data_range: float = 1.0, crop_border: int = 0, y_channel: bool = False
@@ -523,24 +518,31 @@ class PSNR(nn.Module):
         self.crop_border = int(crop_border)
         self.y_channel = bool(y_channel)
 
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        """(B, C, H, W) pair -> (B,) float64 PSNR in dB."""
-        return psnr(
-            pred,
-            target,
-            data_range=self.data_range,
-            crop_border=self.crop_border,
-            y_channel=self.y_channel,
-        )
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments this module passes to its function."""
+        return {"data_range": self.data_range, "crop_border": self.crop_border,
+                "y_channel": self.y_channel}  # fmt: skip
 
     def extra_repr(self) -> str:
-        return (
-            f"data_range={self.data_range}, crop_border={self.crop_border}, "
-            f"y_channel={self.y_channel}"
-        )
+        return ", ".join(f"{k}={v!r}" for k, v in self.options().items())
 
 
-class SSIM(nn.Module):
+class PSNR(_MetricModule):
+    """Module twin of :func:`psnr`, holding its options.
+
+    Example:
+        >>> metric = PSNR(crop_border=2)
+        >>> x = torch.full((1, 1, 8, 8), 0.5)
+        >>> metric(x, x + 0.1)
+        tensor([20.0000], dtype=torch.float64)
+    """
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        """(B, C, H, W) pair -> (B,) float64 PSNR in dB."""
+        return psnr(pred, target, **self.options())
+
+
+class SSIM(_MetricModule):
     """Module twin of :func:`ssim`, holding its options.
 
     Example:
@@ -558,31 +560,16 @@ class SSIM(nn.Module):
         y_channel: bool = False,
         variant: str = "wang2004",
     ) -> None:
-        super().__init__()
-        _check_data_range(data_range)
-        _check_crop_border(crop_border)
+        super().__init__(data_range=data_range, crop_border=crop_border, y_channel=y_channel)
         _variant(variant)
-        self.data_range = float(data_range)
-        self.crop_border = int(crop_border)
-        self.y_channel = bool(y_channel)
         self.variant = variant
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "variant": self.variant}
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         """(B, C, H, W) pair -> (B,) float64 SSIM."""
-        return ssim(
-            pred,
-            target,
-            data_range=self.data_range,
-            crop_border=self.crop_border,
-            y_channel=self.y_channel,
-            variant=self.variant,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"data_range={self.data_range}, crop_border={self.crop_border}, "
-            f"y_channel={self.y_channel}, variant={self.variant!r}"
-        )
+        return ssim(pred, target, **self.options())
 
 
 def _ssim_map(x: Tensor, y: Tensor, data_range: float, window: _SSIMWindow) -> Tensor:

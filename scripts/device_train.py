@@ -127,8 +127,7 @@ def _pack(args: argparse.Namespace) -> None:
     only = f" --only {' '.join(names)}" if args.only else ""
     print(f".device/: {size / 2**20:.1f} MiB; shipped weights set aside in {HOME.name}/")
     print("device run, carry ['.device'], timeout_s 600:")
-    print(f"PYTHONUNBUFFERED=1 python3 scripts/device_train.py run --minutes {args.minutes}"
-          f"{only} 2>&1 | tail -n 60")  # fmt: skip
+    print(f"PYTHONUNBUFFERED=1 python3 scripts/device_train.py run --minutes {args.minutes}{only}")
 
 
 def _to_uint16(image: torch.Tensor) -> np.ndarray:

@@ -94,7 +94,8 @@ def machine_summary() -> str:
     info = cpu_info()
     extras = [name for name in ("amx", "avx512_bf16") if info[name]]
     parts = [str(info["capability"]), *[e.upper() for e in extras]]
-    parts += [f"{info['threads']} threads", f"torch {info['torch']}"]
+    threads = info["threads"]
+    parts += [f"{threads} thread{'s' if threads != 1 else ''}", f"torch {info['torch']}"]
     return f"{info['cpu']} ({', '.join(parts)})"
 
 

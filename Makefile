@@ -58,6 +58,7 @@ wheel-check: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/restorekit bench --out out/bench.json
+	$(BIN)/python benchmarks/bench_precision.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

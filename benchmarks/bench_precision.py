@@ -27,23 +27,25 @@ RECIPES = ("sr_casr", "ffa_light_ea", "defect_denoise")
 PRECISIONS = ("fp32", "bf16")
 
 
-def step_seconds(recipe: str, *, steps: int, rounds: int) -> dict[str, tuple[float, str]]:
-    """Seconds per step and the numerics line, per precision, for one recipe."""
+def step_seconds(recipe: str, *, steps: int, rounds: int) -> tuple[dict[str, float], str]:
+    """Seconds per step per precision for one recipe, and the protocol they were timed
+    under (batch, crop, each precision's numerics)."""
     with tempfile.TemporaryDirectory() as tmp:
-        trainers = {
-            amp: build_trainer(
-                load_recipe(
-                    find_recipe(recipe),
-                    (f"run_dir={tmp}/{amp}", "train.progress=false", f"train.amp={amp}"),
-                )
+        recipes = {
+            amp: load_recipe(
+                find_recipe(recipe),
+                (f"run_dir={tmp}/{amp}", "train.progress=false", f"train.amp={amp}"),
             )
             for amp in PRECISIONS
         }
+        trainers = {amp: build_trainer(r) for amp, r in recipes.items()}
         best = dict.fromkeys(PRECISIONS, math.inf)
         for _ in range(rounds):
             for amp, trainer in trainers.items():
                 best[amp] = min(best[amp], trainer.time_steps(steps, end_to_end=False))
-        return {amp: (best[amp], t.numerics.describe()) for amp, t in trainers.items()}
+    r = recipes["fp32"]
+    how = " | ".join(t.numerics.describe() for t in trainers.values())
+    return best, f"batch {r.train.batch_size}, crop {r.data.crop}; {how}"
 
 
 def main() -> None:
@@ -56,12 +58,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"machine: {machine_summary()}")
     print(f"precision auto: {resolve(quiet=True).describe()}")
-    print(f"{'recipe':16s} {'fp32 s/step':>12s} {'bf16 s/step':>12s} {'fp32/bf16':>10s}  numerics")
+    print("training step alone on one fixed batch, the fastest of the interleaved rounds")
+    print(f"{'recipe':16s} {'fp32 s/step':>12s} {'bf16 s/step':>12s} {'fp32/bf16':>10s}  protocol")
     for recipe in args.recipe or RECIPES:
-        t = step_seconds(recipe, steps=args.steps, rounds=args.rounds)
-        (fp32, fp32_how), (bf16, bf16_how) = t["fp32"], t["bf16"]
-        print(f"{recipe:16s} {fp32:12.3f} {bf16:12.3f} {fp32 / bf16:9.2f}x  "
-              f"{fp32_how} | {bf16_how}")  # fmt: skip
+        t, how = step_seconds(recipe, steps=args.steps, rounds=args.rounds)
+        print(f"{recipe:16s} {t['fp32']:12.3f} {t['bf16']:12.3f} "
+              f"{t['fp32'] / t['bf16']:9.2f}x  {how}")  # fmt: skip
 
 
 if __name__ == "__main__":

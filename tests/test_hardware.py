@@ -123,3 +123,11 @@ def test_cpu_name_comes_from_proc_cpuinfo(monkeypatch: pytest.MonkeyPatch, tmp_p
     finally:
         monkeypatch.undo()
         hardware.cpu_name.cache_clear()
+
+
+@pytest.mark.parametrize(("threads", "want"), [(1, "1 thread,"), (2, "2 threads,")])
+def test_machine_summary_names_the_threads_and_native_bf16(monkeypatch, threads, want) -> None:
+    _cpu(monkeypatch, amx=False, avx512_bf16=True)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    line = hardware.machine_summary()
+    assert want in line and "AVX512_BF16" in line and "AMX" not in line, line

@@ -1,7 +1,7 @@
 """The denoising tables of issue 10: photo and defect-aware denoisers beside BM3D and NLM
 (maintainers only).
 
-    python scripts/denoise_table.py photo RUN_OR_NAME ... [--card NAME] [--seeds N]
+    python scripts/denoise_table.py photo RUN_OR_NAME ... [--card NAME] [--seeds N] [--no-baselines]
     python scripts/denoise_table.py defect MASKED PLAIN [--card NAME] [--seeds N]
 
 ``photo`` scores blind denoisers at sigma 15 / 25 / 50 (of 255) under both protocols
@@ -13,7 +13,8 @@ per image). The images are never trained on: the ``skimage_photos`` validation a
 splits (camera, moon, retina, ihc), the two sklearn photos and the 13 ``lomiri_photos``
 (when installed), large ones shrunk and each cut to its central 256 x 256 at most so
 that BM3D fits the time. ``--card NAME`` appends the table to that
-shipped model's card (replacing an earlier one). Prints Markdown.
+shipped model's card (replacing an earlier one); ``--no-baselines`` leaves BM3D and NLM
+out of the photo table (most of its time), to compare runs quickly. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def main() -> None:
     parser.add_argument(
         "--ensemble", action="store_true", help="also score each model with self-ensemble"
     )
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="photo table: networks and input only"
+    )
     args = parser.parse_args()
     loaded = {Path(m).name: load_model(m) for m in args.models}
     models = [Method(n, m, "") for n, m in loaded.items()]
@@ -58,7 +62,7 @@ def main() -> None:
     images, where = held_out_photos()
     seeds = list(range(args.seeds))
     if args.table == "photo":
-        body = _photo(models, images, seeds)
+        body = _photo(models, images, seeds, baselines=not args.no_baselines)
     else:
         body = _defect(models, images, seeds)
     text = f"{HEADINGS[args.table]}\n\n{where}, {args.seeds} noise seed(s) each.\n\n{body}"
@@ -94,19 +98,24 @@ def held_out_photos() -> tuple[list[Example], str]:
     return out, f"{len(out)} photos never trained on ({names}; {how})"
 
 
-def _photo(models: list[Method], images: list[Example], seeds: list[int]) -> str:
+def _photo(
+    models: list[Method], images: list[Example], seeds: list[int], *, baselines: bool = True
+) -> str:
     colour = [e for e in images if e.data.shape[0] == 3]
     names = [m.name for m in models]
-    header = ["colour", "protocol", "sigma", "images", *names, "BM3D (true sigma)", "NLM", "input"]
+    classical = ["bm3d", "nlm"] if baselines else []
+    header = ["colour", "protocol", "sigma", "images", *names]
+    header += ["BM3D (true sigma)", "NLM"] if baselines else []
+    header.append("input")
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     protocols = []
     for channels, pool in ((1, images), (3, colour)):
         for suffix, protocol in (("", "unclipped"), ("_8bit", "8-bit")):
             for sigma in SIGMAS:
                 degradation = f"gaussian_{sigma}{suffix}"
-                bm3d = create_baseline("bm3d", sigma=sigma / 255)
-                nlm = create_baseline("nlm", sigma=sigma / 255)
-                methods = [*models, Method("bm3d", bm3d, ""), Method("nlm", nlm, "")]
+                methods = list(models) + [
+                    Method(name, create_baseline(name, sigma=sigma / 255), "") for name in classical
+                ]
                 tasks = [
                     synthetic_task("photos", pool, degradation, seed=s, channels=channels)
                     for s in seeds
@@ -115,13 +124,14 @@ def _photo(models: list[Method], images: list[Example], seeds: list[int]) -> str
                 rows = {r["method"]: r for r in results.summary()}
                 if sigma == SIGMAS[0]:
                     protocols.append(next(iter(rows.values()))["protocol"])
-                cells = [_cell(rows[m]) for m in (*names, "bm3d", "nlm", INPUT)]
+                cells = [_cell(rows[m]) for m in (*names, *classical, INPUT)]
                 gray = "gray" if channels == 1 else "RGB"
                 n = len(pool)
                 lines.append(f"| {gray} | {protocol} | {sigma} | {n} | " + " | ".join(cells) + " |")
+    cbm3d = "BM3D is CBM3D (bm3d_rgb) on RGB. " if baselines else ""
     notes = ["", "PSNR (dB) / SSIM, mean ± standard error over images and seeds. "
-             "BM3D is CBM3D (bm3d_rgb) on RGB. Protocols at sigma "
-             f"{SIGMAS[0]} (the other rows differ only in sigma):", ""]  # fmt: skip
+             f"{cbm3d}Protocols at sigma {SIGMAS[0]} (the other rows differ only in sigma):",
+             ""]  # fmt: skip
     return "\n".join(lines + notes + [f"- {p}" for p in dict.fromkeys(protocols)])
 
 

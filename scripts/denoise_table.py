@@ -1,7 +1,8 @@
 """The denoising tables of issue 10: photo and defect-aware denoisers beside BM3D and NLM
 (maintainers only).
 
-    python scripts/denoise_table.py photo RUN_OR_NAME ... [--card NAME] [--seeds N] [--no-baselines]
+    python scripts/denoise_table.py photo RUN_OR_NAME ... [--card NAME] [--seeds N]
+                                    [--no-baselines]
     python scripts/denoise_table.py defect MASKED PLAIN [--card NAME] [--seeds N]
 
 ``photo`` scores blind denoisers at sigma 15 / 25 / 50 (of 255) under both protocols

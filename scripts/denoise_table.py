@@ -37,6 +37,7 @@ from restorekit.hardware import resolve
 from restorekit.inference import ensemble_label
 
 SIGMAS = (15, 25, 50)
+CLASSICAL = {"bm3d": "BM3D (true sigma)", "nlm": "NLM"}  # baseline name: its column
 SIDE = 256  # the crop: BM3D takes ~6 s (CBM3D ~16 s) per 512x512 on 2 cores
 SHRINK = 512
 HEADINGS = {"photo": "## Held-out photos, sigma 15 / 25 / 50",
@@ -104,10 +105,8 @@ def _photo(
 ) -> str:
     colour = [e for e in images if e.data.shape[0] == 3]
     names = [m.name for m in models]
-    classical = ["bm3d", "nlm"] if baselines else []
-    header = ["colour", "protocol", "sigma", "images", *names]
-    header += ["BM3D (true sigma)", "NLM"] if baselines else []
-    header.append("input")
+    classical = CLASSICAL if baselines else {}
+    header = ["colour", "protocol", "sigma", "images", *names, *classical.values(), "input"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     protocols = []
     for channels, pool in ((1, images), (3, colour)):

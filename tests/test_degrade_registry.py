@@ -27,8 +27,8 @@ def gen(seed: int) -> torch.Generator:
 def test_every_degrade_module_registers_an_operator() -> None:
     assert DEGRADATIONS.silent_modules() == []
     assert set(list_degradations(kind="operator")) == {
-        "bicubic", "gaussian", "haze", "painted_damage", "poisson_gaussian", "salt_pepper",
-        "surface_defects",
+        "bicubic", "gaussian", "haze", "painted_damage", "poisson_gaussian", "rician",
+        "salt_pepper", "surface_defects",
     }  # fmt: skip
 
 

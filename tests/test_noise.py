@@ -1,4 +1,5 @@
-"""Gaussian and salt-and-pepper noise: determinism, moments, clipping, masks, presets."""
+"""Gaussian, Poisson-Gaussian, Rician and salt-and-pepper noise: determinism, moments,
+clipping, masks, presets."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from restorekit.degrade.noise import (
     SaltPepper,
     gaussian_noise,
     poisson_gaussian_noise,
+    rician_noise,
     salt_pepper,
 )
 
@@ -245,3 +247,31 @@ def test_poisson_gaussian_variance_grows_with_the_signal() -> None:
     out = op(torch.rand(4, 3, 16, 16, generator=gen(3)), generator=gen(4))
     assert set(out.params) == {"gain", "sigma"} and (out.params["gain"] <= 0.02).all()
     assert out.lq.min() >= 0 and out.lq.max() <= 1
+
+
+def test_rician_moments_match_scipy_rice() -> None:
+    # The Rice distribution of |v + s (N1 + i N2)|, from scipy (an independent reference):
+    #   import scipy.stats as st
+    #   r = st.rice(b=0.05 / 0.03, scale=0.03); r.mean(), r.std()  # 0.060036, 0.026375
+    #   r = st.rice(b=0.5 / 0.03, scale=0.03); r.mean(), r.std()   # 0.500901, 0.029973
+    levels = torch.tensor([0.05, 0.5], dtype=torch.float64).view(2, 1, 1, 1).expand(2, 1, 256, 256)
+    y = rician_noise(levels, 0.03, generator=gen(5)).flatten(1)
+    torch.testing.assert_close(y.mean(1), torch.tensor([0.060036, 0.500901], dtype=torch.float64),
+                               rtol=0, atol=3e-4)  # fmt: skip
+    torch.testing.assert_close(y.std(1), torch.tensor([0.026375, 0.029973], dtype=torch.float64),
+                               rtol=0.02, atol=0)  # fmt: skip
+
+
+def test_rician_in_the_scene_is_the_new_truth_and_a_later_resize_sees_it() -> None:
+    x = textured(c=1, h=48, w=48)
+    plain = create_degradation("rician", sigma=0.02)(x, generator=gen(0))
+    assert plain.gt is None and not torch.equal(plain.lq, x)
+    op = create_degradation("rician:sigma=[0.01,0.03],scene=true + bicubic:scale=3")
+    out = op(x, generator=gen(0))
+    assert out.gt is not None and out.gt.shape == x.shape and out.lq.shape == (2, 1, 16, 16)
+    same = create_degradation("rician", sigma=(0.01, 0.03), scene=True)(x, generator=gen(0))
+    assert torch.equal(out.gt, same.lq) and torch.equal(same.gt, same.lq)
+    from restorekit.degrade.resize import imresize
+
+    torch.testing.assert_close(out.lq, imresize(out.gt, scale=1 / 3))
+    assert ((out.params["0.sigma"] >= 0.01) & (out.params["0.sigma"] <= 0.03)).all()

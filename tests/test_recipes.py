@@ -283,3 +283,18 @@ def test_val_repeat_gives_each_validation_image_its_own_crops_and_noise() -> Non
     assert torch.equal(val[n]["lq"], val[n]["lq"])  # fixed: the same every validation
     with pytest.raises(ConfigError, match=r"data\.val_repeat"):
         load_recipe(find_recipe("defect_denoise"), ("data.val_repeat=0",))
+
+
+def test_val_degradation_leaves_validation_slices_as_they_are() -> None:
+    from restorekit.degrade.resize import imresize
+    from restorekit.train.recipe import build_datasets
+
+    scene = "data.degradation=rician:sigma=0.05,scene=true + bicubic:scale=2"
+    overrides = (scene, "data.source=skimage_photos", "data.mix={}", "data.val_limit=1")
+    recipe = load_recipe(find_recipe("sr_edsr"), (*overrides, "data.val_degradation=bicubic_x2"))
+    item = build_datasets(recipe.data, seed=0)[1][0]  # its input: the plain downscale
+    torch.testing.assert_close(item["lq"], imresize(item["gt"][None], scale=0.5)[0])
+    noisy = build_datasets(load_recipe(find_recipe("sr_edsr"), overrides).data, seed=0)[1][0]
+    assert (noisy["gt"] - item["gt"]).abs().mean() > 0.02  # without it: noise in the truth
+    with pytest.raises(ConfigError, match=r"data\.val_degradation: unknown degradation 'fog'"):
+        load_recipe(find_recipe("sr_edsr"), ("data.val_degradation=fog",))

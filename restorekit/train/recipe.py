@@ -92,6 +92,9 @@ class DataSpec:
     source: str | None = None
     degradation: str | None = None
     degradation_params: dict[str, Any] = field(default_factory=dict)
+    # Validation's own degradation, when training's adds what validation images already
+    # hold (scene noise on MRI slices that carry their own); None: training's.
+    val_degradation: str | None = None
     folder: Path | None = None
     crop: PositiveInt | None = 64
     # The eight flips and rotations (true), the left-right mirror only ("hflip": upright
@@ -288,6 +291,11 @@ def _check_names(recipe: Recipe) -> None:
             data_degradation(recipe.data)
         except ValueError as err:
             raise ConfigError(f"data.degradation: {err}") from None
+    if recipe.data.val_degradation is not None:
+        try:
+            create_degradation(recipe.data.val_degradation)
+        except ValueError as err:
+            raise ConfigError(f"data.val_degradation: {err}") from None
     if recipe.data.folder is not None and not recipe.data.folder.is_dir():
         raise ConfigError(f"data.folder: {recipe.data.folder} is not a folder")
     if recipe.train.uses("adversarial") and recipe.discriminator is None:
@@ -350,6 +358,8 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
                            resample=spec.resample, gray_fraction=spec.gray_fraction,
                            **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
+    if spec.val_degradation is not None:
+        degradation = create_degradation(spec.val_degradation)
     val = SyntheticPairs(pick(val_idx), degradation, seed=seed + 1, crop=spec.val_crop,
                          repeat=spec.val_repeat, **common)  # fmt: skip
     return train, val

@@ -1,20 +1,22 @@
 """The MRI super-resolution table of issue 12: every shipped ``sr_<model>_x<scale>`` beside
 MATLAB bicubic on the held-out test volumes of the ``mri`` source (maintainers only).
 
-    python scripts/sr_table.py [--cards] [--ensemble] [--scales 2 3 4]
+    python scripts/sr_table.py [--cards] [--ensemble] [--scales 2 3 4] [--runs RUN ...]
 
 Per scale: each model's parameters, MACs and CPU time for one 256x256 output slice (this
 machine's default path), PSNR and SSIM (gray, crop = scale, data range 1: BENCHMARKS.md),
 and the gain over bicubic. Also per test volume, since the test split's volumes differ in
 size. Prints Markdown; ``--cards`` also appends the table of its scale to each shipped
 card (replacing an earlier one); ``--ensemble`` adds each model run with the x8
-self-ensemble (EDSR+ in Lim et al. 2017; 8x the time), as rows of their own.
+self-ensemble (EDSR+ in Lim et al. 2017; 8x the time), as rows of their own; ``--runs``
+adds training runs' best weights (one scale) beside the shipped ones, to decide a shipping.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 from cards import set_card_section
@@ -40,13 +42,16 @@ def main() -> None:
         "--ensemble", action="store_true", help="also score each model with self-ensemble"
     )
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4], choices=(2, 3, 4))
+    parser.add_argument("--runs", nargs="+", default=[], help="run folders, scored as well")
     args = parser.parse_args()
+    if args.runs and (args.cards or len(args.scales) != 1):
+        parser.error("--runs needs one --scales value and no --cards")
     shipped = set(list_weights())
     for scale in args.scales:
         names = [f"sr_{m}_x{scale}" for m in MODELS if f"sr_{m}_x{scale}" in shipped]
         if not names:
             continue
-        table = _table(scale, names, ensemble=args.ensemble)
+        table = _table(scale, names + args.runs, ensemble=args.ensemble)
         print(table, "\n")
         if args.cards:
             for name in names:
@@ -54,7 +59,7 @@ def main() -> None:
 
 
 def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
-    models = {n: load_model(n) for n in names}
+    models = {Path(n).name: load_model(n) for n in names}
     methods = [Method(n, m, "shipped weights") for n, m in models.items()]
     if ensemble:
         methods += [Method(ensemble_label(n, m), m, "shipped weights", ensemble=True)

@@ -144,6 +144,27 @@ def test_resnet_unet_full_skip_feeds_full_resolution_detail(
         create_model("resnet_unet", full_skip=-1, **kw)
 
 
+def test_resnet_unet_refine_blocks_load_trained_weights_unchanged(check_gradients) -> None:
+    torch.manual_seed(0)
+    kw = {"encoder": "resnet18", "pretrained": False, "decoder_widths": (16, 16, 8, 8, 4),
+          "full_skip": 6}  # fmt: skip
+    trained = create_model("resnet_unet", **kw)
+    for p in trained.parameters():  # trained-looking weights: nothing at zero
+        p.data.normal_(0, 0.1)
+    refined = create_model("resnet_unet", refine=2, **kw)
+    missing, unexpected = refined.load_state_dict(trained.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("refine.") for k in missing)
+    x = torch.rand(2, 3, 21, 34)
+    trained.eval(), refined.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(refined(x), trained(x))  # the blocks start as the identity
+    refined.train()
+    check_gradients(refined, torch.rand(2, 3, 32, 32))
+    assert all(b.body[-1].weight.grad.abs().sum() > 0 for b in refined.refine)  # they learn
+    with pytest.raises(ValueError, match="refine must be an integer >= 0"):
+        create_model("resnet_unet", refine=-1, **kw)
+
+
 def test_resnet_unet_gradients_and_round_trip(check_gradients, round_trip) -> None:
     torch.manual_seed(0)
     model = create_model(

@@ -21,6 +21,12 @@ the network predicts the image directly, which is the default here. ``residual=T
 predicts a correction added to the input instead, a common alternative for denoising; its
 output conv starts at zero, so a fresh residual network is the identity (the defects cover
 little of an image: it starts at the input's PSNR, not at a random image's).
+
+``refine`` adds EDSR residual blocks (no BatchNorm) at full resolution between the last
+decoder level and the output conv: more layers where the fine texture is, which the
+encoder (stride 2 from its first layer) and the two-conv ``full_skip`` branch leave thin.
+Each block's last conv starts at zero, so trained weights without the blocks load into a
+network with them and give the same output: training continues from there.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from restorekit.layers import SCSE, ConvBlock
+from restorekit.layers import SCSE, ConvBlock, ResBlock
 from restorekit.models import register
 from restorekit.models.backbones import create_backbone, load_pretrained
 from restorekit.models.base import Restorer, check_choice
@@ -83,6 +89,8 @@ class ResNetUNet(Restorer):
             predicts the image directly (False).
         full_skip: channels of a full-resolution branch on the input, concatenated into
             the last decoder level (0: none, as the seed's network).
+        refine: residual blocks at full resolution before the output conv (module
+            docstring), each starting as the identity.
 
     Attributes:
         encoder_source: which weights the encoder started from (quote it in results).
@@ -108,6 +116,7 @@ class ResNetUNet(Restorer):
         decoder_widths: Sequence[int] = (256, 128, 64, 32, 16),
         residual: bool = False,
         full_skip: int = 0,
+        refine: int = 0,
     ) -> None:
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
@@ -120,6 +129,8 @@ class ResNetUNet(Restorer):
             raise ValueError(f"decoder_widths must be five positive integers, got {widths!r}")
         if isinstance(full_skip, bool) or not isinstance(full_skip, int) or full_skip < 0:
             raise ValueError(f"full_skip must be an integer >= 0, got {full_skip!r}")
+        if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
+            raise ValueError(f"refine must be an integer >= 0, got {refine!r}")
         self.in_channels = in_channels
         self.residual = residual
         self.full = ConvBlock(in_channels, full_skip) if full_skip else None
@@ -138,6 +149,10 @@ class ResNetUNet(Restorer):
             _DecoderLevel(cin, skip, cout)
             for cin, skip, cout in zip((channels[4], *widths[:-1]), skips, widths, strict=True)
         )
+        self.refine = nn.Sequential(*(ResBlock(widths[-1]) for _ in range(refine)))
+        for block in self.refine:  # each starts as the identity (module docstring)
+            nn.init.zeros_(block.body[-1].weight)
+            nn.init.zeros_(block.body[-1].bias)
         self.head = nn.Conv2d(widths[-1], in_channels, 1)
         if residual:  # start as the identity (module docstring)
             nn.init.zeros_(self.head.weight)
@@ -149,5 +164,5 @@ class ResNetUNet(Restorer):
         skips = [*reversed(features[:-1]), None if self.full is None else self.full(x)]
         for level, skip in zip(self.decoder, skips, strict=True):
             y = level(y, skip)
-        y = self.head(y)
+        y = self.head(self.refine(y))
         return x + y if self.residual else y

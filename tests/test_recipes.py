@@ -285,7 +285,7 @@ def test_val_repeat_gives_each_validation_image_its_own_crops_and_noise() -> Non
         load_recipe(find_recipe("defect_denoise"), ("data.val_repeat=0",))
 
 
-def test_val_degradation_leaves_validation_slices_as_they_are() -> None:
+def test_val_degradation_leaves_validation_slices_as_they_are(tmp_path: Path) -> None:
     from restorekit.degrade.resize import imresize
     from restorekit.train.recipe import build_datasets
 
@@ -298,3 +298,8 @@ def test_val_degradation_leaves_validation_slices_as_they_are() -> None:
     assert (noisy["gt"] - item["gt"]).abs().mean() > 0.02  # without it: noise in the truth
     with pytest.raises(ConfigError, match=r"data\.val_degradation: unknown degradation 'fog'"):
         load_recipe(find_recipe("sr_edsr"), ("data.val_degradation=fog",))
+    with pytest.raises(ConfigError, match=r"data\.val_degradation: scale 3 differs"):
+        load_recipe(find_recipe("sr_edsr"), ("data.val_degradation=bicubic_x3",))
+    folder = ("data.source=null", f"data.folder={tmp_path}", "data.val_degradation=bicubic_x2")
+    with pytest.raises(ConfigError, match=r"data\.val_degradation: needs data\.source"):
+        load_recipe(find_recipe("sr_edsr"), folder)

@@ -292,10 +292,16 @@ def _check_names(recipe: Recipe) -> None:
         except ValueError as err:
             raise ConfigError(f"data.degradation: {err}") from None
     if recipe.data.val_degradation is not None:
+        if recipe.data.source is None:
+            raise ConfigError("data.val_degradation: needs data.source (a prepared folder "
+                              "holds its own validation pairs)")  # fmt: skip
         try:
-            create_degradation(recipe.data.val_degradation)
+            val_scale = create_degradation(recipe.data.val_degradation).scale
         except ValueError as err:
             raise ConfigError(f"data.val_degradation: {err}") from None
+        if val_scale != data_degradation(recipe.data).scale:
+            raise ConfigError(f"data.val_degradation: scale {val_scale} differs from "
+                              f"data.degradation's")  # fmt: skip
     if recipe.data.folder is not None and not recipe.data.folder.is_dir():
         raise ConfigError(f"data.folder: {recipe.data.folder} is not a folder")
     if recipe.train.uses("adversarial") and recipe.discriminator is None:
@@ -357,9 +363,9 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
                            resample=spec.resample, gray_fraction=spec.gray_fraction,
                            **common)  # fmt: skip
-    # A different seed: validation noise is not the training noise of the same image.
     if spec.val_degradation is not None:
         degradation = create_degradation(spec.val_degradation)
+    # A different seed: validation noise is not the training noise of the same image.
     val = SyntheticPairs(pick(val_idx), degradation, seed=seed + 1, crop=spec.val_crop,
                          repeat=spec.val_repeat, **common)  # fmt: skip
     return train, val

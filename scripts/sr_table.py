@@ -60,9 +60,10 @@ def main() -> None:
 
 def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
     models = {Path(n).name: load_model(n) for n in names}
-    methods = [Method(n, m, "shipped weights") for n, m in models.items()]
+    where = {Path(n).name: "training run" if "/" in n else "shipped weights" for n in names}
+    methods = [Method(n, m, where[n]) for n, m in models.items()]
     if ensemble:
-        methods += [Method(ensemble_label(n, m), m, "shipped weights", ensemble=True)
+        methods += [Method(ensemble_label(n, m), m, where[n], ensemble=True)
                     for n, m in models.items()]  # fmt: skip
     bicubic = create_baseline("bicubic", scale=scale)
     methods.append(Method(bicubic.describe(), bicubic, "classical baseline"))

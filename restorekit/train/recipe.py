@@ -288,7 +288,7 @@ def _check_names(recipe: Recipe) -> None:
         raise ConfigError("data.degradation: data.source needs one (restorekit degradations)")
     if recipe.data.degradation is not None:
         try:
-            data_degradation(recipe.data)
+            train_op = data_degradation(recipe.data)
         except ValueError as err:
             raise ConfigError(f"data.degradation: {err}") from None
     if recipe.data.val_degradation is not None:
@@ -296,12 +296,12 @@ def _check_names(recipe: Recipe) -> None:
             raise ConfigError("data.val_degradation: needs data.source (a prepared folder "
                               "holds its own validation pairs)")  # fmt: skip
         try:
-            val_scale = create_degradation(recipe.data.val_degradation).scale
+            val_op = data_degradation(recipe.data, validation=True)
         except ValueError as err:
             raise ConfigError(f"data.val_degradation: {err}") from None
-        if val_scale != data_degradation(recipe.data).scale:
-            raise ConfigError(f"data.val_degradation: scale {val_scale} differs from "
-                              f"data.degradation's")  # fmt: skip
+        if val_op.scale != train_op.scale:
+            raise ConfigError(f"data.val_degradation: scale {val_op.scale} differs from "
+                              f"data.degradation's ({train_op.scale})")  # fmt: skip
     if recipe.data.folder is not None and not recipe.data.folder.is_dir():
         raise ConfigError(f"data.folder: {recipe.data.folder} is not a folder")
     if recipe.train.uses("adversarial") and recipe.discriminator is None:
@@ -363,16 +363,18 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
                            resample=spec.resample, gray_fraction=spec.gray_fraction,
                            **common)  # fmt: skip
-    if spec.val_degradation is not None:
-        degradation = create_degradation(spec.val_degradation)
     # A different seed: validation noise is not the training noise of the same image.
-    val = SyntheticPairs(pick(val_idx), degradation, seed=seed + 1, crop=spec.val_crop,
+    val_degradation = data_degradation(spec, validation=True)
+    val = SyntheticPairs(pick(val_idx), val_degradation, seed=seed + 1, crop=spec.val_crop,
                          repeat=spec.val_repeat, **common)  # fmt: skip
     return train, val
 
 
-def data_degradation(spec: DataSpec) -> Degradation:
-    """The operator that ``data.degradation`` and ``data.degradation_params`` name."""
+def data_degradation(spec: DataSpec, *, validation: bool = False) -> Degradation:
+    """The operator that ``data.degradation`` and ``data.degradation_params`` name; with
+    ``validation``, ``data.val_degradation`` instead when it is set."""
+    if validation and spec.val_degradation is not None:
+        return create_degradation(spec.val_degradation)
     assert spec.degradation is not None
     return create_degradation(spec.degradation, **spec.degradation_params)
 

@@ -15,6 +15,7 @@ adds training runs' best weights (one scale) beside the shipped ones, to decide 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def main() -> None:
 
 def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
     models = {Path(n).name: load_model(n) for n in names}
+    for name, model in models.items():
+        if model.model_kwargs.get("scale") != scale:
+            print(f"sr_table: {name} is a x{model.model_kwargs.get('scale')} model, not "
+                  f"x{scale}", file=sys.stderr)  # fmt: skip
+            raise SystemExit(2)
     where = {Path(n).name: "training run" if "/" in n else "shipped weights" for n in names}
     methods = [Method(n, m, where[n]) for n, m in models.items()]
     if ensemble:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,7 @@ class ShippedCard:
     task: str  # the card's first line of description
     domain: str  # what it was trained on ("" when the card does not say)
     score: str  # its held-out PSNR / SSIM beside the best classical baseline's
+    protocol: str = ""  # how that score was measured, in brief ("" when the card has none)
 
 
 def shipped_cards() -> list[ShippedCard]:
@@ -99,8 +101,24 @@ def shipped_cards() -> list[ShippedCard]:
         task = next((line for line in lines[1:] if line and not line.startswith("#")), "")
         domain = next((line.removeprefix("- Domain: ").split(" (other")[0]
                        for line in lines if line.startswith("- Domain: ")), "")  # fmt: skip
-        out.append(ShippedCard(name, task, domain, _card_score(name, lines)))
+        score, protocol = _card_score(name, lines), _brief_protocol(lines)
+        out.append(ShippedCard(name, task, domain, score, protocol))
     return out
+
+
+def _brief_protocol(lines: list[str]) -> str:
+    """The first ``Protocol:`` line of a card, cut to what a score needs beside it: the
+    images, channels, border crop, degradation and the precision the model ran in."""
+    line = next((x.removeprefix("Protocol: ") for x in lines if x.startswith("Protocol: ")), "")
+    if not line:
+        return ""
+    head = line.split("; seed")[0]  # images; channels; crop; data range
+    degradation = re.search(r"; seeds? [\d, ]+(?: \([^)]*\))?: (.*?); outputs", line)
+    precision = re.search(r"models in ([^,;(]+)", line)
+    parts = [head.removesuffix("; data range 1")]
+    parts += [degradation.group(1)] if degradation else []
+    parts += [f"models in {precision.group(1).strip()}"] if precision else []
+    return "; ".join(parts)
 
 
 def _card_score(name: str, lines: list[str]) -> str:

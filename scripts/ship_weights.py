@@ -220,6 +220,18 @@ def _packaged(config: dict) -> str | None:
     return None
 
 
+def card_task(config: dict) -> str:
+    """The card's first line, which ``restorekit weights`` prints as the task: the recipe's
+    description without its sentence of options (from " Options: " on), and for
+    super-resolution the scale these weights have and whether the GAN stage trained them."""
+    text = str(config.get("description", "")).split(" Options: ")[0]
+    scale = int(config.get("scale") or 1)
+    if scale > 1:
+        gan = "; the generator after the GAN stage" if config.get("gan") else ""
+        text += f" At x{scale}{gan}."
+    return text
+
+
 def _split_words(source: str) -> str:
     """How a source's images were split, for the card."""
     if source == "mri":
@@ -256,7 +268,7 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     lines = [
         f"# {args.name}",
         "",
-        f"{config.get('description', '')}",
+        card_task(config),
         "",
         *(
             [f"- Domain: {args.domain} (other images work, and are told so)."]

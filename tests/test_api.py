@@ -381,3 +381,31 @@ def test_weights_saved_with_only_the_passed_arguments_still_load(tmp_path: Path)
     loaded = load_model(tmp_path / "old.safetensors")
     assert loaded.model_kwargs["kernel_sizes"] == (9, 5, 5)  # the defaults filled in
     assert same_weights(loaded, model)
+
+
+def test_a_cards_protocol_is_cut_to_what_its_score_needs() -> None:
+    from restorekit.api import _brief_protocol
+
+    # The first Protocol line of sr_casr_x3.md as ship_weights wrote it (stop 21).
+    line = (
+        "Protocol: the test split of mri (26 of 213 images, its own split); gray; crop 3; "
+        "data range 1; seed 0: Bicubic(scale=3); outputs clipped to [0,1], float (not "
+        "quantised); LR by MATLAB imresize (antialiased bicubic, a = -0.5), "
+        "restorekit.degrade.imresize; models in bf16 autocast, channels_last (auto: AMD EPYC "
+        "has AVX512-BF16), baselines in fp32, NCHW (a classical baseline: always fp32)."
+    )
+    assert _brief_protocol(["| a | b |", line]) == (
+        "the test split of mri (26 of 213 images, its own split); gray; crop 3; "
+        "Bicubic(scale=3); models in bf16 autocast"
+    )
+    # Several seeds, and a degradation with '; ' inside its parentheses (ffa_light.md).
+    haze = (
+        "Protocol: all 1 images of motorcycle; RGB; crop 0; data range 1; seeds 0, 1, 2 (mean "
+        "over seeds per image): Haze(depth_prior='random'; far-end transmission 0.09..1.00); "
+        "outputs clipped to [0,1]; models in fp32, NCHW."
+    )
+    assert _brief_protocol([haze]) == (
+        "all 1 images of motorcycle; RGB; crop 0; Haze(depth_prior='random'; far-end "
+        "transmission 0.09..1.00); models in fp32"
+    )
+    assert _brief_protocol(["no protocol here"]) == ""

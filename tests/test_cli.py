@@ -168,6 +168,8 @@ def test_weights_lists_each_shipped_model_with_its_task_and_score(
     for name in list_weights():
         block = out.split(f"{name}\n", 1)[1].split("\n\n")[0]
         assert "  task:   " in block and "  test:   " in block, name
+        # under its score, how it was measured: images, crop, degradation, precision
+        assert "; crop " in block.split("  test:   ")[1] and "models in " in block, name
     # A face model's card: its domain and its score beside the best classical baseline.
     if "face_attention_unet_low" in list_weights():
         block = out.split("face_attention_unet_low\n", 1)[1]
@@ -175,6 +177,10 @@ def test_weights_lists_each_shipped_model_with_its_task_and_score(
         assert " dB / 0.9" in block and "(best classical: bm3d " in block
         # Its self-ensemble row is its own score, never mistaken for a classical baseline.
         assert " with --ensemble (best classical: bm3d " in block.split("\n")[2]
+        assert block.split("\n")[3].strip().startswith("the test split of lfw_faces")
+    if "sr_casr_x3" in list_weights():  # the weights' own scale, not the recipe's options
+        block = out.split("sr_casr_x3\n", 1)[1]
+        assert block.split("\n")[0].endswith("At x3.") and "scale=" not in block.split("\n")[0]
 
 
 def test_degrade_takes_an_operator_with_parameters(photos: Path, tmp_path: Path) -> None:

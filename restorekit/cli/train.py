@@ -130,6 +130,8 @@ def list_weights_cmd() -> None:
         if card.domain:
             typer.echo(f"  domain: {card.domain}")
         typer.echo(f"  test:   {card.score}")
+        if card.protocol:
+            typer.echo(f"          {card.protocol}")
 
 
 @app.command("models")

@@ -20,6 +20,7 @@ from restorekit.data import (
     open_dataset,
 )
 from restorekit.degrade import create_degradation, imresize
+from restorekit.degrade.base import Degradation, Degraded
 from restorekit.io import write_image
 
 
@@ -257,6 +258,37 @@ def test_resample_gives_clean_crops_the_spectrum_of_upscaled_images() -> None:
     assert variation(smooth) < 0.5 * variation(plain)
     with pytest.raises(ValueError, match="resample"):
         SyntheticPairs(photo, "gaussian_low", seed=0, resample=1)
+
+
+def test_zoom_cuts_crops_at_a_drawn_scale_and_shrinks_them() -> None:
+    g = torch.Generator().manual_seed(3)
+    photo, depth = torch.rand(3, 64, 64, generator=g), torch.rand(1, 64, 64, generator=g)
+    # At zoom 0.5 the 64-pixel window of a 32-pixel crop is the whole image: its only
+    # offset, so the crop is MATLAB imresize of the whole image, and the depth with it.
+    item = SyntheticPairs([photo], "gaussian_low", seed=0, crop=32, augment=False,
+                          zoom=(0.5, 0.5))[0]  # fmt: skip
+    assert torch.equal(item["gt"], imresize(photo[None].double(), size=(32, 32))[0].float())
+
+    class DepthAsImage(Degradation):  # lq = the depth map the dataset hands over
+        inputs = ("depth",)
+
+        def forward(self, x, *, generator, depth=None):
+            return Degraded(depth.expand_as(x), None, {})
+
+    example = Example("p", photo, depth=depth)
+    item = SyntheticPairs([example], DepthAsImage(), seed=0, crop=32, augment=False,
+                          zoom=(0.5, 0.5))[0]  # fmt: skip
+    expected = imresize(depth[None].double(), size=(32, 32))[0].float()
+    torch.testing.assert_close(item["lq"][:1], expected)
+    # A window never passes the image's shorter side: zoom 0.1 on 64 pixels is zoom 0.5.
+    far = SyntheticPairs([photo], "gaussian_low", seed=0, crop=32, augment=False,
+                         zoom=(0.1, 0.1))[0]  # fmt: skip
+    assert torch.equal(far["gt"], item["gt"])
+    for bad in ((0.0, 0.5), (0.6, 0.5), (0.5, 1.5)):
+        with pytest.raises(ValueError, match="zoom"):
+            SyntheticPairs([photo], "gaussian_low", seed=0, crop=32, zoom=bad)
+    with pytest.raises(ValueError, match="needs a crop"):
+        SyntheticPairs([photo], "gaussian_low", seed=0, crop=None, zoom=(0.5, 1))
 
 
 def test_gray_fraction_makes_gray_items_with_one_channel_noise():

@@ -88,6 +88,7 @@ def test_scale_sets_model_degradation_and_crop(scale: int) -> None:
         ("train.stages.0.gamma=-1", "train.stages[0].gamma: must be > 0 and <= 1, got -1.0"),
         ("data.limit=0", "data.limit: must be >= 1, got 0"),
         ("data.channels=2", "data.channels: expected one of 1, 3, got 2"),
+        ("data.zoom=[0.5,0.25]", "data.zoom must be [lo, hi] with 0 < lo <= hi <= 1"),
     ],
 )
 def test_config_errors_name_the_key(override: str, message: str) -> None:

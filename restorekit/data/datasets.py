@@ -405,6 +405,11 @@ class SyntheticPairs(_Epochs):
         resample: resize each clean crop down to this side and back (MATLAB bicubic), so
             photos take on the spectrum of data made that way: the LFW faces are 25x25
             crops resized to 48x48, so photo crops resampled through 25 look like them.
+        zoom: (lo, hi) with 0 < lo <= hi <= 1: each crop is cut at a scale drawn from
+            this range, a window of ``crop / scale`` pixels (at most the image's shorter
+            side) shrunk to ``crop`` (MATLAB bicubic, antialiased; the depth map with it).
+            Large photos then also show whole objects in a crop, at the scale of the
+            smaller images a user restores, not only zoomed-in texture. None: no zoom.
         gray_fraction: this share of the RGB items is made gray: the clean crop is turned
             to luma, degraded as one channel and both sides repeated to three, so an RGB
             network also learns gray images, whose noise is the same in every channel
@@ -437,6 +442,7 @@ class SyntheticPairs(_Epochs):
         jitter: bool = False,
         resample: int | None = None,
         gray_fraction: float = 0.0,
+        zoom: tuple[float, float] | None = None,
     ) -> None:
         if not images:
             raise ValueError("SyntheticPairs needs at least one image")
@@ -458,6 +464,13 @@ class SyntheticPairs(_Epochs):
         if resample is not None and resample < 2:
             raise ValueError(f"resample must be at least 2 pixels, got {resample}")
         self.resample = resample
+        if zoom is not None:
+            lo, hi = (float(v) for v in zoom)
+            if not 0 < lo <= hi <= 1 or crop is None:
+                raise ValueError(f"zoom must be (lo, hi) with 0 < lo <= hi <= 1, and needs "
+                                 f"a crop; got {zoom} with crop {crop}")  # fmt: skip
+            zoom = (lo, hi)
+        self.zoom = zoom
         if not 0.0 <= gray_fraction <= 1.0:
             raise ValueError(f"gray_fraction must be in [0, 1], got {gray_fraction}")
         self.gray_fraction = float(gray_fraction)
@@ -480,6 +493,13 @@ class SyntheticPairs(_Epochs):
             self._cached += gt.nbytes
         return gt
 
+    def _zoom_window(self, image: torch.Tensor, gen: torch.Generator) -> int:
+        """The side of the window a zoomed crop is cut from (see ``zoom``)."""
+        assert self.zoom is not None and self.crop is not None
+        lo, hi = self.zoom
+        scale = lo + (hi - lo) * float(torch.rand((), generator=gen, dtype=torch.float64))
+        return max(self.crop, min(round(self.crop / scale), *image.shape[-2:]))
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         with single_thread():  # small crops: threads cost more than they save
             return self._item(index)
@@ -492,11 +512,17 @@ class SyntheticPairs(_Epochs):
         depth = ex.depth if self._takes_depth else None
         gen = self._generator(index)
         if self.crop is not None:
+            window = self.crop if self.zoom is None else self._zoom_window(gt, gen)
             try:
                 # A same-size crop of (gt, depth): the pair's lq is made afterwards.
-                _, gt, depth = paired_random_crop(gt, gt, size=self.crop, mask=depth, generator=gen)
+                _, gt, depth = paired_random_crop(gt, gt, size=window, mask=depth, generator=gen)
             except ValueError as err:
                 raise ValueError(f"image {ex.name!r}: {err}") from None
+            if window != self.crop:
+                size = (self.crop, self.crop)
+                gt = imresize(gt[None].double(), size=size)[0].clamp(0, 1).to(torch.float32)
+                if depth is not None:
+                    depth = imresize(depth[None].double(), size=size)[0].to(depth.dtype)
         else:
             gt = modcrop(gt, self.scale)
             depth = None if depth is None else modcrop(depth, self.scale)

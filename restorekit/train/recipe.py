@@ -107,6 +107,9 @@ class DataSpec:
     resample: Annotated[int, Range(ge=2)] | None = (
         None  # clean crops resized down to N px and back (LFW-like)
     )
+    # Random resized crops: each training crop cut at a scale drawn from [lo, hi] (0 < lo
+    # <= hi <= 1) and shrunk to data.crop, so large photos also show whole objects.
+    zoom: tuple[float, float] | None = None
     # RGB training items made gray (luma, one-channel noise, repeated): RGB denoisers
     # that must also take gray photos.
     gray_fraction: Annotated[float, Range(ge=0, le=1)] = 0.0
@@ -124,6 +127,9 @@ class DataSpec:
             raise ValueError("give exactly one of data.source and data.folder")
         if self.repeat < 1:
             raise ValueError(f"data.repeat must be a positive integer, got {self.repeat}")
+        if self.zoom is not None and not 0 < self.zoom[0] <= self.zoom[1] <= 1:
+            raise ValueError(f"data.zoom must be [lo, hi] with 0 < lo <= hi <= 1, got "
+                             f"{list(self.zoom)}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -362,7 +368,7 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
     train = SyntheticPairs(pick(train_idx) + mixed, degradation, seed=seed, crop=spec.crop,
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
                            resample=spec.resample, gray_fraction=spec.gray_fraction,
-                           **common)  # fmt: skip
+                           zoom=spec.zoom, **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
     val_degradation = data_degradation(spec, validation=True)
     val = SyntheticPairs(pick(val_idx), val_degradation, seed=seed + 1, crop=spec.val_crop,

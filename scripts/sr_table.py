@@ -66,7 +66,8 @@ def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
             print(f"sr_table: {name} is a x{model.model_kwargs.get('scale')} model, not "
                   f"x{scale}", file=sys.stderr)  # fmt: skip
             raise SystemExit(2)
-    where = {Path(n).name: "training run" if "/" in n else "shipped weights" for n in names}
+    where = {Path(n).name: "training run" if Path(n).is_dir() else "shipped weights"
+             for n in names}  # fmt: skip
     methods = [Method(n, m, where[n]) for n, m in models.items()]
     if ensemble:
         methods += [Method(ensemble_label(n, m), m, where[n], ensemble=True)

@@ -58,6 +58,7 @@ __all__ = [
     "PairFiles",
     "PairedImages",
     "SyntheticPairs",
+    "check_zoom",
     "detect_layout",
     "find_pairs",
     "find_reside",
@@ -87,6 +88,19 @@ class PairFiles:
     lq: Path
     gt: Path
     mask: Path | None = None
+
+
+def check_zoom(zoom: Sequence[float], *, name: str = "zoom") -> tuple[float, float]:
+    """``zoom`` as a (lo, hi) tuple of floats, checked: 0 < lo <= hi <= 1 (see
+    :class:`SyntheticPairs`); ``name`` is the key a ValueError names.
+
+    >>> check_zoom([0.25, 1])
+    (0.25, 1.0)
+    """
+    lo, hi = (float(v) for v in zoom)
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"{name} must be [lo, hi] with 0 < lo <= hi <= 1, got {[lo, hi]}")
+    return lo, hi
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
@@ -464,13 +478,9 @@ class SyntheticPairs(_Epochs):
         if resample is not None and resample < 2:
             raise ValueError(f"resample must be at least 2 pixels, got {resample}")
         self.resample = resample
-        if zoom is not None:
-            lo, hi = (float(v) for v in zoom)
-            if not 0 < lo <= hi <= 1 or crop is None:
-                raise ValueError(f"zoom must be (lo, hi) with 0 < lo <= hi <= 1, and needs "
-                                 f"a crop; got {zoom} with crop {crop}")  # fmt: skip
-            zoom = (lo, hi)
-        self.zoom = zoom
+        if zoom is not None and crop is None:
+            raise ValueError(f"zoom {list(zoom)} needs a crop: it shrinks windows to it")
+        self.zoom = None if zoom is None else check_zoom(zoom)
         if not 0.0 <= gray_fraction <= 1.0:
             raise ValueError(f"gray_fraction must be in [0, 1], got {gray_fraction}")
         self.gray_fraction = float(gray_fraction)
@@ -522,7 +532,8 @@ class SyntheticPairs(_Epochs):
                 size = (self.crop, self.crop)
                 gt = imresize(gt[None].double(), size=size)[0].clamp(0, 1).to(torch.float32)
                 if depth is not None:
-                    depth = imresize(depth[None].double(), size=size)[0].to(depth.dtype)
+                    depth = imresize(depth[None].double(), size=size)[0].clamp(0, 1)
+                    depth = depth.to(torch.float32)
         else:
             gt = modcrop(gt, self.scale)
             depth = None if depth is None else modcrop(depth, self.scale)

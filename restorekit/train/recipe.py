@@ -39,7 +39,13 @@ from restorekit.config import (
     set_dotted,
     to_dict,
 )
-from restorekit.data import SyntheticPairs, load_examples, open_dataset, split_indices
+from restorekit.data import (
+    SyntheticPairs,
+    check_zoom,
+    load_examples,
+    open_dataset,
+    split_indices,
+)
 from restorekit.degrade import Degradation, create_degradation
 from restorekit.losses import GANLoss, PerceptualLoss
 from restorekit.models import create_model, list_models, model_signature
@@ -127,9 +133,8 @@ class DataSpec:
             raise ValueError("give exactly one of data.source and data.folder")
         if self.repeat < 1:
             raise ValueError(f"data.repeat must be a positive integer, got {self.repeat}")
-        if self.zoom is not None and not 0 < self.zoom[0] <= self.zoom[1] <= 1:
-            raise ValueError(f"data.zoom must be [lo, hi] with 0 < lo <= hi <= 1, got "
-                             f"{list(self.zoom)}")  # fmt: skip
+        if self.zoom is not None:
+            check_zoom(self.zoom, name="data.zoom")
 
 
 @dataclass(frozen=True)

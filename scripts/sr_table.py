@@ -101,7 +101,31 @@ def _table(scale: int, names: list[str], *, ensemble: bool = False) -> str:
             f"{format_mean_se(r['psnr'], r['psnr_se'], 2)} | "
             f"{format_mean_se(r['ssim'], r['ssim_se'], 4)} | {gain:+.2f} dB | {vols} |"
         )
-    return "\n".join(lines)
+    psnr = {r["method"]: r["psnr"] for r in rows}
+    return "\n".join([*lines, "", _ranking(psnr, scale)])
+
+
+# The papers' order (BENCHMARKS.md, on natural images): each pair is (better, worse).
+PAPER_ORDER = (("rdn", "edsr"), ("edsr", "drrn"), ("drrn", "srcnn"))
+
+
+def _ranking(psnr: dict[str, float], scale: int) -> str:
+    """The shipped L1 models in PSNR order, and which of the papers' pairs hold here."""
+    shipped = {m: psnr[f"sr_{m}_x{scale}"] for m in MODELS if f"sr_{m}_x{scale}" in psnr}
+    shipped.pop("casrgan", None)  # a GAN trades PSNR for texture: not ranked by PSNR
+    order = " > ".join(m.upper() for m in sorted(shipped, key=shipped.get, reverse=True))
+    pairs = []
+    for better, worse in PAPER_ORDER:
+        if better in shipped and worse in shipped:
+            gap = shipped[better] - shipped[worse]
+            verdict = "holds" if gap >= 0 else "reversed"
+            pairs.append(f"{better.upper()} over {worse.upper()} {verdict} ({gap:+.2f} dB)")
+    return (
+        f"Ranking by PSNR: {order}. The papers' order (RDN ≥ EDSR > DRRN > SRCNN, on natural "
+        f"images): {'; '.join(pairs)}. RDN and DRRN ship as cut-down configurations "
+        "(`rdn_small`, `drrn_small`: see their cards): a reversal here holds for these sizes "
+        "and training budgets, not for the papers' networks."
+    )
 
 
 def _cost(method: Method, scale: int) -> tuple[str, str, str]:

@@ -12,8 +12,8 @@ and restored by that system's models and by the classical baselines; the results
   blind photo denoiser and the classical baselines' PSNR-per-noise-level curve.
 - Dehazing (SPEC A): the skimage motorcycle scene, in light and dense haze from its true
   depth; FFA-Net (light) and the dark channel prior.
-- MRI super-resolution (SPEC C): MNI152 T1 slices at x2; EDSR baseline and CASR; MATLAB
-  bicubic.
+- MRI super-resolution (SPEC C): slices of the MRI pool's test volumes at x2, x3 and x4;
+  SRCNN, DRRN, EDSR, RDN and CASR at each scale; MATLAB bicubic.
 - Defect-aware denoising (SPEC D): photo crops with surface defects drawn in (part of the
   truth) and then noise; the SCSE U-Net with the masked loss and its plain-MSE twin,
   whole-image and in-mask scores; non-local means and BM3D.

@@ -19,6 +19,7 @@ _LAZY = {
     "read_volume": "restorekit.io",
     "imresize": "restorekit.degrade",
     "restore": "restorekit.api",
+    "restore_volume": "restorekit.api",
     "load_model": "restorekit.api",
     "list_weights": "restorekit.api",
     "create_model": "restorekit.models",

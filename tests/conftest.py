@@ -1,17 +1,20 @@
 """Suite-wide settings: one torch thread per xdist worker, the `slow` marker, and the checks
-every model test shares (fixtures: ``check_gradients``, ``round_trip``)."""
+every model test shares (fixtures: ``check_gradients``, ``round_trip``), and a tiny trained-
+looking SR model for the commands that restore (``tiny_sr_weights``)."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from restorekit.models import create_model
+from restorekit.train.checkpoint import save_weights
 
 # `make test` runs two xdist workers on this 2-core machine: one thread each avoids
 # oversubscription, which makes convolutions several times slower.
@@ -58,3 +61,16 @@ def check_gradients() -> Callable[[nn.Module, torch.Tensor], None]:
 @pytest.fixture
 def round_trip() -> Callable[[nn.Module, torch.Tensor], None]:
     return _round_trip
+
+
+@pytest.fixture
+def tiny_sr_weights(tmp_path: Path) -> Path:
+    """A tiny 2x gray SRCNN with random weights, saved as training saves it."""
+    torch.manual_seed(0)
+    model = create_model("srcnn", scale=2, filters=(8, 4))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+    file = tmp_path / "sr.safetensors"
+    save_weights(file, model)
+    return file

@@ -36,16 +36,8 @@ def photos(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def weights(tmp_path: Path) -> Path:
-    """A tiny 2x gray SRCNN with random weights, saved as training saves it."""
-    torch.manual_seed(0)
-    model = create_model("srcnn", scale=2, filters=(8, 4))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.1)
-    file = tmp_path / "sr.safetensors"
-    save_weights(file, model)
-    return file
+def weights(tiny_sr_weights: Path) -> Path:
+    return tiny_sr_weights
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -13,6 +13,7 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -48,7 +49,8 @@ def commands() -> list[str]:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The files the README's commands name: photos/, hr/, photo.png, face.png."""
+    """The files the README's commands name: photos/, hr/, photo.png, face.png, scan.nii.gz."""
+    import nibabel as nib
     from skimage import data
 
     root = tmp_path_factory.mktemp("readme")
@@ -62,6 +64,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             Image.fromarray(image).save(root / folder / f"p{i}.png")
     Image.fromarray(astro[100:164, 100:164]).save(root / "photo.png")
     Image.fromarray(cam[:48, :48]).save(root / "face.png")
+    scan = np.stack([cam[:32, :32], cam[32:64, :32]], axis=-1).astype(np.int16)  # 2 slices
+    nib.save(nib.Nifti1Image(scan, np.eye(4)), root / "scan.nii.gz")
     return root
 
 

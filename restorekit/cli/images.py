@@ -150,9 +150,16 @@ class _ImageBatch:
         self.kept = 0  # outputs already there, kept by --skip-existing
 
     def plan(
-        self, out: Path, suffix: str, *, overwrite: bool = False, skip_existing: bool = False
+        self,
+        out: Path,
+        suffix: str,
+        *,
+        volume_suffix: str = "",
+        overwrite: bool = False,
+        skip_existing: bool = False,
     ) -> dict[Path, Path]:
-        """Each input's output ``out/STEM{suffix}``, checked before any work is done.
+        """Each input's output ``out/STEM{suffix}`` (a NIfTI volume's
+        ``out/STEM{volume_suffix}.nii[.gz]``), checked before any work is done.
 
         Refuses (UserError) an output that would be an input, two inputs with one output
         (``a.jpg`` and ``a.png``), an output path that is a folder, and outputs already
@@ -167,7 +174,7 @@ class _ImageBatch:
             raise UserError(f"--out {out}: exists and is not a folder")
         for stale in remove_stale_temporaries(out):
             typer.echo(f"restorekit: removed {stale}, left by a run that was killed", err=True)
-        targets = _output_targets(self.files, out, suffix=suffix)
+        targets = _output_targets(self.files, out, suffix=suffix, volume_suffix=volume_suffix)
         there = [t for t in targets.values() if t.exists() or t.is_symlink()]
         if any(t.is_dir() for t in there):
             raise UserError(f"{next(t for t in there if t.is_dir())}: an output is a folder")
@@ -203,10 +210,10 @@ class _ImageBatch:
         The alpha channel is dropped unless ``keep_alpha``. 16-bit and float (32-bit
         TIFF) inputs are written with 16 bits, the rest with 8.
         """
-        from restorekit.io import read_image, read_image_info
+        from restorekit.io import nifti_stem, read_image, read_image_info
 
         limit = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
-        for path in _progress(self.files, desc):
+        for path in _progress([f for f in self.files if nifti_stem(f) is None], desc):
             try:
                 bit_depth = 16 if read_image_info(path).bit_depth >= 16 else 8
                 x = read_image(path, **limit)
@@ -214,6 +221,12 @@ class _ImageBatch:
                 self.skip(str(err))
                 continue
             yield path, bit_depth, x[None] if keep_alpha else x[None, : 3 if x.shape[0] >= 3 else 1]
+
+    def volumes(self, desc: str):
+        """Yield each NIfTI volume's path (:meth:`images` yields the rest)."""
+        from restorekit.io import nifti_stem
+
+        yield from _progress([f for f in self.files if nifti_stem(f) is not None], desc)
 
     def skip(self, message: str) -> None:
         _fail(message)
@@ -255,7 +268,8 @@ def restore_cmd(
         list[Path],
         typer.Argument(
             metavar="INPUT",
-            help="Image files, or folders: the images directly inside (not sub-folders).",
+            help="Image files or NIfTI volumes (.nii, .nii.gz), or folders: those directly "
+            "inside (not sub-folders).",
         ),
     ],
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
@@ -301,14 +315,18 @@ def restore_cmd(
     Each output is OUT/NAME{suffix}.png (or .tif), NAME being the input's file name
     without its extension, at the input's bit depth (16-bit and float inputs give 16-bit
     outputs) with any alpha channel passed through. Gray models restore RGB channel by
-    channel; RGB models restore gray images as replicated RGB. Nothing is written when
-    an output would replace an input file or two inputs would share an output. A bad
-    file is reported and skipped; the exit code is then 2.
+    channel; RGB models restore gray images as replicated RGB. A NIfTI volume is
+    restored slice by slice along its third axis (every volume of a 4D file) and written
+    as OUT/NAME{suffix}.nii[.gz], float32 in its own intensity units; after
+    super-resolution its affine and voxel sizes describe the finer grid (same field of
+    view). Nothing is written when an output would replace an input file or two inputs
+    would share an output. A bad file is reported and skipped; the exit code is then 2.
     """
-    from restorekit.api import load_model
+    from restorekit.api import load_model, restore_volume
     from restorekit.api import restore as restore_image
     from restorekit.baselines import Baseline
     from restorekit.inference import ensemble_words
+    from restorekit.io import nifti_stem
 
     if tile is not None and tile < 1:
         raise UserError(f"--tile {tile}: must be a positive number of pixels")
@@ -325,7 +343,11 @@ def restore_cmd(
     classical = isinstance(net, Baseline)
     name = net.describe() if classical else getattr(net, "model_name", model)
     targets = batch.plan(
-        out, f"{suffix}.{fmt.value}", overwrite=overwrite, skip_existing=skip_existing
+        out,
+        f"{suffix}.{fmt.value}",
+        volume_suffix=suffix,
+        overwrite=overwrite,
+        skip_existing=skip_existing,
     )
     told = False
     for path, bit_depth, x in batch.images(f"restore {name}", keep_alpha=True):
@@ -355,6 +377,16 @@ def restore_cmd(
             batch.skip(f"{path}: out of memory ({str(err).splitlines()[0]}); try --tile 512")
             continue
         batch.write(path, targets[path], y, bit_depth=bit_depth)
+    for path in batch.volumes(f"restore {name}"):
+        try:
+            restore_volume(path, targets[path], model=net, tile=tile, overlap=overlap,
+                           ensemble=ensemble, precision=precision, memory_format=memory_format,
+                           device=device, memory_budget=budget)  # fmt: skip
+        except (ValueError, ImportError) as err:  # unreadable, or nibabel missing
+            message = str(err)
+            batch.skip(message if message.startswith(str(path)) else f"{path}: {message}")
+        except OSError as err:
+            batch.skip(f"{path}: cannot write {targets[path]}: {err.strerror or err}")
     settings = f"tile {tile}, overlap {overlap}" if tile else "no tiling"
     used = net.weights_file or ("none: a classical baseline" if classical else "none (untrained)")
     details = (
@@ -363,7 +395,9 @@ def restore_cmd(
     )
     # finish() fills in {n} with str.format: braces in the paths must stay literal.
     details = details.replace("{", "{{").replace("}", "}}")
-    batch.finish(f"restored {{n}} of {len(targets)} images {details}")
+    volumes = sum(nifti_stem(f) is not None for f in targets)
+    what = {0: "images", len(targets): "volumes"}.get(volumes, "images and volumes")
+    batch.finish(f"restored {{n}} of {len(targets)} {what} {details}")
 
 
 def _outside_domain(domain: dict | None, x, name: str) -> str | None:
@@ -386,16 +420,18 @@ def _outside_domain(domain: dict | None, x, name: str) -> str | None:
 
 
 def _input_files(inputs: list[Path]) -> list[Path]:
-    """The image files named, folders expanded (sorted by name), each file once.
+    """The files named, folders expanded to their images and NIfTI volumes (sorted by
+    name), each file once.
 
     Refuses (UserError) a missing input and no images at all.
     """
-    from restorekit.io import list_images
+    from restorekit.io import list_images, nifti_stem
 
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            files += list_images(item)
+            volumes = [f for f in item.iterdir() if f.is_file() and nifti_stem(f) is not None]
+            files += sorted(list_images(item) + volumes, key=lambda f: f.name)
         elif item.is_file():
             files.append(item)
         else:
@@ -408,17 +444,28 @@ def _input_files(inputs: list[Path]) -> list[Path]:
     return list(unique.values())
 
 
-def _output_targets(files: list[Path], out: Path, *, suffix: str) -> dict[Path, Path]:
-    """Input file -> ``out/STEM{suffix}``, in order.
+def _output_targets(
+    files: list[Path], out: Path, *, suffix: str, volume_suffix: str = ""
+) -> dict[Path, Path]:
+    """Input file -> ``out/STEM{suffix}``, in order; a NIfTI volume ``scan.nii.gz`` ->
+    ``out/scan{volume_suffix}.nii.gz``.
 
     Refuses (UserError) an output that would be an input file, and two inputs that would
     be written to the same output (``a.jpg`` and ``a.png``).
     """
+    from restorekit.io import nifti_stem
+
     inputs = {f.resolve(): f for f in files}
     targets: dict[Path, Path] = {}
     written: dict[Path, Path] = {}
     for file in files:
-        target = out / f"{file.stem}{suffix}"
+        stem = nifti_stem(file)
+        name = (
+            f"{file.stem}{suffix}"
+            if stem is None
+            else stem + volume_suffix + file.name[len(stem) :]
+        )
+        target = out / name
         key = target.resolve()
         if key in inputs:
             raise UserError(

@@ -1,7 +1,8 @@
 """Read and write images and medical volumes as float tensors in [0, 1].
 
 Images (``images.py``): PNG, JPEG, TIFF and BMP, 8/16-bit, gray/RGB/RGBA/palette.
-Volumes (``volumes.py``): NIfTI, DICOM and fastMRI ``.h5`` as (S, 1, H, W) slice stacks.
+Volumes (``volumes.py``): NIfTI, DICOM and fastMRI ``.h5`` as (S, 1, H, W) slice stacks;
+NIfTI also written back, restored.
 Errors name the file; writes are atomic.
 """
 
@@ -16,7 +17,7 @@ from restorekit.io.images import (
     read_image_info,
     write_image,
 )
-from restorekit.io.volumes import read_volume
+from restorekit.io.volumes import nifti_stem, read_nifti_slices, read_volume, write_nifti_slices
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -25,8 +26,11 @@ __all__ = [
     "ImageInfo",
     "ImageReadError",
     "list_images",
+    "nifti_stem",
     "read_image",
     "read_image_info",
+    "read_nifti_slices",
     "read_volume",
     "write_image",
+    "write_nifti_slices",
 ]

@@ -12,16 +12,20 @@ References:
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
+
+from restorekit.utils import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +111,12 @@ def _optional(module: str, what: str) -> ModuleType:
 
 def _normalise_volume(vol: np.ndarray, src: Path) -> torch.Tensor:
     """(S, H, W) -> (S, 1, H, W) float32, min-max over the whole volume."""
+    return _normalised(vol, src)[0]
+
+
+def _normalised(vol: np.ndarray, src: Path) -> tuple[torch.Tensor, float, float]:
+    """(S, H, W) -> ((S, 1, H, W) float32 in [0, 1], lo, hi): min-max over the whole
+    volume, non-finite voxels set to the minimum (logged)."""
     vol = np.asarray(vol, dtype=np.float64)
     finite = np.isfinite(vol)
     if not finite.all():
@@ -114,9 +124,9 @@ def _normalise_volume(vol: np.ndarray, src: Path) -> torch.Tensor:
             raise ValueError(f"{src}: volume holds no finite values")
         logger.warning("%s: %d non-finite voxels set to the minimum", src, (~finite).sum())
         vol = np.where(finite, vol, vol[finite].min())
-    lo, hi = vol.min(), vol.max()
+    lo, hi = float(vol.min()), float(vol.max())
     out = (vol - lo) / (hi - lo) if hi > lo else np.zeros_like(vol)
-    return torch.from_numpy(out.astype(np.float32))[:, None]
+    return torch.from_numpy(out.astype(np.float32))[:, None], lo, hi
 
 
 def _read_nifti(src: Path) -> np.ndarray:
@@ -140,6 +150,87 @@ def _read_nifti(src: Path) -> np.ndarray:
     if data.ndim == 2:
         data = data[..., None]
     return np.moveaxis(data, -1, 0)  # (X, Y, Z) -> (Z, X, Y)
+
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def nifti_stem(path: str | os.PathLike[str]) -> str | None:
+    """``"scan"`` for ``scan.nii`` or ``scan.nii.gz``; None for anything else."""
+    name = Path(path).name
+    return next((name[: -len(e)] for e in NIFTI_SUFFIXES if name.lower().endswith(e)), None)
+
+
+@dataclass(frozen=True)
+class NiftiSlices:
+    """Every 2D slice of a NIfTI file in [0, 1], and what writing them back needs.
+
+    The slices run along the third voxel axis, for every volume of a 4D (or 5D...)
+    file; ``lo`` and ``hi`` are the file's intensities that map to 0 and 1.
+    """
+
+    slices: torch.Tensor  # (N, 1, X, Y) float32
+    lo: float
+    hi: float
+    shape: tuple[int, ...]  # the data's (X, Y, Z, ...)
+    image: Any  # the nibabel image: its header and affine
+
+
+def read_nifti_slices(path: str | os.PathLike[str]) -> NiftiSlices:
+    """Read a NIfTI file for :func:`write_nifti_slices` to write back, restored.
+
+    Unlike :func:`read_volume`, which reads the first volume of a 4D file for training,
+    this keeps every volume.
+    """
+    nib, src = _optional("nibabel", "NIfTI"), Path(path)
+    try:
+        img = nib.load(str(src))
+        data = np.asarray(img.dataobj)
+    except Exception as err:
+        raise ValueError(f"{src}: cannot read NIfTI ({err})") from err
+    if data.ndim < 2 or data.dtype.kind not in "biuf":
+        raise ValueError(f"{src}: NIfTI data {data.dtype} {data.shape} is not a real-valued "
+                         "image of 2 or more dimensions")  # fmt: skip
+    stack = np.moveaxis(data.reshape(*data.shape[:2], -1), -1, 0)  # (N, X, Y)
+    slices, lo, hi = _normalised(stack, src)
+    return NiftiSlices(slices, lo, hi, tuple(data.shape), img)
+
+
+def write_nifti_slices(
+    path: str | os.PathLike[str], slices: torch.Tensor, source: NiftiSlices
+) -> None:
+    """Write ``slices`` (N, 1, sX, sY) in [0, 1], restored from ``source``, as NIfTI.
+
+    Intensities go back to the source's range as float32. When the slices are ``s``
+    times larger than the source's (super-resolution), the voxels shrink ``s`` times in
+    plane: the affine and the header's voxel sizes say so, with voxel centres placed as
+    MATLAB ``imresize`` places pixels (the same field of view). The header is otherwise
+    the source's. ``.nii.gz`` is gzip-compressed; the write is atomic.
+    """
+    target = Path(path)
+    n, x, y = source.slices.shape[0], *source.shape[:2]
+    sx, sy = slices.shape[-2:]
+    if slices.shape[:2] != (n, 1) or sx % x or sy % y or sx // x != sy // y:
+        raise ValueError(f"{target}: {tuple(slices.shape)} slices do not fit "
+                         f"{tuple(source.slices.shape)} ones scaled evenly in plane")  # fmt: skip
+    scale = sx // x
+    stack = slices[:, 0].double().numpy() * (source.hi - source.lo) + source.lo
+    data = np.moveaxis(stack, 0, -1).reshape(sx, sy, *source.shape[2:]).astype(np.float32)
+    zoom = np.diag([1 / scale, 1 / scale, 1.0, 1.0])
+    zoom[:2, 3] = (1 / scale - 1) / 2  # new voxel i sits at old (i + 0.5) / s - 0.5
+    affine = source.image.affine @ zoom
+    header = source.image.header.copy()
+    header.set_data_dtype(np.float32)
+    out = type(source.image)(data, affine, header)
+    for form in ("qform", "sform"):  # keep the source's codes: the affine means the same
+        code = int(header[f"{form}_code"])
+        if code:
+            getattr(out, f"set_{form}")(affine, code=code)
+    raw = out.to_bytes()
+    if target.name.lower().endswith(".gz"):
+        raw = gzip.compress(raw, compresslevel=6, mtime=0)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(raw)
 
 
 def _read_h5(src: Path, key: str | None) -> np.ndarray:

@@ -121,3 +121,22 @@ def test_cli_restores_volumes_beside_images_and_reports_a_broken_one(
     # The output is there now: a second run refuses to replace it unless told to.
     assert run([*argv[:-2], "--suffix", "_x2", str(folder / "brain.nii.gz")]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_dicom_is_named_as_such_not_read_as_a_broken_image(
+    tmp_path: Path, tiny_sr_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pydicom.data import get_testdata_file
+
+    from restorekit.io import ImageReadError, read_image
+
+    # MR_small.dcm's 128-byte preamble holds a TIFF header: it once read as a corrupt TIFF.
+    folder = tmp_path / "series"
+    folder.mkdir()
+    dicom = folder / "MR_small.dcm"
+    dicom.write_bytes(Path(get_testdata_file("MR_small.dcm")).read_bytes())
+    with pytest.raises(ImageReadError, match=r"MR_small\.dcm: a DICOM file, not an image"):
+        read_image(dicom)
+    model = str(tiny_sr_weights)
+    assert run(["restore", str(folder), "--model", model, "--out", str(tmp_path / "o")]) == 2
+    assert "holds DICOM files: restore the series as NIfTI" in capsys.readouterr().err

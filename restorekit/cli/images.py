@@ -440,8 +440,21 @@ def _input_files(inputs: list[Path]) -> list[Path]:
     for file in files:
         unique.setdefault(file.resolve(), file)
     if not unique:
-        raise UserError(f"no images found in {', '.join(map(str, inputs))}")
+        dicom = [str(d) for d in inputs if d.is_dir() and _holds_dicom(d)]
+        hint = (f" ({', '.join(dicom)} holds DICOM files: restore the series as NIfTI, "
+                "e.g. from dcm2niix)") if dicom else ""  # fmt: skip
+        raise UserError(f"no images found in {', '.join(map(str, inputs))}{hint}")
     return list(unique.values())
+
+
+def _holds_dicom(folder: Path) -> bool:
+    """Whether a file directly inside ``folder`` is a DICOM file."""
+    from restorekit.io import is_dicom
+
+    try:
+        return any(f.is_file() and is_dicom(f) for f in folder.iterdir())
+    except OSError:  # an unreadable file: no hint rather than a traceback
+        return False
 
 
 def _output_targets(

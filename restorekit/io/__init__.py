@@ -17,7 +17,13 @@ from restorekit.io.images import (
     read_image_info,
     write_image,
 )
-from restorekit.io.volumes import nifti_stem, read_nifti_slices, read_volume, write_nifti_slices
+from restorekit.io.volumes import (
+    is_dicom,
+    nifti_stem,
+    read_nifti_slices,
+    read_volume,
+    write_nifti_slices,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -25,6 +31,7 @@ __all__ = [
     "MAX_PIXELS_ENV",
     "ImageInfo",
     "ImageReadError",
+    "is_dicom",
     "list_images",
     "nifti_stem",
     "read_image",

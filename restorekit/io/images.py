@@ -333,9 +333,14 @@ def _sniff(file: Path) -> str:
     if file.is_dir():
         raise ImageReadError(f"{file}: is a folder, not an image file")
     with open(file, "rb") as f:
-        head = f.read(8)
+        head = f.read(132)
     if not head:
         raise ImageReadError(f"{file}: empty file")
+    if head[128:] == b"DICM":  # checked first: a DICOM preamble may hold a TIFF header
+        raise ImageReadError(
+            f"{file}: a DICOM file, not an image; restorekit.read_volume reads it as "
+            "slices, and `restorekit restore` takes the series as NIfTI (e.g. from dcm2niix)"
+        )
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
             return fmt

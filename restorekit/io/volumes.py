@@ -86,7 +86,7 @@ def read_volume(path: str | os.PathLike[str], *, key: str | None = None) -> torc
         vol = _read_nifti(src)
     elif is_h5:
         vol = _read_h5(src, key)
-    elif name.endswith(".dcm") or _has_dicom_preamble(src):
+    elif name.endswith(".dcm") or is_dicom(src):
         vol = _read_dicom_file(src)
     else:
         raise ValueError(
@@ -263,9 +263,9 @@ def _read_h5(src: Path, key: str | None) -> np.ndarray:
     return data
 
 
-def _has_dicom_preamble(src: Path) -> bool:
-    # DICOM Part 10 files: a 128-byte preamble, then b"DICM".
-    with open(src, "rb") as f:
+def is_dicom(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a DICOM Part 10 file: a 128-byte preamble, then b"DICM"."""
+    with open(path, "rb") as f:
         return f.read(132)[128:] == b"DICM"
 
 

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from restorekit.baselines import create_baseline, list_baselines
 from restorekit.hardware import check_device
 from restorekit.inference import restore_channels
-from restorekit.io import nifti_stem, read_image, read_nifti_slices, write_nifti_slices
+from restorekit.io import read_image, read_nifti_slices, volume_name, write_nifti_slices
 from restorekit.io.weights import TORCH_SUFFIXES, read_weights
 from restorekit.models import create_model, list_models, model_signature
 from restorekit.train.checkpoint import load_checkpoint
@@ -335,8 +335,11 @@ def restore_volume(
     batch: int = 8,
     **options: Any,
 ) -> Path:
-    """Restore every slice of a NIfTI volume (``.nii`` or ``.nii.gz``) and write it to
-    ``dst`` as NIfTI: super-resolution in plane, or denoising; returns ``dst``.
+    """Restore every slice of a volume and write it to ``dst`` as NIfTI (``.nii`` or
+    ``.nii.gz``): super-resolution in plane, or denoising; returns ``dst``.
+
+    ``src`` is a NIfTI file, or DICOM: one file, or a folder holding one series (its
+    voxel grid from the image plane tags; see :func:`restorekit.io.read_nifti_slices`).
 
     The slices run along the third voxel axis (axial for RAS volumes), every volume of a
     4D file included. Intensities are mapped from the file's [min, max] to [0, 1], as
@@ -346,7 +349,7 @@ def restore_volume(
     same (see :func:`restorekit.io.volumes.write_nifti_slices`).
 
     Args:
-        src: the NIfTI file.
+        src: the NIfTI file, DICOM file or DICOM series folder.
         dst: where to write (atomically); ``.nii.gz`` is compressed.
         model, weights, device: as for :func:`restore`.
         batch: slices per forward pass.
@@ -354,12 +357,12 @@ def restore_volume(
             ``memory_format`` and ``memory_budget``.
 
     Raises:
-        ValueError: ``src`` is not a readable NIfTI file, or ``dst`` would replace it;
-            the errors of :func:`restore`.
+        ValueError: ``src`` is not a readable volume, ``dst`` is not named as NIfTI or
+            would replace ``src``; the errors of :func:`restore`.
     """
     source, target = Path(src), Path(dst)
-    if nifti_stem(source) is None:
-        raise ValueError(f"{source}: not a NIfTI file (.nii or .nii.gz)")
+    if volume_name(source) is None:
+        raise ValueError(f"{source}: not a NIfTI file, DICOM file or DICOM series folder")
     if target.resolve() == source.resolve():
         raise ValueError(f"{target}: would replace its input; inputs are never overwritten")
     net = _network(model, weights, device)

@@ -583,13 +583,17 @@ def _dicom(
     frames: np.ndarray,
     *,
     z: float | None = None,
+    position: tuple[float, float, float] | None = None,
+    orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    spacing: tuple[float, float] | None = None,
     instance: int | None = None,
     slope: float | None = None,
     intercept: float | None = None,
     series: str = "1.2.826.0.1.3680043.8.498.1",
     photometric: str = "MONOCHROME2",
 ) -> None:
-    """Write a minimal MR DICOM file (Explicit VR Little Endian) with uint16 frames."""
+    """Write a minimal MR DICOM file (Explicit VR Little Endian) with uint16 frames;
+    ``z`` is shorthand for ``position=(0, 0, z)``."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
@@ -608,9 +612,11 @@ def _dicom(
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
     if frames.shape[0] > 1:
         ds.NumberOfFrames = frames.shape[0]
-    if z is not None:
-        ds.ImagePositionPatient = [0.0, 0.0, z]
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    if z is not None or position is not None:
+        ds.ImagePositionPatient = list(position or (0.0, 0.0, z))
+        ds.ImageOrientationPatient = list(orientation)
+    if spacing is not None:
+        ds.PixelSpacing = list(spacing)
     if instance is not None:
         ds.InstanceNumber = instance
     if slope is not None:
@@ -665,6 +671,56 @@ def test_dicom_folder_errors(tmp_path: Path) -> None:
     _dicom(mixed / "b.dcm", _frames(1), series="1.2.3.2")
     with pytest.raises(ValueError, match="2 DICOM series"):
         read_volume(mixed)
+
+
+def test_dicom_series_becomes_nifti_with_each_pixel_where_dicom_places_it(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("pydicom")
+    from restorekit.io import read_nifti_slices, volume_name, write_nifti_slices
+
+    # An oblique series: rows run along (0.8, 0.6, 0) and columns along z, so the normal
+    # is (0.6, -0.8, 0); rectangular pixels; slices 3 mm apart, written in shuffled order.
+    row, col = np.array([0.8, 0.6, 0.0]), np.array([0.0, 0.0, 1.0])
+    normal, origin, spacing = np.cross(row, col), np.array([-20.0, 35.0, 7.0]), (0.7, 0.5)
+    raw = _frames(3)
+    for k in (2, 0, 1):
+        _dicom(tmp_path / f"IM{k}", raw[k : k + 1], position=tuple(origin + 3 * k * normal),
+               orientation=(*row, *col), spacing=spacing, slope=2.0, intercept=-5.0)  # fmt: skip
+    assert volume_name(tmp_path) == (tmp_path.name, ".nii.gz")
+    volume = read_nifti_slices(tmp_path)
+    assert volume.shape == (5, 6, 3)  # (rows, columns, slices)
+    data = np.asarray(volume.image.dataobj)
+    np.testing.assert_allclose(data, np.moveaxis(raw * 2.0 - 5.0, 0, -1))
+
+    def dicom_point(j: int, i: int, k: int) -> np.ndarray:
+        """DICOM PS3.3 C.7.6.2.1.1: pixel (row j, column i) of slice k, in LPS mm."""
+        return origin + 3 * k * normal + i * spacing[1] * row + j * spacing[0] * col
+
+    lps_to_ras = np.array([-1.0, -1.0, 1.0])
+    for j, i, k in [(0, 0, 0), (4, 0, 0), (0, 5, 0), (4, 5, 2), (2, 3, 1)]:
+        world = (volume.image.affine @ [j, i, k, 1])[:3]
+        np.testing.assert_allclose(world, lps_to_ras * dicom_point(j, i, k), atol=1e-9)
+    # Written back at x2, the finer grid keeps the series' field of view.
+    up = volume.slices.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    write_nifti_slices(tmp_path.parent / "x2.nii.gz", up, volume)
+    out = pytest.importorskip("nibabel").load(tmp_path.parent / "x2.nii.gz")
+    assert out.shape == (10, 12, 3)
+    assert out.header.get_zooms() == pytest.approx((0.35, 0.25, 3.0))
+    corner = lps_to_ras * dicom_point(-0.5, -0.5, 0)
+    np.testing.assert_allclose((out.affine @ [-0.5, -0.5, 0, 1])[:3], corner, atol=1e-9)
+
+
+def test_dicom_without_its_image_plane_has_no_grid_to_write(tmp_path: Path) -> None:
+    pytest.importorskip("pydicom")
+    from restorekit.io import read_nifti_slices
+
+    _dicom(tmp_path / "a.dcm", _frames(1), z=1.0)  # no PixelSpacing
+    with pytest.raises(ValueError, match=r"a\.dcm: DICOM without its image plane"):
+        read_nifti_slices(tmp_path / "a.dcm")
+    _dicom(tmp_path / "mf.dcm", _frames(2), z=1.0, spacing=(1.0, 1.0))
+    with pytest.raises(ValueError, match=r"mf\.dcm: multi-frame DICOM"):
+        read_nifti_slices(tmp_path / "mf.dcm")
 
 
 def test_multiframe_dicom_keeps_frame_order(tmp_path: Path) -> None:

@@ -123,20 +123,28 @@ def test_cli_restores_volumes_beside_images_and_reports_a_broken_one(
     assert "already exists" in capsys.readouterr().err
 
 
-def test_dicom_is_named_as_such_not_read_as_a_broken_image(
+def test_cli_restores_a_dicom_file_and_a_series_folder_to_nifti(
     tmp_path: Path, tiny_sr_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import pydicom
     from pydicom.data import get_testdata_file
 
     from restorekit.io import ImageReadError, read_image
 
     # MR_small.dcm's 128-byte preamble holds a TIFF header: it once read as a corrupt TIFF.
-    folder = tmp_path / "series"
-    folder.mkdir()
-    dicom = folder / "MR_small.dcm"
-    dicom.write_bytes(Path(get_testdata_file("MR_small.dcm")).read_bytes())
+    dicom = Path(get_testdata_file("MR_small.dcm"))
     with pytest.raises(ImageReadError, match=r"MR_small\.dcm: a DICOM file, not an image"):
         read_image(dicom)
-    model = str(tiny_sr_weights)
-    assert run(["restore", str(folder), "--model", model, "--out", str(tmp_path / "o")]) == 2
-    assert "holds DICOM files: restore the series as NIfTI" in capsys.readouterr().err
+    series = tmp_path / "series"
+    series.mkdir()
+    (series / "IM1").write_bytes(dicom.read_bytes())
+    out, model = tmp_path / "out", str(tiny_sr_weights)
+    assert run(["restore", str(dicom), str(series), "--model", model, "--out", str(out)]) == 0
+    assert "restored 2 of 2 volumes" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["MR_small.nii.gz", "series.nii.gz"]
+    ds = pydicom.dcmread(dicom)
+    half = [float(v) / 2 for v in ds.PixelSpacing]
+    for name in ("MR_small.nii.gz", "series.nii.gz"):
+        image = nib.load(out / name)
+        assert image.shape == (2 * ds.Rows, 2 * ds.Columns, 1)
+        assert image.header.get_zooms() == pytest.approx((*half, float(ds.SliceThickness)))

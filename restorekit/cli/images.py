@@ -210,10 +210,10 @@ class _ImageBatch:
         The alpha channel is dropped unless ``keep_alpha``. 16-bit and float (32-bit
         TIFF) inputs are written with 16 bits, the rest with 8.
         """
-        from restorekit.io import nifti_stem, read_image, read_image_info
+        from restorekit.io import read_image, read_image_info, volume_name
 
         limit = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
-        for path in _progress([f for f in self.files if nifti_stem(f) is None], desc):
+        for path in _progress([f for f in self.files if volume_name(f) is None], desc):
             try:
                 bit_depth = 16 if read_image_info(path).bit_depth >= 16 else 8
                 x = read_image(path, **limit)
@@ -223,10 +223,11 @@ class _ImageBatch:
             yield path, bit_depth, x[None] if keep_alpha else x[None, : 3 if x.shape[0] >= 3 else 1]
 
     def volumes(self, desc: str):
-        """Yield each NIfTI volume's path (:meth:`images` yields the rest)."""
-        from restorekit.io import nifti_stem
+        """Yield each volume's path: NIfTI, DICOM, a DICOM series folder (:meth:`images`
+        yields the rest)."""
+        from restorekit.io import volume_name
 
-        yield from _progress([f for f in self.files if nifti_stem(f) is not None], desc)
+        yield from _progress([f for f in self.files if volume_name(f) is not None], desc)
 
     def skip(self, message: str) -> None:
         _fail(message)
@@ -268,8 +269,9 @@ def restore_cmd(
         list[Path],
         typer.Argument(
             metavar="INPUT",
-            help="Image files or NIfTI volumes (.nii, .nii.gz), or folders: those directly "
-            "inside (not sub-folders).",
+            help="Image files, NIfTI volumes (.nii, .nii.gz), DICOM files, or folders: the "
+            "images and NIfTI volumes directly inside (not sub-folders), else the DICOM "
+            "series they hold.",
         ),
     ],
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
@@ -319,14 +321,16 @@ def restore_cmd(
     restored slice by slice along its third axis (every volume of a 4D file) and written
     as OUT/NAME{suffix}.nii[.gz], float32 in its own intensity units; after
     super-resolution its affine and voxel sizes describe the finer grid (same field of
-    view). Nothing is written when an output would replace an input file or two inputs
-    would share an output. A bad file is reported and skipped; the exit code is then 2.
+    view). A DICOM file, or a folder holding a DICOM series, is written the same way as
+    OUT/NAME{suffix}.nii.gz. Nothing is written when an output would replace an input
+    file or two inputs would share an output. A bad file is reported and skipped; the
+    exit code is then 2.
     """
     from restorekit.api import load_model, restore_volume
     from restorekit.api import restore as restore_image
     from restorekit.baselines import Baseline
     from restorekit.inference import ensemble_words
-    from restorekit.io import nifti_stem
+    from restorekit.io import volume_name
 
     if tile is not None and tile < 1:
         raise UserError(f"--tile {tile}: must be a positive number of pixels")
@@ -395,7 +399,7 @@ def restore_cmd(
     )
     # finish() fills in {n} with str.format: braces in the paths must stay literal.
     details = details.replace("{", "{{").replace("}", "}}")
-    volumes = sum(nifti_stem(f) is not None for f in targets)
+    volumes = sum(volume_name(f) is not None for f in targets)
     what = {0: "images", len(targets): "volumes"}.get(volumes, "images and volumes")
     batch.finish(f"restored {{n}} of {len(targets)} {what} {details}")
 
@@ -421,17 +425,18 @@ def _outside_domain(domain: dict | None, x, name: str) -> str | None:
 
 def _input_files(inputs: list[Path]) -> list[Path]:
     """The files named, folders expanded to their images and NIfTI volumes (sorted by
-    name), each file once.
+    name), each file once; a folder with neither stands for the DICOM series it holds.
 
     Refuses (UserError) a missing input and no images at all.
     """
-    from restorekit.io import list_images, nifti_stem
+    from restorekit.io import list_images, nifti_stem, volume_name
 
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():
             volumes = [f for f in item.iterdir() if f.is_file() and nifti_stem(f) is not None]
-            files += sorted(list_images(item) + volumes, key=lambda f: f.name)
+            inside = sorted(list_images(item) + volumes, key=lambda f: f.name)
+            files += inside or ([item] if volume_name(item) else [])
         elif item.is_file():
             files.append(item)
         else:
@@ -440,44 +445,28 @@ def _input_files(inputs: list[Path]) -> list[Path]:
     for file in files:
         unique.setdefault(file.resolve(), file)
     if not unique:
-        dicom = [str(d) for d in inputs if d.is_dir() and _holds_dicom(d)]
-        hint = (f" ({', '.join(dicom)} holds DICOM files: restore the series as NIfTI, "
-                "e.g. from dcm2niix)") if dicom else ""  # fmt: skip
-        raise UserError(f"no images found in {', '.join(map(str, inputs))}{hint}")
+        raise UserError(f"no images found in {', '.join(map(str, inputs))}")
     return list(unique.values())
-
-
-def _holds_dicom(folder: Path) -> bool:
-    """Whether a file directly inside ``folder`` is a DICOM file."""
-    from restorekit.io import is_dicom
-
-    try:
-        return any(f.is_file() and is_dicom(f) for f in folder.iterdir())
-    except OSError:  # an unreadable file: no hint rather than a traceback
-        return False
 
 
 def _output_targets(
     files: list[Path], out: Path, *, suffix: str, volume_suffix: str = ""
 ) -> dict[Path, Path]:
-    """Input file -> ``out/STEM{suffix}``, in order; a NIfTI volume ``scan.nii.gz`` ->
-    ``out/scan{volume_suffix}.nii.gz``.
+    """Input file -> ``out/STEM{suffix}``, in order; a volume -> its NIfTI name with
+    ``volume_suffix`` (``scan.nii.gz`` -> ``out/scan{volume_suffix}.nii.gz``; see
+    :func:`restorekit.io.volume_name`).
 
     Refuses (UserError) an output that would be an input file, and two inputs that would
     be written to the same output (``a.jpg`` and ``a.png``).
     """
-    from restorekit.io import nifti_stem
+    from restorekit.io import volume_name
 
     inputs = {f.resolve(): f for f in files}
     targets: dict[Path, Path] = {}
     written: dict[Path, Path] = {}
     for file in files:
-        stem = nifti_stem(file)
-        name = (
-            f"{file.stem}{suffix}"
-            if stem is None
-            else stem + volume_suffix + file.name[len(stem) :]
-        )
+        volume = volume_name(file)
+        name = f"{file.stem}{suffix}" if volume is None else volume[0] + volume_suffix + volume[1]
         target = out / name
         key = target.resolve()
         if key in inputs:

@@ -2,7 +2,7 @@
 
 Images (``images.py``): PNG, JPEG, TIFF and BMP, 8/16-bit, gray/RGB/RGBA/palette.
 Volumes (``volumes.py``): NIfTI, DICOM and fastMRI ``.h5`` as (S, 1, H, W) slice stacks;
-NIfTI also written back, restored.
+NIfTI and DICOM written back as NIfTI, restored.
 Errors name the file; writes are atomic.
 """
 
@@ -18,10 +18,10 @@ from restorekit.io.images import (
     write_image,
 )
 from restorekit.io.volumes import (
-    is_dicom,
     nifti_stem,
     read_nifti_slices,
     read_volume,
+    volume_name,
     write_nifti_slices,
 )
 
@@ -31,13 +31,13 @@ __all__ = [
     "MAX_PIXELS_ENV",
     "ImageInfo",
     "ImageReadError",
-    "is_dicom",
     "list_images",
     "nifti_stem",
     "read_image",
     "read_image_info",
     "read_nifti_slices",
     "read_volume",
+    "volume_name",
     "write_image",
     "write_nifti_slices",
 ]

@@ -338,8 +338,8 @@ def _sniff(file: Path) -> str:
         raise ImageReadError(f"{file}: empty file")
     if head[128:] == b"DICM":  # checked first: a DICOM preamble may hold a TIFF header
         raise ImageReadError(
-            f"{file}: a DICOM file, not an image; restorekit.read_volume reads it as "
-            "slices, and `restorekit restore` takes the series as NIfTI (e.g. from dcm2niix)"
+            f"{file}: a DICOM file, not an image; `restorekit restore` takes it (or the "
+            "folder of its series) as a volume, and restorekit.read_volume reads its slices"
         )
     for magic, fmt in _MAGIC:
         if head.startswith(magic):

@@ -176,18 +176,41 @@ class NiftiSlices:
     image: Any  # the nibabel image: its header and affine
 
 
+def volume_name(path: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """The stem and suffix of the NIfTI file a volume is restored to, for the volumes
+    :func:`read_nifti_slices` reads: ``("scan", ".nii.gz")`` for ``scan.nii.gz``,
+    ``("MR1", ".nii.gz")`` for the DICOM file ``MR1.dcm``, ``("series", ".nii.gz")`` for
+    a folder ``series/`` of DICOM files; None for anything else."""
+    src = Path(path)
+    stem = nifti_stem(src)
+    if stem is not None:
+        return stem, src.name[len(stem) :]
+    if src.is_dir():
+        return (src.name, ".nii.gz") if _holds_dicom(src) else None
+    return (src.stem, ".nii.gz") if src.is_file() and _is_dicom_file(src) else None
+
+
 def read_nifti_slices(path: str | os.PathLike[str]) -> NiftiSlices:
-    """Read a NIfTI file for :func:`write_nifti_slices` to write back, restored.
+    """Read a volume for :func:`write_nifti_slices` to write back, restored: a NIfTI
+    file, or DICOM (one file, or a folder holding one series) turned into NIfTI.
 
     Unlike :func:`read_volume`, which reads the first volume of a 4D file for training,
-    this keeps every volume.
+    this keeps every volume. DICOM's voxel grid becomes the NIfTI affine (RAS, voxel
+    axes row, column, slice) from its image plane tags, as DICOM PS3.3 C.7.6.2.1.1
+    places each pixel; single-frame images only.
     """
     nib, src = _optional("nibabel", "NIfTI"), Path(path)
+    if nifti_stem(src) is None:
+        img = _dicom_as_nifti(src)
+    else:
+        try:
+            img = nib.load(str(src))
+        except Exception as err:
+            raise ValueError(f"{src}: cannot read NIfTI ({err})") from err
     try:
-        img = nib.load(str(src))
         data = np.asarray(img.dataobj)
     except Exception as err:
-        raise ValueError(f"{src}: cannot read NIfTI ({err})") from err
+        raise ValueError(f"{src}: cannot read NIfTI data ({err})") from err
     if data.ndim < 2 or data.dtype.kind not in "biuf":
         raise ValueError(f"{src}: NIfTI data {data.dtype} {data.shape} is not a real-valued "
                          "image of 2 or more dimensions")  # fmt: skip
@@ -208,6 +231,8 @@ def write_nifti_slices(
     the source's. ``.nii.gz`` is gzip-compressed; the write is atomic.
     """
     target = Path(path)
+    if nifti_stem(target) is None:
+        raise ValueError(f"{target}: a NIfTI file is named .nii or .nii.gz")
     n, x, y = source.slices.shape[0], *source.shape[:2]
     sx, sy = slices.shape[-2:]
     if slices.shape[:2] != (n, 1) or sx % x or sy % y or sx // x != sy // y:
@@ -269,6 +294,22 @@ def is_dicom(path: str | os.PathLike[str]) -> bool:
         return f.read(132)[128:] == b"DICM"
 
 
+def _is_dicom_file(path: Path) -> bool:
+    """A ``.dcm`` name or the DICOM preamble; an unreadable file is not one."""
+    try:
+        return path.suffix.lower() == ".dcm" or is_dicom(path)
+    except OSError:
+        return False
+
+
+def _holds_dicom(folder: Path) -> bool:
+    """Whether a file directly inside ``folder`` is DICOM."""
+    try:
+        return any(f.is_file() and _is_dicom_file(f) for f in folder.iterdir())
+    except OSError:
+        return False
+
+
 def _dicom_rescale(ds: Any, frame: int) -> tuple[float, float]:
     """Slope and intercept of one frame. Enhanced multi-frame objects keep them in the
     per-frame or shared functional groups (PixelValueTransformationSequence)."""
@@ -317,6 +358,12 @@ def _read_dicom_file(src: Path) -> np.ndarray:
 
 
 def _read_dicom_folder(folder: Path) -> np.ndarray:
+    return np.concatenate([_dicom_frames(ds, file) for file, ds in _dicom_series(folder)])
+
+
+def _dicom_series(folder: Path) -> list[tuple[Path, Any]]:
+    """The (file, dataset) pairs of the one DICOM series in ``folder``, sorted along
+    the slice normal (see :func:`_dicom_sort_key`)."""
     pydicom = _optional("pydicom", "DICOM")
     errors = _optional("pydicom.errors", "DICOM")
     slices = []
@@ -343,7 +390,61 @@ def _read_dicom_folder(folder: Path) -> np.ndarray:
     if len(shapes) > 1:
         raise ValueError(f"{folder}: slices differ in size {sorted(shapes)}")
     slices.sort(key=_dicom_sort_key([ds for _, ds in slices]))
-    return np.concatenate([_dicom_frames(ds, file) for file, ds in slices])
+    return slices
+
+
+def _dicom_as_nifti(src: Path) -> Any:
+    """A DICOM file or series folder as a float32 NIfTI image in the rescaled units."""
+    nib = _optional("nibabel", "NIfTI")
+    if src.is_dir():
+        series = _dicom_series(src)
+    else:
+        pydicom = _optional("pydicom", "DICOM")
+        try:
+            series = [(src, pydicom.dcmread(src))]
+        except Exception as err:
+            raise ValueError(f"{src}: not a readable DICOM file ({err})") from err
+        if "PixelData" not in series[0][1]:
+            raise ValueError(f"{src}: DICOM file without pixel data")
+    if int(series[0][1].get("NumberOfFrames", 1) or 1) > 1:
+        raise ValueError(f"{src}: multi-frame DICOM; convert it to NIfTI first (e.g. dcm2niix)")
+    frames = np.concatenate([_dicom_frames(ds, file) for file, ds in series])  # (S, H, W)
+    affine = _dicom_affine([ds for _, ds in series], src)
+    image = nib.Nifti1Image(np.moveaxis(frames, 0, -1).astype(np.float32), affine)
+    image.header.set_xyzt_units("mm")
+    return image
+
+
+def _dicom_affine(datasets: list[Any], src: Path) -> np.ndarray:
+    """The RAS affine of voxel (row, column, slice) for slices sorted along the normal.
+
+    DICOM places pixel (row j, column i) at ImagePositionPatient + i * PixelSpacing[1] *
+    (row direction) + j * PixelSpacing[0] * (column direction), in LPS millimetres; the
+    slice step is the position difference between neighbours (one slice: the normal
+    times SliceThickness, else 1 mm). NIfTI is RAS: x and y change sign.
+    """
+    first, last = datasets[0], datasets[-1]
+    try:
+        cosines = np.asarray(first.ImageOrientationPatient, dtype=np.float64)
+        spacing = np.asarray(first.PixelSpacing, dtype=np.float64)
+        origin = np.asarray(first.ImagePositionPatient, dtype=np.float64)
+        end = np.asarray(last.ImagePositionPatient, dtype=np.float64)
+    except (AttributeError, ValueError, TypeError) as err:
+        raise ValueError(
+            f"{src}: DICOM without its image plane (ImageOrientationPatient, "
+            f"ImagePositionPatient, PixelSpacing): no voxel grid to write ({err})"
+        ) from err
+    along_row, along_column = cosines[:3], cosines[3:]
+    lps = np.eye(4)
+    lps[:3, 0] = along_column * spacing[0]  # the row index runs down a column
+    lps[:3, 1] = along_row * spacing[1]
+    if len(datasets) > 1:
+        lps[:3, 2] = (end - origin) / (len(datasets) - 1)
+    else:
+        thickness = float(first.get("SliceThickness") or 1.0)
+        lps[:3, 2] = np.cross(along_row, along_column) * thickness
+    lps[:3, 3] = origin
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
 
 def _dicom_sort_key(datasets: list[Any]) -> Callable[[tuple[Path, Any]], Any]:

@@ -445,7 +445,7 @@ def _input_files(inputs: list[Path]) -> list[Path]:
     for file in files:
         unique.setdefault(file.resolve(), file)
     if not unique:
-        raise UserError(f"no images found in {', '.join(map(str, inputs))}")
+        raise UserError(f"no images or volumes found in {', '.join(map(str, inputs))}")
     return list(unique.values())
 
 

@@ -526,14 +526,21 @@ def _add_seed(protocol: Protocol, seed: int) -> Protocol:
 
 def _numerics(methods: Sequence[Method], precision: str, memory_format: str) -> str:
     """``"models in bf16 autocast, channels_last (auto: ... has AMX), baselines in fp32,
-    NCHW (a classical baseline: always fp32)"``: how each kind of method really ran."""
-    ran: dict[str, dict[str, str]] = {"models": {}, "baselines": {}}
+    NCHW (a classical baseline: always fp32)"``: how each kind of method really ran. A
+    model that ran otherwise than most (weights shipped to run in fp32) is named:
+    ``"..., sr_rdn_x2 in fp32, channels_last (auto: these weights lose ...)"``."""
+    ran: dict[str, dict[tuple[str, str], list[str]]] = {"models": {}, "baselines": {}}
     for m in methods:
         kind = "baselines" if getattr(m.module, "classical", False) else "models"
         n = resolve(precision, memory_format, model=m.module, quiet=True)
-        ran[kind][n.describe()] = n.why
-    return ", ".join(f"{kind} in {d} ({why})" for kind, seen in ran.items()
-                     for d, why in seen.items())  # fmt: skip
+        ran[kind].setdefault((n.describe(), n.why), []).append(m.name)
+    parts = []
+    for kind, seen in ran.items():
+        most = max(seen.values(), key=len, default=[])
+        for (described, why), names in seen.items():
+            who = kind if names is most else ", ".join(names)
+            parts.append(f"{who} in {described} ({why})")
+    return ", ".join(parts)
 
 
 def _protocol(

@@ -298,3 +298,19 @@ def test_the_protocol_says_how_models_and_baselines_really_ran(photos: list[Exam
     assert format_mean_se(33.3412, 0.1234, 2) == "33.34 ± 0.12"
     assert format_mean_se(33.3412, math.nan, 2) == "33.34"
     assert format_mean_se(math.inf, math.nan, 2) == "inf"
+
+
+def test_the_protocol_names_a_model_that_ran_in_another_precision(
+    photos: list[Example],
+) -> None:
+    # Weights shipped with auto_precision fp32 run in fp32 under `auto` where the others
+    # take bf16: the table must say which model that was, not "models in fp32" unnamed.
+    task = synthetic_task("photos", photos[:1], "gaussian_low", seed=0)
+    plain, careful = Identity(), Identity()
+    careful.auto_precision = "fp32"
+    methods = [Method("a", plain), Method("b", Identity()), Method("careful", careful)]
+    (row, *_) = evaluate(methods, [task], precision="auto").summary()
+    assert "careful in fp32" in row["protocol"]  # whatever the others took on this CPU
+    assert row["protocol"].count("models in") == 1
+    (row, *_) = evaluate(methods, [task], precision="fp32").summary()
+    assert "models in fp32" in row["protocol"] and "careful" not in row["protocol"]

@@ -158,8 +158,8 @@ class _ImageBatch:
         overwrite: bool = False,
         skip_existing: bool = False,
     ) -> dict[Path, Path]:
-        """Each input's output ``out/STEM{suffix}`` (a NIfTI volume's
-        ``out/STEM{volume_suffix}.nii[.gz]``), checked before any work is done.
+        """Each input's output ``out/STEM{suffix}`` (a volume's NIfTI name with
+        ``volume_suffix``: see :func:`_output_targets`), checked before any work is done.
 
         Refuses (UserError) an output that would be an input, two inputs with one output
         (``a.jpg`` and ``a.png``), an output path that is a folder, and outputs already

@@ -144,7 +144,11 @@ class _ImageBatch:
     """
 
     def __init__(self, files: list[Path], *, max_pixels: int | None = None) -> None:
+        from restorekit.io import volume_name
+
         self.files = files
+        # Each volume's NIfTI output name (restorekit.io.volume_name), told once per file.
+        self.volume_names = {f: name for f in files if (name := volume_name(f))}
         self.max_pixels = max_pixels
         self.bad = 0
         self.kept = 0  # outputs already there, kept by --skip-existing
@@ -174,7 +178,9 @@ class _ImageBatch:
             raise UserError(f"--out {out}: exists and is not a folder")
         for stale in remove_stale_temporaries(out):
             typer.echo(f"restorekit: removed {stale}, left by a run that was killed", err=True)
-        targets = _output_targets(self.files, out, suffix=suffix, volume_suffix=volume_suffix)
+        targets = _output_targets(
+            self.files, out, suffix=suffix, volumes=self.volume_names, volume_suffix=volume_suffix
+        )
         there = [t for t in targets.values() if t.exists() or t.is_symlink()]
         if any(t.is_dir() for t in there):
             raise UserError(f"{next(t for t in there if t.is_dir())}: an output is a folder")
@@ -210,10 +216,10 @@ class _ImageBatch:
         The alpha channel is dropped unless ``keep_alpha``. 16-bit and float (32-bit
         TIFF) inputs are written with 16 bits, the rest with 8.
         """
-        from restorekit.io import read_image, read_image_info, volume_name
+        from restorekit.io import read_image, read_image_info
 
         limit = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
-        for path in _progress([f for f in self.files if volume_name(f) is None], desc):
+        for path in _progress([f for f in self.files if f not in self.volume_names], desc):
             try:
                 bit_depth = 16 if read_image_info(path).bit_depth >= 16 else 8
                 x = read_image(path, **limit)
@@ -225,9 +231,7 @@ class _ImageBatch:
     def volumes(self, desc: str):
         """Yield each volume's path: NIfTI, DICOM, a DICOM series folder (:meth:`images`
         yields the rest)."""
-        from restorekit.io import volume_name
-
-        yield from _progress([f for f in self.files if volume_name(f) is not None], desc)
+        yield from _progress([f for f in self.files if f in self.volume_names], desc)
 
     def skip(self, message: str) -> None:
         _fail(message)
@@ -330,7 +334,6 @@ def restore_cmd(
     from restorekit.api import restore as restore_image
     from restorekit.baselines import Baseline
     from restorekit.inference import ensemble_words
-    from restorekit.io import volume_name
 
     if tile is not None and tile < 1:
         raise UserError(f"--tile {tile}: must be a positive number of pixels")
@@ -399,7 +402,7 @@ def restore_cmd(
     )
     # finish() fills in {n} with str.format: braces in the paths must stay literal.
     details = details.replace("{", "{{").replace("}", "}}")
-    volumes = sum(volume_name(f) is not None for f in targets)
+    volumes = sum(f in batch.volume_names for f in targets)
     what = {0: "images", len(targets): "volumes"}.get(volumes, "images and volumes")
     batch.finish(f"restored {{n}} of {len(targets)} {what} {details}")
 
@@ -450,22 +453,25 @@ def _input_files(inputs: list[Path]) -> list[Path]:
 
 
 def _output_targets(
-    files: list[Path], out: Path, *, suffix: str, volume_suffix: str = ""
+    files: list[Path],
+    out: Path,
+    *,
+    suffix: str,
+    volumes: dict[Path, tuple[str, str]],
+    volume_suffix: str = "",
 ) -> dict[Path, Path]:
-    """Input file -> ``out/STEM{suffix}``, in order; a volume -> its NIfTI name with
-    ``volume_suffix`` (``scan.nii.gz`` -> ``out/scan{volume_suffix}.nii.gz``; see
-    :func:`restorekit.io.volume_name`).
+    """Input file -> ``out/STEM{suffix}``, in order; a volume (a key of ``volumes``, which
+    holds its NIfTI stem and suffix: :func:`restorekit.io.volume_name`) -> that name with
+    ``volume_suffix`` (``scan.nii.gz`` -> ``out/scan{volume_suffix}.nii.gz``).
 
     Refuses (UserError) an output that would be an input file, and two inputs that would
     be written to the same output (``a.jpg`` and ``a.png``).
     """
-    from restorekit.io import volume_name
-
     inputs = {f.resolve(): f for f in files}
     targets: dict[Path, Path] = {}
     written: dict[Path, Path] = {}
     for file in files:
-        volume = volume_name(file)
+        volume = volumes.get(file)
         name = f"{file.stem}{suffix}" if volume is None else volume[0] + volume_suffix + volume[1]
         target = out / name
         key = target.resolve()

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from restorekit.data.sources import FACE_SIZE, VOLUME_SUFFIXES, Example, foreground_fraction
-from restorekit.io import IMAGE_SUFFIXES, list_images, read_volume
+from restorekit.io import IMAGE_SUFFIXES, is_dicom, list_images, read_volume
 from restorekit.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -251,18 +251,11 @@ def _is_h5(p: Path) -> bool:
     return p.name.lower().endswith((".h5", ".hdf5"))
 
 
-def _is_dicom(p: Path) -> bool:
-    if p.suffix.lower() == ".dcm":
-        return True
-    with open(p, "rb") as f:
-        return f.read(132)[128:] == b"DICM"  # the DICOM Part 10 preamble
-
-
 def _volumes_in(folder: Path) -> Iterator[Path]:
     entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
     files = [e for e in entries if e.is_file()]
     yield from (f for f in files if f.name.lower().endswith(VOLUME_SUFFIXES))
-    if any(_is_dicom(f) for f in files if not f.name.lower().endswith(VOLUME_SUFFIXES)):
+    if any(is_dicom(f) for f in files if not f.name.lower().endswith(VOLUME_SUFFIXES)):
         yield folder
     for sub in entries:
         if sub.is_dir():

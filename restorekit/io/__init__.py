@@ -18,6 +18,7 @@ from restorekit.io.images import (
     write_image,
 )
 from restorekit.io.volumes import (
+    is_dicom,
     nifti_stem,
     read_nifti_slices,
     read_volume,
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_PIXELS_ENV",
     "ImageInfo",
     "ImageReadError",
+    "is_dicom",
     "list_images",
     "nifti_stem",
     "read_image",

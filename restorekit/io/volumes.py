@@ -86,7 +86,7 @@ def read_volume(path: str | os.PathLike[str], *, key: str | None = None) -> torc
         vol = _read_nifti(src)
     elif is_h5:
         vol = _read_h5(src, key)
-    elif name.endswith(".dcm") or is_dicom(src):
+    elif is_dicom(src):
         vol = _read_dicom_file(src)
     else:
         raise ValueError(
@@ -163,7 +163,8 @@ def nifti_stem(path: str | os.PathLike[str]) -> str | None:
 
 @dataclass(frozen=True)
 class NiftiSlices:
-    """Every 2D slice of a NIfTI file in [0, 1], and what writing them back needs.
+    """Every 2D slice of a volume read as NIfTI (a NIfTI file, or DICOM turned into
+    one) in [0, 1], and what writing them back needs.
 
     The slices run along the third voxel axis, for every volume of a 4D (or 5D...)
     file; ``lo`` and ``hi`` are the file's intensities that map to 0 and 1.
@@ -187,7 +188,10 @@ def volume_name(path: str | os.PathLike[str]) -> tuple[str, str] | None:
         return stem, src.name[len(stem) :]
     if src.is_dir():
         return (src.name, ".nii.gz") if _holds_dicom(src) else None
-    return (src.stem, ".nii.gz") if src.is_file() and _is_dicom_file(src) else None
+    try:
+        return (src.stem, ".nii.gz") if src.is_file() and is_dicom(src) else None
+    except OSError:  # unreadable: not a volume here; reading it names the file
+        return None
 
 
 def read_nifti_slices(path: str | os.PathLike[str]) -> NiftiSlices:
@@ -289,23 +293,18 @@ def _read_h5(src: Path, key: str | None) -> np.ndarray:
 
 
 def is_dicom(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a DICOM Part 10 file: a 128-byte preamble, then b"DICM"."""
+    """Whether ``path`` is DICOM: named ``.dcm``, or a Part 10 file (a 128-byte preamble,
+    then b"DICM"). Raises OSError when it cannot be read."""
+    if Path(path).suffix.lower() == ".dcm":
+        return True
     with open(path, "rb") as f:
         return f.read(132)[128:] == b"DICM"
 
 
-def _is_dicom_file(path: Path) -> bool:
-    """A ``.dcm`` name or the DICOM preamble; an unreadable file is not one."""
-    try:
-        return path.suffix.lower() == ".dcm" or is_dicom(path)
-    except OSError:
-        return False
-
-
 def _holds_dicom(folder: Path) -> bool:
-    """Whether a file directly inside ``folder`` is DICOM."""
+    """Whether a file directly inside ``folder`` is DICOM (an unreadable one is not)."""
     try:
-        return any(f.is_file() and _is_dicom_file(f) for f in folder.iterdir())
+        return any(f.is_file() and is_dicom(f) for f in folder.iterdir())
     except OSError:
         return False
 

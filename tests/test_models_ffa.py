@@ -217,6 +217,50 @@ def test_all_parameters_learn_with_both_switches_on() -> None:
         assert p.grad is not None, f"{name} gets no gradient"
 
 
+# ------------------------------------------------------------------ scattering output
+
+
+def test_scattering_output_swaps_the_last_conv_for_a_transmission_map_and_airlight_scores() -> None:
+    # tail.1 becomes 64 -> 1 (log 1/t): 64*9 + 1 = 577 instead of 64*9*3 + 3 = 1_731;
+    # the airlight scores are a 1x1 conv 64 -> 1: 65.
+    assert n_params("ffa_light", output="scattering") == 1_285_711 - 1_731 + 577 + 65
+
+
+def test_fresh_scattering_network_returns_its_input_then_learns_transmission_and_airlight() -> None:
+    torch.manual_seed(0)
+    model = FFA(groups=2, blocks=1, channels=16, efficient_attention=True, output="scattering")
+    x = torch.rand(2, 3, 11, 13)
+    y = model(x)
+    torch.testing.assert_close(y, x, rtol=0, atol=1e-6)
+    loss = (model(x) - 0.5 * x).abs().mean()  # a step toward "dehaze": 1/t moves off 1
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    model.zero_grad()
+    (model(x) * torch.randn_like(x)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    for p in (model.tail[1].weight, model.airlight.weight):  # 1/t and A, after one step
+        assert p.grad.abs().sum() > 0
+
+
+def test_scattering_output_inverts_the_haze_model_it_is_given() -> None:
+    """I = J t + A (1 - t) with A the colour of one pixel: scores peaked on that pixel and
+    log(1/t) give J back; a transmission past the clamp is held at t = 0.05."""
+    from restorekit.models.ffa import _unscatter
+
+    torch.manual_seed(0)
+    clear = torch.rand(1, 3, 6, 7)
+    clear[..., 2, 3] = torch.tensor([0.9, 0.85, 0.8])  # the sky pixel: its colour is A
+    airlight = clear[..., 2:3, 3:4]
+    t = torch.rand(1, 1, 6, 7) * 0.8 + 0.15
+    t[..., 2, 3] = 1.0
+    hazy = clear * t + airlight * (1 - t)
+    scores = torch.full((1, 1, 6, 7), -1e4)
+    scores[..., 2, 3] = 0.0
+    torch.testing.assert_close(_unscatter(hazy, torch.log(1 / t), scores), clear)
+    far = _unscatter(hazy, torch.full_like(t, 10.0), scores)  # 1/t = e^10 asked, 20 given
+    torch.testing.assert_close(far, airlight + (hazy - airlight) * 20)
+
+
 # ------------------------------------------------------------------ shapes, modes, errors
 
 
@@ -243,6 +287,7 @@ def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_chann
         ({"in_channels": 2}, "in_channels must be 1 or 3"),
         ({"groups": 0}, "groups must be a positive integer"),
         ({"blocks": 2.5}, "blocks must be a positive integer"),
+        ({"output": "additive"}, "output must be residual or scattering"),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:

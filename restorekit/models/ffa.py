@@ -26,7 +26,18 @@ SPEC.md section A and seeds/000 add two switches, both off by default:
 
 A fresh network is the identity (the last conv starts at zero; the global residual
 carries the input), unlike the official code's default initialisation, so training
-starts from "no haze" instead of from noise added to the image. With both switches off
+starts from "no haze" instead of from noise added to the image.
+
+``output="scattering"`` (restorekit's, not the paper's) replaces the global residual by
+the atmospheric scattering model that makes the haze, I = J t + A (1 - t), inverted:
+J = A + (I - A) / t. The tail's last conv gives log(1/t) per pixel (one map for the three
+channels, clamped to t in [0.05, 2]), and the airlight A is a softmax-weighted mean of the
+input's own pixels, the weights scored from the fused features (so A is always a colour
+the image holds, as the dark channel prior picks it from the haziest pixels). Where the
+network sees no haze it says t = 1 and the input comes back exactly: a clear image
+cannot be darkened or tinted by a learned prior, and colour changes follow from one
+airlight per image rather than from per-pixel colour guesses. A fresh network returns
+its input (log(1/t) starts at zero). With both switches off
 the network is the official FFA-Net layer for layer: 4,455,913
 parameters at G=3, B=19 (the paper's 4.46 M) and 1,285,711 for the seed's light variant
 with B=5 (BENCHMARKS.md: 1.29 M); `convert_official_state_dict` loads the official
@@ -35,6 +46,7 @@ checkpoints (``its_train_ffa_3_19.pk``, ``ots_train_ffa_3_19.pk``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -129,6 +141,8 @@ class FFA(Restorer):
         in_channels: 3 (RGB) or 1; the output has as many.
         efficient_attention: add one EfficientAttention layer after the fusion (module doc).
         progressive_refinement: chain the groups' pixel attention maps (module doc).
+        output: ``"residual"`` (the paper's global residual) or ``"scattering"`` (the
+            inverted scattering model with a transmission map and an airlight; module doc).
 
     Shapes:
         (B, in_channels, H, W) in [0, 1] -> (B, in_channels, H, W); any H and W.
@@ -147,9 +161,12 @@ class FFA(Restorer):
         in_channels: int = 3,
         efficient_attention: bool = False,
         progressive_refinement: bool = False,
+        output: str = "residual",
     ) -> None:
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
+        check_choice("output", output, ("residual", "scattering"))
+        self.output = output
         check_positive(groups=groups, blocks=blocks, channels=channels)
         self.in_channels = in_channels
         self.channels = channels
@@ -172,11 +189,15 @@ class FFA(Restorer):
             self.ea = EfficientAttention(channels)
             nn.init.zeros_(self.ea.reprojection.weight)  # a fresh EA layer is the identity
             nn.init.zeros_(self.ea.reprojection.bias)
-        self.tail = nn.Sequential(_conv(channels, channels), _conv(channels, in_channels))
+        scattering = output == "scattering"
+        out_channels = 1 if scattering else in_channels  # log(1/t), or the residual
+        self.tail = nn.Sequential(_conv(channels, channels), _conv(channels, out_channels))
         # The last conv starts at zero, so a fresh network returns its input: a clear image
         # comes back unharmed from the first step, and training learns only the haze.
         nn.init.zeros_(self.tail[1].weight)
         nn.init.zeros_(self.tail[1].bias)
+        # Scores for the airlight's softmax over pixels (uniform at first: the mean colour).
+        self.airlight = nn.Conv2d(channels, 1, 1) if scattering else None
 
     def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """An official FFA-Net checkpoint's weights (``pre.0.*``, ``g1.gp.*``) renamed by
@@ -199,7 +220,23 @@ class FFA(Restorer):
             fused = self.fusion_pa(fused)
         if self.ea is not None:
             fused = self.ea(fused)
-        return self.tail(fused) + x
+        if self.airlight is None:
+            return self.tail(fused) + x
+        return _unscatter(x, self.tail(fused), self.airlight(fused))
+
+
+_LOG_INV_T = (math.log(1 / 2), math.log(1 / 0.05))  # t in [0.05, 2]
+
+
+def _unscatter(x: Tensor, log_inv_t: Tensor, scores: Tensor) -> Tensor:
+    """J = A + (I - A) / t, with 1/t = exp(log_inv_t) and A the ``scores``-softmax mean of
+    the input's pixels; in float32 whatever the autocast (1/t reaches 20)."""
+    b, c = x.shape[:2]
+    x = x.float()
+    weights = torch.softmax(scores.float().flatten(1), dim=1)  # (B, H*W)
+    airlight = torch.einsum("bcn,bn->bc", x.flatten(2), weights).view(b, c, 1, 1)
+    inv_t = torch.exp(log_inv_t.float().clamp(*_LOG_INV_T))
+    return airlight + (x - airlight) * inv_t
 
 
 @register(
@@ -217,6 +254,7 @@ def ffa_light(
     in_channels: int = 3,
     efficient_attention: bool = False,
     progressive_refinement: bool = False,
+    output: str = "residual",
 ) -> FFA:
     """The seed's light FFA-Net: 5 blocks per group (1,285,711 parameters, "1.29 M")."""
     return FFA(
@@ -226,6 +264,7 @@ def ffa_light(
         in_channels=in_channels,
         efficient_attention=efficient_attention,
         progressive_refinement=progressive_refinement,
+        output=output,
     )
 
 

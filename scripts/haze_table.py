@@ -3,6 +3,7 @@
 
     python scripts/haze_table.py ablation RUN_OR_NAME ... [--card NAME] [--report DIR]
     python scripts/haze_table.py heldout NAME ... [--card NAME] [--report DIR]
+                                                  [--seeds N] [--no-baselines]
 
 ``ablation`` scores each variant on the validation scenes (the ``skimage_photos``
 validation split, which training validates on) in light and dense haze, with its
@@ -11,7 +12,8 @@ scenes never trained or validated on: the motorcycle with haze from its true dep
 the sklearn photos plus the ``skimage_photos`` test split with random depth, at four haze
 levels from none to dense, with the edge gap and colour cast metrics. ``--card NAME``
 appends the table to that shipped model's card; ``--report`` writes a report with hazy |
-dehazed | ground truth figures. Prints Markdown.
+dehazed | ground truth figures; ``--no-baselines`` leaves the dark channel prior out (a
+quick comparison of runs). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ def main() -> None:
     add_card_option(parser)
     parser.add_argument("--report", type=Path, help="also write a report with figures here")
     parser.add_argument("--seeds", type=int, default=2, help="haze seeds per image")
+    parser.add_argument("--no-baselines", action="store_true", help="networks and input only")
     args = parser.parse_args()
     models = {Path(m).name: load_model(m) for m in args.models}
     if args.table == "ablation":
         tasks = tasks_for("skimage_photos", ["haze_light", "haze_dense"], split="val",
                           seed=list(range(args.seeds)), channels=3)  # fmt: skip
-        results = _evaluate(models, tasks)
+        results = _evaluate(models, tasks, dcp=not args.no_baselines)
         text = f"{ABLATION_HEADING}\n\n{_ablation(models, results)}"
     else:
         tasks = [
@@ -60,7 +63,7 @@ def main() -> None:
                 "skimage_photos", LEVELS, split="test", seed=list(range(args.seeds)), channels=3
             ),
         ]
-        results = _evaluate(models, tasks)
+        results = _evaluate(models, tasks, dcp=not args.no_baselines)
         text = f"{HEADING}\n\n{_heldout(results)}"
     print(text)
     for name in args.card:
@@ -71,10 +74,11 @@ def main() -> None:
         print(f"report: {md}")
 
 
-def _evaluate(models: dict[str, torch.nn.Module], tasks) -> Results:
+def _evaluate(models: dict[str, torch.nn.Module], tasks, *, dcp: bool) -> Results:
     methods = [Method(n, m, "shipped weights or a run") for n, m in models.items()]
-    dcp = create_baseline("dcp")
-    methods.append(Method(dcp.describe(), dcp, "classical baseline"))
+    if dcp:
+        baseline = create_baseline("dcp")
+        methods.append(Method(baseline.describe(), baseline, "classical baseline"))
     return evaluate(methods, tasks, metrics=METRICS)
 
 

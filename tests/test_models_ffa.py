@@ -222,8 +222,8 @@ def test_all_parameters_learn_with_both_switches_on() -> None:
 
 def test_scattering_output_swaps_the_last_conv_for_a_transmission_map_and_airlight_scores() -> None:
     # tail.1 becomes 64 -> 1 (log 1/t): 64*9 + 1 = 577 instead of 64*9*3 + 3 = 1_731;
-    # the airlight scores are a 1x1 conv 64 -> 1: 65.
-    assert n_params("ffa_light", output="scattering") == 1_285_711 - 1_731 + 577 + 65
+    # the airlight is a linear layer 64 -> 3 on the pooled features: 195.
+    assert n_params("ffa_light", output="scattering") == 1_285_711 - 1_731 + 577 + 195
 
 
 def test_fresh_scattering_network_returns_its_input_then_learns_transmission_and_airlight() -> None:
@@ -243,22 +243,24 @@ def test_fresh_scattering_network_returns_its_input_then_learns_transmission_and
 
 
 def test_scattering_output_inverts_the_haze_model_it_is_given() -> None:
-    """I = J t + A (1 - t) with A the colour of one pixel: scores peaked on that pixel and
-    log(1/t) give J back; a transmission past the clamp is held at t = 0.05."""
+    """I = J t + A (1 - t): log(1/t) and A give J back; past the clamp, t is held at 0.05."""
     from restorekit.models.ffa import _unscatter
 
     torch.manual_seed(0)
-    clear = torch.rand(1, 3, 6, 7)
-    clear[..., 2, 3] = torch.tensor([0.9, 0.85, 0.8])  # the sky pixel: its colour is A
-    airlight = clear[..., 2:3, 3:4]
-    t = torch.rand(1, 1, 6, 7) * 0.8 + 0.15
-    t[..., 2, 3] = 1.0
-    hazy = clear * t + airlight * (1 - t)
-    scores = torch.full((1, 1, 6, 7), -1e4)
-    scores[..., 2, 3] = 0.0
-    torch.testing.assert_close(_unscatter(hazy, torch.log(1 / t), scores), clear)
-    far = _unscatter(hazy, torch.full_like(t, 10.0), scores)  # 1/t = e^10 asked, 20 given
-    torch.testing.assert_close(far, airlight + (hazy - airlight) * 20)
+    clear = torch.rand(2, 3, 6, 7)
+    airlight = torch.tensor([[0.9, 0.85, 0.8], [0.7, 0.7, 0.75]])
+    t = torch.rand(2, 1, 6, 7) * 0.8 + 0.15
+    hazy = clear * t + airlight[:, :, None, None] * (1 - t)
+    torch.testing.assert_close(_unscatter(hazy, torch.log(1 / t), airlight), clear)
+    far = _unscatter(hazy, torch.full_like(t, 10.0), airlight)  # 1/t = e^10 asked, 20 given
+    a = airlight[:, :, None, None]
+    torch.testing.assert_close(far, a + (hazy - a) * 20)
+
+
+def test_fresh_airlight_is_a_light_grey() -> None:
+    model = FFA(groups=1, blocks=1, channels=8, output="scattering")
+    pooled = torch.randn(2, 8)
+    torch.testing.assert_close(torch.sigmoid(model.airlight(pooled)), torch.full((2, 3), 0.9))
 
 
 # ------------------------------------------------------------------ shapes, modes, errors

@@ -26,22 +26,24 @@ SPEC.md section A and seeds/000 add two switches, both off by default:
 
 A fresh network is the identity (the last conv starts at zero; the global residual
 carries the input), unlike the official code's default initialisation, so training
-starts from "no haze" instead of from noise added to the image.
-
-``output="scattering"`` (restorekit's, not the paper's) replaces the global residual by
-the atmospheric scattering model that makes the haze, I = J t + A (1 - t), inverted:
-J = A + (I - A) / t. The tail's last conv gives log(1/t) per pixel (one map for the three
-channels, clamped to t in [0.05, 2]), and the airlight A is a softmax-weighted mean of the
-input's own pixels, the weights scored from the fused features (so A is always a colour
-the image holds, as the dark channel prior picks it from the haziest pixels). Where the
-network sees no haze it says t = 1 and the input comes back exactly: a clear image
-cannot be darkened or tinted by a learned prior, and colour changes follow from one
-airlight per image rather than from per-pixel colour guesses. A fresh network returns
-its input (log(1/t) starts at zero). With both switches off
+starts from "no haze" instead of from noise added to the image. With both switches off
 the network is the official FFA-Net layer for layer: 4,455,913
 parameters at G=3, B=19 (the paper's 4.46 M) and 1,285,711 for the seed's light variant
 with B=5 (BENCHMARKS.md: 1.29 M); `convert_official_state_dict` loads the official
 checkpoints (``its_train_ffa_3_19.pk``, ``ots_train_ffa_3_19.pk``).
+
+``output="scattering"`` (restorekit's, not the paper's) replaces the global residual by
+the atmospheric scattering model that makes the haze, I = J t + A (1 - t), inverted:
+J = A + (I - A) / t. The tail's last conv gives log(1/t) per pixel (one map for the three
+channels, clamped to t in [0.05, 2]), and the airlight A, one colour per image, is read
+from the fused features averaged over the image (a linear layer and a sigmoid, starting
+at a light grey, 0.9: haze brightens a scene, so stretching it away from a bright
+airlight darkens it the right way from the first step; the airlight of a random-depth
+scene need not appear in any of its pixels, so it is regressed rather than picked). Where
+the network sees no haze it says t = 1 and the input comes back exactly: a clear image
+cannot be darkened or tinted by a learned prior, and colour changes follow from one
+airlight per image rather than from per-pixel colour guesses. A fresh network returns
+its input (log(1/t) starts at zero).
 """
 
 from __future__ import annotations
@@ -196,8 +198,11 @@ class FFA(Restorer):
         # comes back unharmed from the first step, and training learns only the haze.
         nn.init.zeros_(self.tail[1].weight)
         nn.init.zeros_(self.tail[1].bias)
-        # Scores for the airlight's softmax over pixels (uniform at first: the mean colour).
-        self.airlight = nn.Conv2d(channels, 1, 1) if scattering else None
+        self.airlight: nn.Linear | None = None
+        if scattering:  # the airlight from the pooled features; a fresh one is grey 0.9
+            self.airlight = nn.Linear(channels, in_channels)
+            nn.init.zeros_(self.airlight.weight)
+            nn.init.constant_(self.airlight.bias, math.log(0.9 / 0.1))
 
     def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """An official FFA-Net checkpoint's weights (``pre.0.*``, ``g1.gp.*``) renamed by
@@ -222,21 +227,19 @@ class FFA(Restorer):
             fused = self.ea(fused)
         if self.airlight is None:
             return self.tail(fused) + x
-        return _unscatter(x, self.tail(fused), self.airlight(fused))
+        airlight = torch.sigmoid(self.airlight(fused.mean(dim=(2, 3))).float())
+        return _unscatter(x, self.tail(fused), airlight)
 
 
 _LOG_INV_T = (math.log(1 / 2), math.log(1 / 0.05))  # t in [0.05, 2]
 
 
-def _unscatter(x: Tensor, log_inv_t: Tensor, scores: Tensor) -> Tensor:
-    """J = A + (I - A) / t, with 1/t = exp(log_inv_t) and A the ``scores``-softmax mean of
-    the input's pixels; in float32 whatever the autocast (1/t reaches 20)."""
-    b, c = x.shape[:2]
-    x = x.float()
-    weights = torch.softmax(scores.float().flatten(1), dim=1)  # (B, H*W)
-    airlight = torch.einsum("bcn,bn->bc", x.flatten(2), weights).view(b, c, 1, 1)
+def _unscatter(x: Tensor, log_inv_t: Tensor, airlight: Tensor) -> Tensor:
+    """J = A + (I - A) / t, with 1/t = exp(log_inv_t) (B, 1, H, W) and the airlight A
+    (B, C); in float32 whatever the autocast (1/t reaches 20)."""
+    a = airlight.float()[:, :, None, None]
     inv_t = torch.exp(log_inv_t.float().clamp(*_LOG_INV_T))
-    return airlight + (x - airlight) * inv_t
+    return a + (x.float() - a) * inv_t
 
 
 @register(

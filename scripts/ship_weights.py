@@ -1,12 +1,16 @@
 """Ship a training run's best weights with restorekit, with a model card (maintainers only).
 
     python scripts/ship_weights.py runs/face_low face_attention_unet_low [--baseline median]
+                                   [--step N]
 
 Writes ``restorekit/weights/NAME.safetensors`` (the run's ``best.safetensors``, stored as
 float16 to halve the wheel; loading casts back to float32) and ``NAME.md``, a card that
 says what the weights were trained on, how long, with which backbone, and how they score
 on the held-out test split under the protocol the table states, beside classical
-baselines. The scores are those of the float16 file as shipped.
+baselines. The scores are those of the float16 file as shipped. ``--step N`` ships the
+weights of the checkpoint at step N (its EMA when the run keeps one) instead of the run's
+best, when they were chosen on another validation than the run's own (say why with
+``--note``).
 """
 
 from __future__ import annotations
@@ -80,13 +84,19 @@ def main() -> None:
         help="run it in fp32 under `auto` whatever the check measures (a drop seen elsewhere)",
     )
     parser.add_argument("--seeds", type=int, default=1, help="noise seeds 0..N-1 per image")
+    parser.add_argument(
+        "--step", type=int, help="ship the checkpoint of this step instead of the best"
+    )
     parser.add_argument("--domain", help="what it was trained on, e.g. '48x48 gray faces'")
     parser.add_argument("--domain-size", type=int, help="the side of its training images")
     args = parser.parse_args()
 
-    state, meta = load_weights(args.run / "best.safetensors")
+    source_file = _weights_file(args.run, args.step)
+    state, meta = load_weights(source_file)
+    if args.step is not None:  # the run's own validation of that step, from its log
+        meta = {**meta, **_validated(args.run, args.step)}
     config = upgrade_stages(load_checkpoint(args.run).state["config"])  # runs before `losses`
-    model = load_model(args.run / "best.safetensors")
+    model = load_model(source_file)
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(half)  # what the shipped file will give, cast back to float32
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
@@ -147,6 +157,27 @@ def main() -> None:
 
 
 BF16_TOLERANCE_DB = 0.05  # tests/test_precision_shipped.py holds `auto` to it
+
+
+def _weights_file(run: Path, step: int | None) -> Path:
+    """The run's best weights, or with ``step`` that checkpoint's (its EMA if kept)."""
+    if step is None:
+        return run / "best.safetensors"
+    folder = run / f"step-{step:08d}"
+    for name in ("ema.safetensors", "model.safetensors"):
+        if (folder / name).is_file():
+            return folder / name
+    sys.exit(f"{folder}: no checkpoint of step {step} (train.keep decides which are kept)")
+
+
+def _validated(run: Path, step: int) -> dict[str, float]:
+    """The run's validation scores at ``step`` (log.csv), as best.safetensors records them."""
+    with open(run / "log.csv", newline="") as f:
+        row = next((r for r in csv.DictReader(f) if r["psnr"] and int(r["step"]) == step), None)
+    if row is None:
+        sys.exit(f"{run}/log.csv: step {step} was not validated")
+    return {"psnr": float(row["psnr"]), "ssim": float(row["ssim"]),
+            "val_loss": float(row["val_loss"])}  # fmt: skip
 
 
 def _bf16_drop(method: Method, tasks, where: str, *, limit: int | None) -> float:
@@ -297,12 +328,18 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         f"- Data: source `{data['source']}`"
         + "".join(f" + `{k}` x{v} (training only)" for k, v in (data.get("mix") or {}).items())
         + f", degradation `{data['degradation']}` (seeded, on the fly), crops "
-        f"{data.get('crop')}; {_split_words(data['source'])}, the best of {len(log)} "
-        f"validations kept (step {meta.get('step')}).",
+        f"{data.get('crop')}; {_split_words(data['source'])}, "
+        + (
+            f"the weights of step {meta.get('step')} (of {len(log)} validations; chosen as "
+            "the note says)."
+            if args.step is not None
+            else f"the best of {len(log)} validations kept (step {meta.get('step')})."
+        ),
         f"- Trained on {state.get('machine', 'an unrecorded CPU')} in "
         f"{state.get('numerics', 'an unrecorded precision')} for about {hours:.1f} h; "
         f"validation PSNR "
-        f"{float(log[0]['psnr']):.2f} dB at step {log[0]['step']}, best {meta.get('psnr', 0):.2f}"
+        f"{float(log[0]['psnr']):.2f} dB at step {log[0]['step']}, "
+        f"{'shipped' if args.step is not None else 'best'} {meta.get('psnr', 0):.2f}"
         f" dB at step {meta.get('step')}.",
     ]
     lines += [f"- Note: {note}" for note in args.note]

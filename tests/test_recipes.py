@@ -19,8 +19,15 @@ def test_every_system_has_its_recipes() -> None:
     names = set(list_recipes())
     for noise in ("low", "high", "sp"):
         assert {f"face_attention_unet_{noise}", f"face_patchgan_{noise}"} <= names
-    ffa = {"ffa", "ffa_ea_par", "ffa_light", "ffa_light_ea", "ffa_light_par", "ffa_light_ea_par",
-           "ffa_light_scatter"}
+    ffa = {
+        "ffa",
+        "ffa_ea_par",
+        "ffa_light",
+        "ffa_light_ea",
+        "ffa_light_par",
+        "ffa_light_ea_par",
+        "ffa_light_scatter",
+    }
     assert ffa | {"photo_denoise", "defect_denoise", "defect_denoise_mse"} <= names
     assert {f"sr_{m}" for m in ("srcnn", "drrn", "edsr", "rdn", "casr")} <= names
 

@@ -168,7 +168,6 @@ class FFA(Restorer):
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
         check_choice("output", output, ("residual", "scattering"))
-        self.output = output
         check_positive(groups=groups, blocks=blocks, channels=channels)
         self.in_channels = in_channels
         self.channels = channels

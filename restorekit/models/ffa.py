@@ -40,10 +40,11 @@ from the fused features averaged over the image (a linear layer and a sigmoid, s
 at a light grey, 0.9: haze brightens a scene, so stretching it away from a bright
 airlight darkens it the right way from the first step; the airlight of a random-depth
 scene need not appear in any of its pixels, so it is regressed rather than picked). Where
-the network sees no haze it says t = 1 and the input comes back exactly: a clear image
-cannot be darkened or tinted by a learned prior, and colour changes follow from one
-airlight per image rather than from per-pixel colour guesses. A fresh network returns
-its input (log(1/t) starts at zero).
+the network sees no haze it says t = 1 and the input comes back exactly, and colour
+changes follow from one airlight per image rather than from per-pixel colour guesses; a
+clear image is still altered where the network reads haze into it (1/t > 1 pushes each
+pixel away from the bright airlight: darker). A fresh network returns its input (log(1/t)
+starts at zero).
 """
 
 from __future__ import annotations

@@ -220,7 +220,7 @@ def test_all_parameters_learn_with_both_switches_on() -> None:
 # ------------------------------------------------------------------ scattering output
 
 
-def test_scattering_output_swaps_the_last_conv_for_a_transmission_map_and_airlight_scores() -> None:
+def test_scattering_output_swaps_the_last_conv_for_a_transmission_map_and_an_airlight() -> None:
     # tail.1 becomes 64 -> 1 (log 1/t): 64*9 + 1 = 577 instead of 64*9*3 + 3 = 1_731;
     # the airlight is a linear layer 64 -> 3 on the pooled features: 195.
     assert n_params("ffa_light", output="scattering") == 1_285_711 - 1_731 + 577 + 195

@@ -72,5 +72,6 @@ def test_it_beats_the_hazy_input(net, scenes) -> None:
 
 
 def test_no_strip_along_the_edges(net, scenes) -> None:
-    for gt, _, out in _dehaze(net[1], scenes, "haze_faint"):
+    _, model = net
+    for gt, _, out in _dehaze(model, scenes, "haze_faint"):
         assert abs(float(edge_gap(out, gt))) < 0.02

@@ -188,10 +188,8 @@ def volume_name(path: str | os.PathLike[str]) -> tuple[str, str] | None:
         return stem, src.name[len(stem) :]
     if src.is_dir():
         return (src.name, ".nii.gz") if _holds_dicom(src) else None
-    try:
-        return (src.stem, ".nii.gz") if src.is_file() and is_dicom(src) else None
-    except OSError:  # unreadable: not a volume here; reading it names the file
-        return None
+    # An unreadable file is not a volume here; reading it names the file.
+    return (src.stem, ".nii.gz") if src.is_file() and _readable_dicom(src) else None
 
 
 def read_nifti_slices(path: str | os.PathLike[str]) -> NiftiSlices:
@@ -302,9 +300,18 @@ def is_dicom(path: str | os.PathLike[str]) -> bool:
 
 
 def _holds_dicom(folder: Path) -> bool:
-    """Whether a file directly inside ``folder`` is DICOM (an unreadable one is not)."""
+    """Whether a file directly inside ``folder`` is DICOM (an unreadable one is not, and
+    does not hide the others)."""
     try:
-        return any(f.is_file() and is_dicom(f) for f in folder.iterdir())
+        files = [f for f in folder.iterdir() if f.is_file()]
+    except OSError:
+        return False
+    return any(_readable_dicom(f) for f in files)
+
+
+def _readable_dicom(path: Path) -> bool:
+    try:
+        return is_dicom(path)
     except OSError:
         return False
 

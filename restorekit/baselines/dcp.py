@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from restorekit import layers
 from restorekit.baselines.base import Baseline, _check, _is_int, _work, register
 from restorekit.utils import check_images, rgb_to_gray
 
@@ -94,8 +95,7 @@ def dark_channel(x: Tensor, *, patch: int = 15) -> Tensor:
         True
     """
     _check(_is_int(patch) and patch >= 1 and patch % 2 == 1, "patch", patch, "an odd int >= 1")
-    m = x.amin(dim=1, keepdim=True)
-    return -F.max_pool2d(-m, patch, stride=1, padding=patch // 2)
+    return layers.dark_channel(x, patch=patch)
 
 
 def _check_dcp(**kw: Any) -> None:

@@ -29,7 +29,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -249,6 +249,10 @@ class LossInputs:
         perceptual: the run's :class:`PerceptualLoss` (terms of kind ``"perceptual"``).
         judge: the discriminator's logits for an image (terms of kind ``"adversarial"``).
         gan: the run's :class:`GANLoss`.
+        targets: what the degradation knew about the batch (``Degraded.targets``: the
+            haze's ``transmission`` and ``airlight``), for terms of kind ``"auxiliary"``.
+        maps: what the model's training forward left beside its output (its
+            ``aux_outputs``: the scattering FFA-Net's ``log_inv_t`` and ``airlight``).
     """
 
     pred: Tensor
@@ -258,12 +262,15 @@ class LossInputs:
     perceptual: PerceptualLoss | None = None
     judge: Callable[[Tensor], Tensor] | None = None
     gan: GANLoss | None = None
+    targets: Mapping[str, Tensor] = field(default_factory=dict)
+    maps: Mapping[str, Tensor] = field(default_factory=dict)
 
 
 LOSSES: Registry[Callable[..., Tensor]] = Registry("loss", ordered=True)
 """Loss terms a training stage sums, ``weight x term(inputs, **params)``; each entry's
-``kind`` is ``"pixel"``, ``"perceptual"`` (needs the recipe's perceptual network) or
-``"adversarial"`` (needs its discriminator)."""
+``kind`` is ``"pixel"``, ``"perceptual"`` (needs the recipe's perceptual network),
+``"adversarial"`` (needs its discriminator) or ``"auxiliary"`` (supervises a map the model
+leaves beside its output with one the degradation knows)."""
 
 
 def register_loss(name: str, *, kind: str, description: str):  # -> decorator
@@ -305,3 +312,28 @@ def _perceptual_term(x: LossInputs) -> Tensor:
 def _gan_term(x: LossInputs) -> Tensor:
     assert x.judge is not None and x.gan is not None, "a gan term needs a discriminator"
     return x.gan.generator_loss(x.judge(x.pred))
+
+
+_MIN_T = 0.05  # the scattering output's own lower clamp of t (restorekit.models.ffa)
+
+
+@register_loss("scattering", kind="auxiliary",
+               description="L1 on the scattering output's log(1/t) and airlight against the "
+               "synthetic haze's own")  # fmt: skip
+def _scattering_term(x: LossInputs) -> Tensor:
+    """mean |log(1/t) - log(1/t_true)| + mean |A - A_true|, t_true clamped at 0.05.
+
+    The image loss alone leaves t and A tied: a network unsure of the haze keeps t high
+    (an error in 1/t is amplified by it, so a timid t costs the L1 less), and under-dehazes
+    dense haze. The haze maker knows both, and says them here."""
+    missing = [k for k in ("log_inv_t", "airlight") if k not in x.maps]
+    if missing:
+        raise ValueError(f"loss 'scattering' needs a model with output=scattering (no {missing})")
+    missing = [k for k in ("transmission", "airlight") if k not in x.targets]
+    if missing:
+        raise ValueError(f"loss 'scattering' needs synthetic haze data (no target {missing})")
+    t = x.targets["transmission"]
+    log_inv_t = x.maps["log_inv_t"].float()[..., : t.shape[-2], : t.shape[-1]]
+    return l1_loss(log_inv_t, -torch.log(t.clamp(min=_MIN_T))) + l1_loss(
+        x.maps["airlight"].float(), x.targets["airlight"]
+    )

@@ -18,6 +18,7 @@ from restorekit.data import (
     find_triplets,
     item_seed,
     open_dataset,
+    pad_collate,
 )
 from restorekit.degrade import create_degradation, imresize
 from restorekit.degrade.base import Degradation, Degraded
@@ -302,3 +303,19 @@ def test_gray_fraction_makes_gray_items_with_one_channel_noise():
     assert not any(torch.equal(never[i]["lq"][0], never[i]["lq"][1]) for i in range(8))
     with pytest.raises(ValueError, match="gray_fraction"):
         SyntheticPairs([torch.rand(3, 8, 8)], "gaussian_25", seed=0, gray_fraction=1.5)
+
+
+def test_haze_items_carry_its_transmission_and_airlight_through_crops_and_batches() -> None:
+    photo = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(4))
+    ds = SyntheticPairs([photo], "haze_wide", seed=0, crop=16, augment=True, repeat=6,
+                        gray_fraction=0.5)  # fmt: skip
+    items = [ds[i] for i in range(len(ds))]
+    assert any(torch.equal(it["gt"][0], it["gt"][1]) for it in items)  # some are gray
+    for it in items:
+        t, a = it["transmission"], it["airlight"]
+        assert t.shape == (1, 16, 16) and a.shape == (3,)
+        remade = it["gt"] * t + a[:, None, None] * (1 - t)
+        torch.testing.assert_close(remade, it["lq"], atol=1e-6, rtol=0)
+    batch = pad_collate(items[:4])
+    assert batch["transmission"].shape == (4, 1, 16, 16) and batch["airlight"].shape == (4, 3)
+    assert "transmission" not in SyntheticPairs([photo], "gaussian_25", seed=0, crop=16)[0]

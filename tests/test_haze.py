@@ -339,3 +339,25 @@ def test_clear_fraction_leaves_that_share_of_samples_unhazed() -> None:
     assert torch.equal(out.lq[clear], x[clear]) and "clear_fraction=0.25" in repr(op)
     with pytest.raises(ValueError, match="clear_fraction"):
         Haze(clear_fraction=1.0)
+
+
+def test_haze_targets_are_the_transmission_and_airlight_it_made_the_haze_with() -> None:
+    x = torch.rand(3, 3, 16, 12, generator=gen(3))
+    out = create_degradation("haze_wide")(x, generator=gen(4))  # random depth, tinted
+    t, a = out.targets["transmission"], out.targets["airlight"]
+    assert t.shape == (3, 1, 16, 12) and a.shape == (3, 3)
+    assert t.dtype == a.dtype == torch.float32
+    remade = x * t + a[:, :, None, None] * (1 - t)  # I = J t + A (1 - t)
+    torch.testing.assert_close(remade, out.lq, atol=1e-6, rtol=0)
+    beta = out.params["beta"]
+    assert bool(((t == 1).flatten(1).all(1) == (beta == 0)).all())  # clear only when beta 0
+    grey = Haze(beta=0.1, airlight=(0.7, 0.9))(x[:, :1], generator=gen(5))  # one channel
+    assert grey.targets["airlight"].shape == (3, 1)
+    torch.testing.assert_close(grey.targets["airlight"][:, 0], grey.params["airlight"].float())
+
+
+def test_compose_passes_the_haze_targets_on() -> None:
+    x = torch.rand(2, 3, 8, 8, generator=gen(6))
+    out = create_degradation("haze_light + gaussian:sigma=0.01")(x, generator=gen(7))
+    assert sorted(out.targets) == ["airlight", "transmission"]
+    assert not create_degradation("gaussian_25")(x, generator=gen(7)).targets

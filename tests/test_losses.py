@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from restorekit.losses import (
+    LOSSES,
     GANLoss,
+    LossInputs,
     PerceptualLoss,
     PixelLoss,
     charbonnier_loss,
@@ -178,3 +180,22 @@ def test_normalized_perceptual_loss_ignores_the_feature_scale(
         fp, ft = net(pred), net(gt)
     expected = sum(F.mse_loss(fp[k], ft[k]) / ft[k].square().mean() for k in ("a", "b"))
     torch.testing.assert_close(plain, expected)
+
+
+def test_scattering_term_is_the_l1_of_log_inverse_transmission_and_airlight() -> None:
+    term = LOSSES["scattering"]
+    assert LOSSES.entry("scattering").kind == "auxiliary"
+    pred = torch.zeros(2, 3, 4, 4)
+    t = torch.full((2, 1, 4, 4), 0.5)
+    t[1] = 0.01  # below the output's 0.05 floor: the target is the floor
+    targets = {"transmission": t, "airlight": torch.full((2, 3), 0.8)}
+    maps = {"log_inv_t": torch.zeros(2, 1, 4, 4), "airlight": torch.full((2, 3), 0.9)}
+    got = term(LossInputs(pred, pred, pred, targets=targets, maps=maps))
+    expected = (math.log(2) + math.log(20)) / 2 + 0.1
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    exact = {"log_inv_t": -torch.log(t.clamp(min=0.05)), "airlight": targets["airlight"]}
+    assert term(LossInputs(pred, pred, pred, targets=targets, maps=exact)).item() == 0
+    with pytest.raises(ValueError, match="needs a model with output=scattering"):
+        term(LossInputs(pred, pred, pred, targets=targets))
+    with pytest.raises(ValueError, match="needs synthetic haze data"):
+        term(LossInputs(pred, pred, pred, maps=maps))

@@ -287,7 +287,7 @@ def test_a_stage_sums_its_weighted_loss_terms(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), progress=False, batch_size=4))
     trainer._enter_stage(0)
     pred, gt = torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.5)
-    loss = trainer._generator_loss(stage, pred, pred, gt, None)
+    loss = trainer._generator_loss(stage, pred, pred, gt, None, {})
     assert loss.item() == pytest.approx(0.5 * 0.5 + 2.0 * 0.25)
     with pytest.raises(ValueError, match=r"unknown loss 'l3'; choose one of: l1"):
         LossTerm("l3")

@@ -430,8 +430,9 @@ class SyntheticPairs(_Epochs):
             (what :func:`restorekit.api.restore` feeds it for a gray photo).
 
     Items: ``lq`` (C, h, w) float32 (values may leave [0, 1] for the unclipped noise
-    presets), ``gt`` (C, H, W), ``mask`` (1, H, W) when the degradation returns one, and
-    ``name``.
+    presets), ``gt`` (C, H, W), ``mask`` (1, H, W) when the degradation returns one,
+    ``name``, and the degradation's targets under their own names (haze: ``transmission``
+    (1, H, W) and ``airlight`` (C,); see :class:`~restorekit.degrade.base.Degraded`).
 
     Example:
         >>> ds = SyntheticPairs([torch.rand(1, 16, 16)], "gaussian_25", seed=0, crop=8)
@@ -556,8 +557,11 @@ class SyntheticPairs(_Epochs):
         lq = out.lq[0].to(torch.float32)
         if out.gt is not None:  # the operator changed the scene (surface defects drawn in)
             gt = out.gt[0].to(torch.float32)
+        targets = {k: v[0].to(torch.float32) for k, v in out.targets.items()}
         if gray:
             lq, gt = to_channels(lq, 3), to_channels(gt, 3)
+            if "airlight" in targets:  # the grey haze colour, in each of the three channels
+                targets["airlight"] = targets["airlight"].expand(3)
         item: dict[str, Any] = {
             "lq": lq.contiguous(),
             "gt": gt.contiguous(),
@@ -565,7 +569,7 @@ class SyntheticPairs(_Epochs):
         }
         if out.mask is not None:
             item["mask"] = out.mask[0].to(torch.float32)
-        return item
+        return item | {k: v.contiguous() for k, v in targets.items()}
 
 
 def open_dataset(

@@ -11,6 +11,7 @@ registers it (see :mod:`restorekit.degrade.base`).
 
 from restorekit.degrade.base import (
     DEGRADATIONS,
+    TARGETS,
     Compose,
     Degradation,
     Degraded,
@@ -54,6 +55,7 @@ __all__ = [
     "DEGRADATIONS",
     "DEPTH_PRIORS",
     "FACE_NOISE_SIGMA",
+    "TARGETS",
     "Bicubic",
     "Compose",
     "DefectMasks",

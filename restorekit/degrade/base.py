@@ -43,6 +43,7 @@ from restorekit.registry import Registry
 
 __all__ = [
     "DEGRADATIONS",
+    "TARGETS",
     "Compose",
     "Degradation",
     "Degraded",
@@ -57,6 +58,10 @@ __all__ = [
 
 _NO_PARAMS: Mapping[str, torch.Tensor] = MappingProxyType({})
 
+TARGETS = ("transmission", "airlight")
+"""The names an operator's ``Degraded.targets`` may use (the training loop passes these
+items of a batch to the loss terms)."""
+
 
 class Degraded(NamedTuple):
     """The output of an operator.
@@ -70,12 +75,17 @@ class Degraded(NamedTuple):
             (``{"sigma": ...}`` for Gaussian noise); empty for deterministic operators.
         gt: the new ground truth when the operator changes the scene itself (surface
             defects drawn in), else ``None``: the clean input is the ground truth.
+        targets: what the operator knows about each image that a loss may supervise,
+            name -> tensor with the batch first: :class:`~restorekit.degrade.haze.Haze`
+            gives the ``"transmission"`` (B, 1, h, w) and the ``"airlight"`` (B, C) it
+            made the haze with; empty for the others.
     """
 
     lq: torch.Tensor
     mask: torch.Tensor | None = None
     params: Mapping[str, torch.Tensor] = _NO_PARAMS
     gt: torch.Tensor | None = None
+    targets: Mapping[str, torch.Tensor] = _NO_PARAMS
 
 
 class Degradation(nn.Module):
@@ -224,7 +234,8 @@ class Compose(Degradation):
     """Operators applied in order (``Compose(bicubic, noise)``: downscale, then add noise).
 
     The masks of the steps are combined (their union, resized to the output by nearest
-    neighbour); the sampled values are returned as ``"<step>.<name>"`` (``"1.sigma"``).
+    neighbour); the sampled values are returned as ``"<step>.<name>"`` (``"1.sigma"``), and
+    the steps' targets under their own names (a later step's replacing an earlier one's).
     Auxiliary inputs go to the steps that declare them.
     """
 
@@ -238,7 +249,7 @@ class Compose(Degradation):
         self.scale = math.prod(op.scale for op in ops)
 
     def forward(self, x: torch.Tensor, *, generator: torch.Generator, **inputs: Any) -> Degraded:
-        masks, params, gt = [], {}, None
+        masks, params, targets, gt = [], {}, {}, None
         for i, op in enumerate(self.ops):
             out = op(x, generator=generator, **{k: v for k, v in inputs.items() if k in op.inputs})
             x = out.lq
@@ -246,6 +257,7 @@ class Compose(Degradation):
             if out.mask is not None:
                 masks.append(out.mask)
             params |= {f"{i}.{k}": v for k, v in out.params.items()}
+            targets |= out.targets
         mask = None
         for m in masks:
             m = (
@@ -254,7 +266,7 @@ class Compose(Degradation):
                 else m
             )
             mask = m if mask is None else torch.maximum(mask, m)
-        return Degraded(x, mask, MappingProxyType(params), gt)
+        return Degraded(x, mask, MappingProxyType(params), gt, MappingProxyType(targets))
 
     def __repr__(self) -> str:  # one line, for protocol lines: "Bicubic(scale=4) + ..."
         return " + ".join(repr(op) for op in self.ops)

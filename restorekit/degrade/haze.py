@@ -430,7 +430,8 @@ class Haze(Degradation):
         clear_fraction: this fraction of the samples gets no haze at all (beta 0).
 
     Returns ``params = {"beta": (B,), "airlight": (B,)}``, plus ``"tint": (B, C)`` when
-    ``tint`` > 0.
+    ``tint`` > 0, and the haze it made as ``targets``: the ``"transmission"`` t (B, 1, H,
+    W) and the ``"airlight"`` colour A (B, C), float32, so that I = J t + A (1 - t).
     """
 
     inputs = ("depth",)
@@ -502,7 +503,12 @@ class Haze(Degradation):
             params["tint"] = uniform(-self.tint, self.tint, b * c, generator).view(b, c)
             colour = (airlight[:, None] + params["tint"]).clamp(0.0, 1.0)
         scaled = depth.to(x.device) * self.depth_scale
-        return Degraded(haze(x, scaled, beta=beta, airlight=colour), params=params)
+        targets = {
+            "transmission": transmission(scaled, beta).expand(b, 1, *x.shape[2:]).float(),
+            "airlight": colour.view(b, -1).expand(b, c).float().to(x.device),
+        }
+        hazy = haze(x, scaled, beta=beta, airlight=colour)
+        return Degraded(hazy, params=params, targets=targets)
 
     def extra_repr(self) -> str:
         t_lo, t_hi = self.far_transmission

@@ -217,6 +217,7 @@ class FFA(Restorer):
         # comes back unharmed from the first step, and training learns only the haze.
         nn.init.zeros_(self.tail[1].weight)
         nn.init.zeros_(self.tail[1].bias)
+        self.aux_outputs: dict[str, Tensor] = {}  # the last training forward's t and A
         self.airlight: nn.Linear | None = None
         if scattering:  # the airlight from the pooled features; a fresh one is grey 0.9
             self.airlight = nn.Linear(channels, in_channels)
@@ -249,7 +250,10 @@ class FFA(Restorer):
         if self.airlight is None:
             return self.tail(fused) + x
         airlight = torch.sigmoid(self.airlight(fused.mean(dim=(2, 3))).float())
-        return _unscatter(x, self.tail(fused), airlight)
+        log_inv_t = self.tail(fused)
+        # For the "scattering" loss term, which supervises both (training forwards only).
+        self.aux_outputs = {"log_inv_t": log_inv_t, "airlight": airlight} if self.training else {}
+        return _unscatter(x, log_inv_t, airlight)
 
 
 _LOG_INV_T = (math.log(1 / 2), math.log(1 / 0.05))  # t in [0.05, 2]

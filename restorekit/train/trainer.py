@@ -39,6 +39,7 @@ from restorekit.config import (
     PositiveInt,
     Range,
 )
+from restorekit.degrade import TARGETS
 from restorekit.hardware import check_device, machine_summary, resolve
 from restorekit.losses import LOSSES, GANLoss, LossInputs, PerceptualLoss, PixelLoss
 from restorekit.metrics import DEFAULT_METRICS, METRICS
@@ -353,13 +354,14 @@ class Trainer:
         stage, model = self.stage, self.model
         lq, gt = batch["lq"].to(self.device), batch["gt"].to(self.device)
         mask = batch["mask"].to(self.device) if "mask" in batch else None
+        targets = {k: batch[k].to(self.device) for k in TARGETS if k in batch}
         model.train()
         if self.opt.freeze_bn:
             freeze_batch_norm(model)
         lq = self.numerics.input(lq)
         with self._autocast():
             pred = self.net(lq)
-            loss = self._generator_loss(stage, lq, pred.float(), gt, mask)
+            loss = self._generator_loss(stage, lq, pred.float(), gt, mask, targets)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"step {self.step + 1}: the loss is {loss.item()}; stopping before any "
@@ -383,10 +385,17 @@ class Trainer:
         return loss.item()
 
     def _generator_loss(
-        self, stage: Stage, lq: Tensor, pred: Tensor, gt: Tensor, mask: Tensor | None
+        self,
+        stage: Stage,
+        lq: Tensor,
+        pred: Tensor,
+        gt: Tensor,
+        mask: Tensor | None,
+        targets: dict[str, Tensor],
     ) -> Tensor:
         inputs = LossInputs(pred, gt, lq, mask, perceptual=self.perceptual, gan=self.gan_loss,
-                            judge=lambda image: self._judge(lq, image))  # fmt: skip
+                            judge=lambda image: self._judge(lq, image), targets=targets,
+                            maps=getattr(self.model, "aux_outputs", {}))  # fmt: skip
         terms = [t.weight * LOSSES[t.name](inputs, **t.params) for t in stage.losses if t.weight]
         return torch.stack(terms).sum() if terms else pred.sum() * 0
 

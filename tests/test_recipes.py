@@ -104,6 +104,14 @@ def test_config_errors_name_the_key(override: str, message: str) -> None:
         load_recipe(find_recipe("sr_edsr"), (override,))
 
 
+def test_the_scattering_loss_term_needs_the_scattering_output() -> None:
+    terms = "train.stages.0.losses=[{name: l1}, {name: scattering, weight: 0.1}]"
+    recipe = load_recipe(find_recipe("ffa_light_scatter"), (terms,))
+    assert [t.name for t in recipe.train.stages[0].losses] == ["l1", "scattering"]
+    with pytest.raises(ConfigError, match="model.kwargs.output: the scattering loss term needs"):
+        load_recipe(find_recipe("ffa_light_ea"), (terms,))
+
+
 def test_a_recipe_that_is_a_yaml_bomb_or_not_utf8_is_refused(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.yaml"
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x, x, x]"]

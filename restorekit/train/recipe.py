@@ -319,6 +319,9 @@ def _check_names(recipe: Recipe) -> None:
         raise ConfigError("discriminator: a stage has a gan loss term but no discriminator is set")
     if recipe.train.uses("perceptual") and recipe.perceptual is None:
         raise ConfigError("perceptual: a stage has a perceptual loss term but no network is set")
+    scattering = any(t.name == "scattering" for s in recipe.train.stages for t in s.losses)
+    if scattering and recipe.model.kwargs.get("output") != "scattering":
+        raise ConfigError("model.kwargs.output: the scattering loss term needs output=scattering")
 
 
 def build_trainer(recipe: Recipe) -> Trainer:

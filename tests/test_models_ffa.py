@@ -10,7 +10,7 @@ from torch import nn
 
 from restorekit.api import load_model
 from restorekit.data import SyntheticPairs, pad_collate
-from restorekit.layers import EfficientAttention, ProgressiveAttentionRefinement, dark_channel
+from restorekit.layers import EfficientAttention, ProgressiveAttentionRefinement
 from restorekit.losses import LOSSES, LossInputs
 from restorekit.models import create_model
 from restorekit.models.ffa import FFA, convert_official_state_dict
@@ -286,38 +286,6 @@ def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_chann
     torch.testing.assert_close(y1, y2, rtol=0, atol=0)
 
 
-# ------------------------------------------------------------------ dark channel input
-
-
-def test_dark_channel_input_adds_one_bias_free_conv_to_the_head() -> None:
-    # 1 -> 64 channels, 3x3, no bias: 576 weights.
-    assert n_params("ffa_light", dark_channel=15) == 1_285_711 + 576
-
-
-def test_dark_channel_input_starts_silent_then_learns() -> None:
-    torch.manual_seed(0)
-    base = FFA(groups=2, blocks=1, channels=16, output="scattering")
-    model = FFA(groups=2, blocks=1, channels=16, output="scattering", dark_channel=5)
-    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
-    assert missing == ["dark_head.weight"] and unexpected == []
-    with torch.no_grad():
-        base.tail[1].weight.normal_(std=0.1)  # not the identity, so the outputs say something
-    model.load_state_dict(base.state_dict(), strict=False)
-    x = torch.rand(2, 3, 12, 10)
-    torch.testing.assert_close(model(x), base(x), rtol=0, atol=0)
-    (model(x) * torch.randn_like(x)).sum().backward()
-    assert model.dark_head.weight.grad.abs().sum() > 0
-
-
-def test_dark_channel_map_is_the_windowed_minimum_over_channels() -> None:
-    x = torch.rand(1, 3, 9, 8, generator=torch.Generator().manual_seed(1))
-    got = dark_channel(x, patch=3)
-    lowest = x.amin(dim=1)[0]
-    for i, j in ((0, 0), (4, 5), (8, 7)):  # a corner sees 2x2 pixels, the inside 3x3
-        window = lowest[max(i - 1, 0) : i + 2, max(j - 1, 0) : j + 2]
-        assert got[0, 0, i, j] == window.min()
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -325,8 +293,6 @@ def test_dark_channel_map_is_the_windowed_minimum_over_channels() -> None:
         ({"groups": 0}, "groups must be a positive integer"),
         ({"blocks": 2.5}, "blocks must be a positive integer"),
         ({"output": "additive"}, "output must be residual or scattering"),
-        ({"dark_channel": 4}, "dark_channel must be 0 or an odd window size, got 4"),
-        ({"dark_channel": -3}, "dark_channel must be 0 or an odd window size"),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:

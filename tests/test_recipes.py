@@ -108,7 +108,7 @@ def test_the_scattering_loss_term_needs_the_scattering_output() -> None:
     terms = "train.stages.0.losses=[{name: l1}, {name: scattering, weight: 0.1}]"
     recipe = load_recipe(find_recipe("ffa_light_scatter"), (terms,))
     assert [t.name for t in recipe.train.stages[0].losses] == ["l1", "scattering"]
-    with pytest.raises(ConfigError, match="model.kwargs.output: the scattering loss term needs"):
+    with pytest.raises(ConfigError, match=r"model\.kwargs\.output: the scattering loss term needs"):
         load_recipe(find_recipe("ffa_light_ea"), (terms,))
 
 

@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from restorekit import layers
 from restorekit.baselines.base import Baseline, _check, _is_int, _work, register
 from restorekit.utils import check_images, rgb_to_gray
 
@@ -95,7 +94,8 @@ def dark_channel(x: Tensor, *, patch: int = 15) -> Tensor:
         True
     """
     _check(_is_int(patch) and patch >= 1 and patch % 2 == 1, "patch", patch, "an odd int >= 1")
-    return layers.dark_channel(x, patch=patch)
+    m = x.amin(dim=1, keepdim=True)
+    return -F.max_pool2d(-m, patch, stride=1, padding=patch // 2)
 
 
 def _check_dcp(**kw: Any) -> None:

@@ -11,7 +11,7 @@ from restorekit.layers.attention import (
     PixelAttention,
     ProgressiveAttentionRefinement,
 )
-from restorekit.layers.blocks import AHPF, RDB, ConvBlock, ResBlock, Upsampler, dark_channel
+from restorekit.layers.blocks import AHPF, RDB, ConvBlock, ResBlock, Upsampler
 from restorekit.layers.window import (
     SwinBlock,
     WindowAttention,
@@ -36,7 +36,6 @@ __all__ = [
     "SwinBlock",
     "Upsampler",
     "WindowAttention",
-    "dark_channel",
     "deepnorm_constants",
     "deepnorm_init_",
     "window_attention_mask",

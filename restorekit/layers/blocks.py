@@ -6,7 +6,6 @@ Papers:
 - RDN, Zhang et al., CVPR 2018: https://arxiv.org/abs/1802.08797
 - ESPCN pixel shuffle, Shi et al., CVPR 2016: https://arxiv.org/abs/1609.05158
 - CASR's adaptive high-pass filter: SPEC.md section C and seeds/002.
-- The dark channel, He et al., CVPR 2009: https://doi.org/10.1109/CVPR.2009.5206515
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from torch import Tensor, nn
 
 from restorekit.utils import check_positive
 
-__all__ = ["AHPF", "RDB", "ConvBlock", "ResBlock", "Upsampler", "dark_channel"]
+__all__ = ["AHPF", "RDB", "ConvBlock", "ResBlock", "Upsampler"]
 
 
 class ConvBlock(nn.Sequential):
@@ -178,21 +177,3 @@ class Upsampler(nn.Sequential):
             cout = out_channels if i == len(factors) - 1 else channels
             layers += [nn.Conv2d(channels, cout * s * s, 3, padding=1), nn.PixelShuffle(s)]
         super().__init__(*layers)
-
-
-def dark_channel(x: Tensor, *, patch: int = 15) -> Tensor:
-    """He et al.'s dark channel: the minimum over channels and a ``patch`` x ``patch``
-    window (odd), clipped at the border (a min over the pixels inside the image).
-
-    Shared by the dark channel prior (:mod:`restorekit.baselines.dcp`, which checks its
-    arguments) and FFA-Net's ``dark_channel`` input.
-
-    Shapes:
-        (B, C, H, W) -> (B, 1, H, W), ``x``'s dtype.
-
-    Example:
-        >>> dark_channel(torch.tensor([[[[0.5, 0.2, 0.9]], [[0.4, 0.8, 0.7]]]]), patch=3)
-        tensor([[[[0.2000, 0.2000, 0.2000]]]])
-    """
-    lowest = x.amin(dim=1, keepdim=True)
-    return -F.max_pool2d(-lowest, patch, stride=1, padding=patch // 2)

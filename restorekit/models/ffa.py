@@ -45,14 +45,6 @@ changes follow from one airlight per image rather than from per-pixel colour gue
 clear image is still altered where the network reads haze into it (1/t > 1 pushes each
 pixel away from the bright airlight: darker). A fresh network returns its input (log(1/t)
 starts at zero).
-
-``dark_channel=P`` (restorekit's, not the paper's) gives the head the input's dark channel
-(He et al., CVPR 2009: the minimum over the colour channels and a P x P window) as one
-more map. Haze lifts the dark channel of an outdoor scene by A (1 - t), so the map is a
-direct, if rough, reading of how thick the haze is; a stack of ReLU convs can only build a
-windowed minimum slowly, and dense haze is where FFA-Net loses to the dark channel prior
-itself. The map enters through its own 3x3 conv, added to the head's, whose weights start
-at zero: weights trained without it load unchanged and compute what they did.
 """
 
 from __future__ import annotations
@@ -69,7 +61,6 @@ from restorekit.layers import (
     EfficientAttention,
     PixelAttention,
     ProgressiveAttentionRefinement,
-    dark_channel,
 )
 from restorekit.models import register
 from restorekit.models.base import Restorer, check_choice, check_positive
@@ -155,8 +146,6 @@ class FFA(Restorer):
         progressive_refinement: chain the groups' pixel attention maps (module doc).
         output: ``"residual"`` (the paper's global residual) or ``"scattering"`` (the
             inverted scattering model with a transmission map and an airlight; module doc).
-        dark_channel: P > 0 adds the input's dark channel over P x P windows (odd) as an
-            input of the head (module doc); 0, the default, leaves it out.
 
     Shapes:
         (B, in_channels, H, W) in [0, 1] -> (B, in_channels, H, W); any H and W.
@@ -176,23 +165,15 @@ class FFA(Restorer):
         efficient_attention: bool = False,
         progressive_refinement: bool = False,
         output: str = "residual",
-        dark_channel: int = 0,
     ) -> None:
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
         check_choice("output", output, ("residual", "scattering"))
         check_positive(groups=groups, blocks=blocks, channels=channels)
-        if dark_channel and not (dark_channel > 0 and dark_channel % 2 == 1):
-            raise ValueError(f"dark_channel must be 0 or an odd window size, got {dark_channel}")
         self.in_channels = in_channels
         self.channels = channels
         self.progressive_refinement = bool(progressive_refinement)
         self.head = _conv(in_channels, channels)
-        self.dark_channel = int(dark_channel)
-        self.dark_head: nn.Conv2d | None = None
-        if dark_channel:  # starts at zero: the head computes what it did without the map
-            self.dark_head = nn.Conv2d(1, channels, 3, padding=1, bias=False)
-            nn.init.zeros_(self.dark_head.weight)
         # Group 0 has no earlier map to refine; it only starts the chain.
         self.groups = nn.ModuleList(
             _Group(channels, blocks, refine=self.progressive_refinement and g > 0)
@@ -232,8 +213,6 @@ class FFA(Restorer):
 
     def restore(self, x: Tensor) -> Tensor:
         feats, logits = self.head(x), None
-        if self.dark_head is not None:
-            feats = feats + self.dark_head(dark_channel(x, patch=self.dark_channel))
         outs = []
         for group in self.groups:
             feats, logits = group(feats, logits if self.progressive_refinement else None)
@@ -283,7 +262,6 @@ def ffa_light(
     efficient_attention: bool = False,
     progressive_refinement: bool = False,
     output: str = "residual",
-    dark_channel: int = 0,
 ) -> FFA:
     """The seed's light FFA-Net: 5 blocks per group (1,285,711 parameters, "1.29 M")."""
     return FFA(
@@ -294,7 +272,6 @@ def ffa_light(
         efficient_attention=efficient_attention,
         progressive_refinement=progressive_refinement,
         output=output,
-        dark_channel=dark_channel,
     )
 
 

@@ -44,7 +44,8 @@ the network sees no haze it says t = 1 and the input comes back exactly, and col
 changes follow from one airlight per image rather than from per-pixel colour guesses; a
 clear image is still altered where the network reads haze into it (1/t > 1 pushes each
 pixel away from the bright airlight: darker). A fresh network returns its input (log(1/t)
-starts at zero).
+starts at zero). A training forward leaves its log(1/t) and A in ``aux_outputs``, where
+the ``scattering`` loss term compares them with the haze's own (``Haze`` returns both).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
     python scripts/haze_table.py ablation RUN_OR_NAME ... [--card NAME] [--report DIR]
     python scripts/haze_table.py heldout NAME ... [--card NAME] [--report DIR]
                                                   [--seeds N] [--no-baselines]
+    python scripts/haze_table.py scattering NAME ... [--seeds N]
 
 ``ablation`` scores each variant on the validation scenes (the ``skimage_photos``
 validation split, which training validates on) in light and dense haze, with its
@@ -13,7 +14,9 @@ the sklearn photos plus the ``skimage_photos`` test split with random depth, at 
 levels from none to dense, with the edge gap and colour cast metrics. ``--card NAME``
 appends the table to that shipped model's card; ``--report`` writes a report with hazy |
 dehazed | ground truth figures; ``--no-baselines`` leaves the dark channel prior out (a
-quick comparison of runs). Prints Markdown.
+quick comparison of runs). ``scattering`` reads a scattering-output network's own t and A
+on the validation scenes in light and dense haze and sets them beside those the haze was
+made with (does it leave haze in? does its airlight follow the scene?). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from restorekit.bench import timed
 from restorekit.evaluate import Method, Results, evaluate, format_mean_se, tasks_for
 from restorekit.hardware import machine_summary, resolve
 from restorekit.inference import restore_tensor
+from restorekit.models.ffa import _LOG_INV_T
 from restorekit.models.summary import model_cost
 from restorekit.report import write_report
 
@@ -42,7 +46,7 @@ ABLATION_HEADING = "## The EA / PAR ablation"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", choices=("ablation", "heldout"))
+    parser.add_argument("table", choices=("ablation", "heldout", "scattering"))
     parser.add_argument("models", nargs="+", help="shipped names or training run folders")
     add_card_option(parser)
     parser.add_argument("--report", type=Path, help="also write a report with figures here")
@@ -50,6 +54,9 @@ def main() -> None:
     parser.add_argument("--no-baselines", action="store_true", help="networks and input only")
     args = parser.parse_args()
     models = {Path(m).name: load_model(m) for m in args.models}
+    if args.table == "scattering":
+        print(_scattering(models, seeds=args.seeds))
+        return
     if args.table == "ablation":
         tasks = tasks_for("skimage_photos", ["haze_light", "haze_dense"], split="val",
                           seed=list(range(args.seeds)), channels=3)  # fmt: skip
@@ -131,6 +138,45 @@ def _heldout(results: Results) -> str:
     lines += ["", "Protocols (the sklearn photos'; the others differ only in their images, "
               "and the motorcycle's haze follows its true depth):", ""]  # fmt: skip
     lines += [f"- {level}: {text}" for level, text in protocols.items()]
+    return "\n".join(lines)
+
+
+def _scattering(models: dict[str, torch.nn.Module], *, seeds: int) -> str:
+    tasks = tasks_for("skimage_photos", ["haze_light", "haze_dense"], split="val",
+                      seed=list(range(seeds)), channels=3)  # fmt: skip
+    lines = [
+        "Each network's own transmission t and airlight A (read from its tail and airlight "
+        "layer) against those the haze was made with, on the skimage_photos validation "
+        f"split, whole images, haze seeds 0-{seeds - 1}; means over the image. Bias > 0: "
+        "t too high, haze left in.",
+        "",
+        "| method | haze | image | seed | t true | t | bias | mean abs log-t error | A true | A |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, model in models.items():
+        if getattr(model, "airlight", None) is None:
+            raise SystemExit(f"{name}: not a scattering-output network (model.kwargs.output)")
+        seen: dict[str, torch.Tensor] = {}
+        hooks = [
+            model.tail.register_forward_hook(lambda m, i, o, s=seen: s.update(log_inv_t=o)),
+            model.airlight.register_forward_hook(lambda m, i, o, s=seen: s.update(a=o)),
+        ]
+        for task in tasks:
+            for item in task.pairs:
+                with torch.no_grad():
+                    model(item["lq"][None])
+                true_log = -torch.log(item["transmission"].clamp(min=0.05)).double()
+                log_t = seen["log_inv_t"][0].double().clamp(*_LOG_INV_T)
+                t_true, t = torch.exp(-true_log).mean(), torch.exp(-log_t).mean()
+                a_true = ", ".join(f"{v:.2f}" for v in item["airlight"].tolist())
+                a = ", ".join(f"{v:.2f}" for v in torch.sigmoid(seen["a"][0].float()).tolist())
+                lines.append(
+                    f"| {name} | {task.degradation} | {item['name']} | {task.seed} | "
+                    f"{t_true:.3f} | {t:.3f} | {t - t_true:+.3f} | "
+                    f"{(log_t - true_log).abs().mean():.3f} | {a_true} | {a} |"
+                )
+        for hook in hooks:
+            hook.remove()
     return "\n".join(lines)
 
 

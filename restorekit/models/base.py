@@ -12,6 +12,8 @@ output back to ``scale`` times the input size, as NAFNet and Restormer do.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -71,6 +73,10 @@ class Restorer(nn.Module):
             architecture), or ``"bf16"`` (only under bf16 autocast).
         export_safe: ``forward`` without Python branches on the input size, for
             ``torch.export`` (see :func:`set_export_safe`); the same values.
+        aux_outputs: maps the last training forward computed beside the output, for
+            loss terms of kind ``"auxiliary"`` (restorekit.losses), name -> tensor with
+            the batch first; empty for most networks and in eval mode (the scattering
+            FFA-Net's ``log_inv_t`` (B, 1, H, W) and ``airlight`` (B, C)).
     """
 
     scale: int = 1
@@ -78,6 +84,7 @@ class Restorer(nn.Module):
     in_channels: int = 3
     prefers_channels_last: bool | str = True
     export_safe: bool = False
+    aux_outputs: Mapping[str, torch.Tensor] = MappingProxyType({})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restore (B, in_channels, H, W) -> (B, in_channels, scale*H, scale*W)."""

@@ -199,7 +199,6 @@ class FFA(Restorer):
         # comes back unharmed from the first step, and training learns only the haze.
         nn.init.zeros_(self.tail[1].weight)
         nn.init.zeros_(self.tail[1].bias)
-        self.aux_outputs: dict[str, Tensor] = {}  # the last training forward's t and A
         self.airlight: nn.Linear | None = None
         if scattering:  # the airlight from the pooled features; a fresh one is grey 0.9
             self.airlight = nn.Linear(channels, in_channels)

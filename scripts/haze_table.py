@@ -147,10 +147,10 @@ def _scattering(models: dict[str, torch.nn.Module], *, seeds: int) -> str:
     lines = [
         "Each network's own transmission t and airlight A (read from its tail and airlight "
         "layer) against those the haze was made with, on the skimage_photos validation "
-        f"split, whole images, haze seeds 0-{seeds - 1}; means over the image. Bias > 0: "
+        f"split, whole images, haze seeds 0-{seeds - 1}, fp32; means over the image. Bias > 0: "
         "t too high, haze left in.",
         "",
-        "| method | haze | image | seed | t true | t | bias | mean abs log-t error | A true | A |",
+        "| method | haze | image | seed | t true | t | bias | log(1/t) abs. error | A true | A |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, model in models.items():
@@ -165,15 +165,15 @@ def _scattering(models: dict[str, torch.nn.Module], *, seeds: int) -> str:
             for item in task.pairs:
                 with torch.no_grad():
                     model(item["lq"][None])
-                true_log = -torch.log(item["transmission"].clamp(min=0.05)).double()
-                log_t = seen["log_inv_t"][0].double().clamp(*_LOG_INV_T)
-                t_true, t = torch.exp(-true_log).mean(), torch.exp(-log_t).mean()
+                true_log_inv_t = -torch.log(item["transmission"].clamp(min=0.05)).double()
+                log_inv_t = seen["log_inv_t"][0].double().clamp(*_LOG_INV_T)  # as the output
+                t_true, t = torch.exp(-true_log_inv_t).mean(), torch.exp(-log_inv_t).mean()
                 a_true = ", ".join(f"{v:.2f}" for v in item["airlight"].tolist())
                 a = ", ".join(f"{v:.2f}" for v in torch.sigmoid(seen["a"][0].float()).tolist())
                 lines.append(
                     f"| {name} | {task.degradation} | {item['name']} | {task.seed} | "
                     f"{t_true:.3f} | {t:.3f} | {t - t_true:+.3f} | "
-                    f"{(log_t - true_log).abs().mean():.3f} | {a_true} | {a} |"
+                    f"{(log_inv_t - true_log_inv_t).abs().mean():.3f} | {a_true} | {a} |"
                 )
         for hook in hooks:
             hook.remove()

@@ -70,7 +70,11 @@ class Stage:
 
     ``losses`` are summed with their weights (:data:`restorekit.losses.LOSSES`);
     ``model_options`` go to the model's ``on_stage`` hook when the stage starts (CASR's
-    ``{deepnorm_alpha: 1.0}``, the seed's lambda switch).
+    ``{deepnorm_alpha: 1.0}``, the seed's lambda switch). ``lr_scale`` multiplies the
+    learning rate of the parameters under a module name (``{airlight: 100}``): Adam moves
+    a parameter by about ``lr`` a step whatever its gradient, so a head that must travel
+    far from its start (a bias from logit 0.9 to logit 0.75) needs its own rate; the
+    schedule scales every group alike.
     """
 
     name: str = "main"
@@ -85,6 +89,7 @@ class Stage:
     patience: PositiveInt = 5  # "plateau": validations without improvement before lr *= gamma
     losses: tuple[LossTerm, ...] = (LossTerm(),)
     model_options: dict[str, Any] = field(default_factory=dict)
+    lr_scale: dict[str, PositiveFloat] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.steps <= 0:
@@ -491,8 +496,8 @@ class Trainer:
             if stage.model_options:  # the model's hook (Restorer.on_stage)
                 self.model.on_stage(**stage.model_options)
             self._val_loss = PixelLoss(stage.val_loss)  # the validation's loss column
-            self.optimizer = _optimizer(stage, self.model.parameters())
-            self.d_optimizer = _optimizer(stage, self.disc.parameters()) if self.disc else None
+            self.optimizer = _optimizer(stage, self.model)
+            self.d_optimizer = _optimizer(stage, self.disc, scaled=False) if self.disc else None
             self.scheduler = _scheduler(stage, self.optimizer)
             log.info("stage %r from step %d: %s", stage.name, self._stage_start(index), stage)
         if state is not None:
@@ -690,9 +695,21 @@ def _own_rng(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _optimizer(stage: Stage, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+def _optimizer(stage: Stage, module: nn.Module, *, scaled: bool = True) -> torch.optim.Optimizer:
+    """The stage's optimiser over ``module``: one parameter group at ``stage.lr`` (the
+    first, which the log reports), then one per ``lr_scale`` entry (``scaled``)."""
+    scales = stage.lr_scale if scaled else {}
+    groups: dict[str, list[nn.Parameter]] = {"": [], **{prefix: [] for prefix in scales}}
+    for name, param in module.named_parameters():
+        prefix = next((p for p in scales if name == p or name.startswith(p + ".")), "")
+        groups[prefix].append(param)
+    for prefix, params in groups.items():
+        if prefix and not params:
+            raise ConfigError(f"stage {stage.name!r}: lr_scale.{prefix} names no parameters "
+                              f"of {type(module).__name__}")  # fmt: skip
+    param_groups = [{"params": p, "lr": stage.lr * scales.get(k, 1.0)} for k, p in groups.items()]
     kind = torch.optim.AdamW if stage.optimizer == "adamw" else torch.optim.Adam
-    return kind(params, lr=stage.lr, betas=stage.betas, weight_decay=stage.weight_decay)
+    return kind(param_groups, lr=stage.lr, betas=stage.betas, weight_decay=stage.weight_decay)
 
 
 def _scheduler(stage: Stage, optimizer: torch.optim.Optimizer) -> Any:

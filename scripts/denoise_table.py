@@ -4,6 +4,7 @@
     python scripts/denoise_table.py photo RUN_OR_NAME ... [--card NAME] [--seeds N]
                                     [--no-baselines]
     python scripts/denoise_table.py defect MASKED PLAIN [--card NAME] [--seeds N]
+                                    [--no-baselines]
 
 ``photo`` scores blind denoisers at sigma 15 / 25 / 50 (of 255) under both protocols
 (unclipped, and clipped then rounded to 8 bits), in gray (every image made luma) and
@@ -15,7 +16,7 @@ splits (camera, moon, retina, ihc), the two sklearn photos and the 13 ``lomiri_p
 (when installed), large ones shrunk and each cut to its central 256 x 256 at most so
 that BM3D fits the time. ``--card NAME`` appends the table to that
 shipped model's card (replacing an earlier one); ``--no-baselines`` leaves BM3D and NLM
-out of the photo table (most of its time), to compare runs quickly. Prints Markdown.
+out (most of the time), to compare runs quickly. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main() -> None:
         "--ensemble", action="store_true", help="also score each model with self-ensemble"
     )
     parser.add_argument(
-        "--no-baselines", action="store_true", help="photo table: networks and input only"
+        "--no-baselines", action="store_true", help="networks and input only (quick)"
     )
     args = parser.parse_args()
     loaded = {Path(m).name: load_model(m) for m in args.models}
@@ -66,7 +67,7 @@ def main() -> None:
     if args.table == "photo":
         body = _photo(models, images, seeds, baselines=not args.no_baselines)
     else:
-        body = _defect(models, images, seeds)
+        body = _defect(models, images, seeds, baselines=not args.no_baselines)
     text = f"{HEADINGS[args.table]}\n\n{where}, {args.seeds} noise seed(s) each.\n\n{body}"
     print(text)
     for name in args.card:
@@ -135,9 +136,12 @@ def _photo(
     return "\n".join(lines + notes + [f"- {p}" for p in dict.fromkeys(protocols)])
 
 
-def _defect(models: list[Method], images: list[Example], seeds: list[int]) -> str:
+def _defect(
+    models: list[Method], images: list[Example], seeds: list[int], *, baselines: bool
+) -> str:
     methods = list(models)
-    methods.append(Method("bm3d", create_baseline("bm3d"), "sigma estimated per image"))
+    if baselines:
+        methods.append(Method("bm3d", create_baseline("bm3d"), "sigma estimated per image"))
     tasks = [synthetic_task("photos", images, "defect_noise", seed=s, channels=3) for s in seeds]
     results = evaluate(methods, tasks)
     header = ["method", "images", "PSNR", "SSIM", "PSNR in mask", "SSIM in mask"]
@@ -147,7 +151,9 @@ def _defect(models: list[Method], images: list[Example], seeds: list[int]) -> st
         cells = [format_mean_se(r[k], r[f"{k}_se"], 4 if "ssim" in k else 2)
                  for k in ("psnr", "ssim", "psnr_mask", "ssim_mask")]  # fmt: skip
         lines.append(f"| {r['method']} | {r['images']} | " + " | ".join(cells) + " |")
-    lines += ["", f"Protocol: {rows[0]['protocol']}. BM3D: sigma estimated per image."]
+    lines += ["", f"Protocol: {rows[0]['protocol']}."]
+    if baselines:
+        lines[-1] += " BM3D: sigma estimated per image."
     return "\n".join(lines)
 
 

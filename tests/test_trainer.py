@@ -321,15 +321,19 @@ def test_stage_model_options_reach_the_model_hook(tmp_path: Path) -> None:
 
 
 def test_lr_scale_gives_a_module_its_own_rate_through_the_schedule(tmp_path: Path) -> None:
-    stage = Stage(steps=6, lr=1e-3, scheduler="step", step_size=4, lr_scale={"body.3": 100.0})
+    stage = Stage(steps=6, lr=1e-3, scheduler="step", step_size=4,
+                  lr_scale={"body.3": 100.0, "body": 1.0})  # the longer name wins  # fmt: skip
     trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), batch_size=4, val_every=6,
                                                   progress=False))  # fmt: skip
     last = trainer.model.body[3]
     start = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.fit()
     groups = trainer.optimizer.param_groups
-    assert [g["lr"] for g in groups] == pytest.approx([5e-4, 5e-2])  # halved alike at step 4
+    assert [g["lr"] for g in groups] == pytest.approx([5e-4, 5e-2, 5e-4])  # halved alike
     assert {id(p) for p in groups[1]["params"]} == {id(last.weight), id(last.bias)}
+    assert {id(p) for p in groups[2]["params"]} == {
+        id(p) for p in trainer.model.body[0].parameters()
+    }
     # Adam moves a parameter by about lr a step: the scaled weights travelled ~30x as far
     # (0.148 against 0.0045 when written; unscaled, both layers move about alike).
     moved = {n: (p.detach() - start[n]).abs().max().item()

@@ -701,7 +701,9 @@ def _optimizer(stage: Stage, module: nn.Module, *, scaled: bool = True) -> torch
     scales = stage.lr_scale if scaled else {}
     groups: dict[str, list[nn.Parameter]] = {"": [], **{prefix: [] for prefix in scales}}
     for name, param in module.named_parameters():
-        prefix = next((p for p in scales if name == p or name.startswith(p + ".")), "")
+        # The longest name that holds it: {body: 10, body.3: 100} gives body.3 its own.
+        held = [p for p in scales if name == p or name.startswith(p + ".")]
+        prefix = max(held, key=len, default="")
         groups[prefix].append(param)
     for prefix, params in groups.items():
         if prefix and not params:

@@ -1,11 +1,24 @@
-"""Model-card sections for the table scripts (maintainers only): each table is one
-Markdown section, headed by its first line, that a rerun replaces."""
+"""Shared by the table scripts (maintainers only): the models named on the command line,
+and model-card sections (each table is one Markdown section, headed by its first line,
+that a rerun replaces)."""
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
+from pathlib import Path
 
-from restorekit.api import WEIGHTS_DIR
+from torch import nn
+
+from restorekit.api import WEIGHTS_DIR, load_model
+
+
+def load_models(names: list[str]) -> dict[str, nn.Module]:
+    """Each shipped name, run folder or weights file loaded, labelled by its last path
+    part, or by the whole argument where two share it (``RUN_A/step-00000500/ema.safetensors``
+    beside ``RUN_B/...``), so that no model silently replaces another in a table."""
+    counts = Counter(Path(n).name for n in names)
+    return {(Path(n).name if counts[Path(n).name] == 1 else n): load_model(n) for n in names}
 
 
 def add_card_option(parser: argparse.ArgumentParser) -> None:

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
-from cards import add_card_option, set_card_section
+from cards import add_card_option, load_models, set_card_section
 
-from restorekit.api import load_model
 from restorekit.baselines import create_baseline
 from restorekit.data import Example, get_source, load_examples
 from restorekit.data.transforms import split_indices
@@ -58,7 +56,7 @@ def main() -> None:
         "--no-baselines", action="store_true", help="networks and input only (quick)"
     )
     args = parser.parse_args()
-    loaded = {Path(m).name: load_model(m) for m in args.models}
+    loaded = load_models(args.models)
     models = [Method(n, m, "") for n, m in loaded.items()]
     if args.ensemble:
         models += [Method(ensemble_label(n, m), m, "", ensemble=True) for n, m in loaded.items()]

@@ -26,9 +26,8 @@ import math
 from pathlib import Path
 
 import torch
-from cards import add_card_option, set_card_section
+from cards import add_card_option, load_models, set_card_section
 
-from restorekit.api import load_model
 from restorekit.baselines import create_baseline
 from restorekit.bench import timed
 from restorekit.evaluate import Method, Results, evaluate, format_mean_se, tasks_for
@@ -53,7 +52,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="haze seeds per image")
     parser.add_argument("--no-baselines", action="store_true", help="networks and input only")
     args = parser.parse_args()
-    models = {Path(m).name: load_model(m) for m in args.models}
+    models = load_models(args.models)
     if args.table == "scattering":
         print(_scattering(models, seeds=args.seeds))
         return
@@ -145,8 +144,8 @@ def _scattering(models: dict[str, torch.nn.Module], *, seeds: int) -> str:
     tasks = tasks_for("skimage_photos", ["haze_light", "haze_dense"], split="val",
                       seed=list(range(seeds)), channels=3)  # fmt: skip
     lines = [
-        "Each network's own transmission t and airlight A (read from its tail and airlight "
-        "layer) against those the haze was made with, on the skimage_photos validation "
+        "Each network's own transmission t and airlight A (its aux_outputs) against those "
+        "the haze was made with, on the skimage_photos validation "
         f"split, whole images, haze seeds 0-{seeds - 1}, fp32; means over the image. Bias > 0: "
         "t too high, haze left in.",
         "",
@@ -156,27 +155,24 @@ def _scattering(models: dict[str, torch.nn.Module], *, seeds: int) -> str:
     for name, model in models.items():
         if getattr(model, "airlight", None) is None:
             raise SystemExit(f"{name}: not a scattering-output network (model.kwargs.output)")
-        seen: dict[str, torch.Tensor] = {}
-        hooks = [
-            model.tail.register_forward_hook(lambda m, i, o, s=seen: s.update(log_inv_t=o)),
-            model.airlight.register_forward_hook(lambda m, i, o, s=seen: s.update(a=o)),
-        ]
+        model.train()  # only a training forward leaves t and A in aux_outputs (no BN or
+        # dropout in FFA-Net, so the output is the eval one)
         for task in tasks:
             for item in task.pairs:
                 with torch.no_grad():
                     model(item["lq"][None])
+                aux = model.aux_outputs
                 true_log_inv_t = -torch.log(item["transmission"].clamp(min=0.05)).double()
-                log_inv_t = seen["log_inv_t"][0].double().clamp(*_LOG_INV_T)  # as the output
+                log_inv_t = aux["log_inv_t"][0].double().clamp(*_LOG_INV_T)  # as the output
                 t_true, t = torch.exp(-true_log_inv_t).mean(), torch.exp(-log_inv_t).mean()
                 a_true = ", ".join(f"{v:.2f}" for v in item["airlight"].tolist())
-                a = ", ".join(f"{v:.2f}" for v in torch.sigmoid(seen["a"][0].float()).tolist())
+                a = ", ".join(f"{v:.2f}" for v in aux["airlight"][0].tolist())
                 lines.append(
                     f"| {name} | {task.degradation} | {item['name']} | {task.seed} | "
                     f"{t_true:.3f} | {t:.3f} | {t - t_true:+.3f} | "
                     f"{(log_inv_t - true_log_inv_t).abs().mean():.3f} | {a_true} | {a} |"
                 )
-        for hook in hooks:
-            hook.remove()
+        model.eval()
     return "\n".join(lines)
 
 

@@ -135,6 +135,25 @@ def check_positive(name: str, value: object) -> int:
     return value
 
 
+def check_arg(ok: bool, name: str, value: object, need: str) -> None:
+    """Raise ``ValueError("{name} must be {need}, got {value!r}")`` unless ``ok``.
+
+    >>> check_arg(3 > 0, "radius", 3, "> 0")
+    """
+    if not ok:
+        raise ValueError(f"{name} must be {need}, got {value!r}")
+
+
+def is_int(v: object) -> bool:
+    """An int and not a bool (``True`` is an int to Python, never a radius here)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def working_float(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or float64 kept: half precisions lose sums over large windows."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def check_images(x: object, *, name: str = "x", channels: tuple[int, ...] | None = None) -> None:
     """ValueError unless ``x`` is a float (B, C, H, W) tensor (with C in ``channels``)."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from restorekit.registry import Registry
@@ -28,20 +27,6 @@ def register(name: str, **meta: Any):  # -> class decorator
         return BASELINES.register(name, kind="baseline", **meta)(cls)
 
     return deco
-
-
-def _check(ok: bool, name: str, value: object, need: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {need}, got {value!r}")
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _work(x: Tensor) -> Tensor:
-    # Half precisions are computed in float32: sums over large windows need the mantissa.
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 class Baseline(nn.Module):

@@ -1,110 +1,34 @@
-"""Dark channel prior dehazing with the guided filter: the ``dcp`` baseline's operations.
+"""Dark channel prior dehazing with the guided filter: the ``dcp`` baseline.
 
 He, Sun and Tang, "Single Image Haze Removal Using Dark Channel Prior", CVPR 2009,
-https://doi.org/10.1109/CVPR.2009.5206515, and TPAMI 33(12) 2011,
-https://doi.org/10.1109/TPAMI.2010.168: in haze-free outdoor images most patches have a
-channel close to 0, so the dark channel of a hazy image measures its haze,
-``t = 1 - omega * dark_channel(I / A)``, and ``J = (I - A) / max(t, t0) + A`` inverts the
-scattering model ``I = J t + A (1 - t)``.
-
-The coarse, blocky transmission is refined with the guided filter (He, Sun and Tang,
-"Guided Image Filtering", ECCV 2010, https://doi.org/10.1007/978-3-642-15549-9_1; TPAMI
-35(6) 2013, https://doi.org/10.1109/TPAMI.2012.213), which replaces the soft matting of
-the CVPR paper at a fraction of the cost.
+https://doi.org/10.1109/CVPR.2009.5206515: the airlight and the transmission come from
+the dark channel (:func:`restorekit.layers.haze.dcp_transmission`, refined with the guided
+filter), and ``J = (I - A) / max(t, t0) + A`` inverts the scattering model
+``I = J t + A (1 - t)``.
 
 Everything is torch code on the input's device, in float32 (float64 for float64 input).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from restorekit.baselines.base import Baseline, _check, _is_int, _work, register
-from restorekit.utils import check_images, rgb_to_gray
+from restorekit.baselines.base import Baseline, register
+from restorekit.layers.haze import dark_channel, dcp_transmission, guided_filter
+from restorekit.utils import check_arg, check_images, is_int, working_float
 
 __all__ = ["DCP", "Dehazed", "dark_channel", "dehaze_dcp", "guided_filter"]
 
 
-def _box_mean(x: Tensor, r: int) -> Tensor:
-    """Mean over the (2r+1)^2 window clipped to the image (He et al.'s box filter / N).
-
-    Two 1-D passes; the clipped window is a product of intervals, so the mean of the
-    row means is the window mean.
-    """
-    if r == 0:
-        return x
-    x = F.avg_pool2d(x, (1, 2 * r + 1), stride=1, padding=(0, r), count_include_pad=False)
-    return F.avg_pool2d(x, (2 * r + 1, 1), stride=1, padding=(r, 0), count_include_pad=False)
-
-
-def guided_filter(guide: Tensor, src: Tensor, *, radius: int, eps: float) -> Tensor:
-    """The guided filter (He et al., ECCV 2010, Algorithm 1) with a one-channel guide.
-
-    ``q = mean(a) * I + mean(b)`` with ``a = cov(I, p) / (var(I) + eps)``,
-    ``b = mean(p) - a * mean(I)``; means over (2 radius + 1)^2 windows clipped at the
-    border. Radius 0 returns ``src`` (one-pixel windows have no variance).
-
-    Args:
-        guide: (B, 1, H, W) float guidance image I.
-        src: (B, C, H, W) float image p to filter, each channel with the same guide.
-        radius: window radius >= 0.
-        eps: regularisation >= 0; larger smooths more (edges with variance << eps).
-
-    Returns:
-        (B, C, H, W) filtered image, ``src``'s dtype.
-
-    Example:
-        >>> g = torch.rand(1, 1, 12, 12, dtype=torch.float64)
-        >>> bool(torch.allclose(guided_filter(g, g, radius=2, eps=1e-12), g))
-        True
-    """
-    _check(_is_int(radius) and radius >= 0, "radius", radius, "an int >= 0")
-    _check(eps >= 0, "eps", eps, ">= 0")
-    dtype = torch.promote_types(_work(guide).dtype, _work(src).dtype)
-    i, p = guide.to(dtype), src.to(dtype)
-    mean_i, mean_p = _box_mean(i, radius), _box_mean(p, radius)
-    var_i = _box_mean(i * i, radius) - mean_i * mean_i
-    cov_ip = _box_mean(i * p, radius) - mean_i * mean_p
-    # Flat windows (var 0, eps 0) get a = 0: q is then the local mean of p.
-    a = torch.where(var_i + eps > 0, cov_ip / (var_i + eps).clamp(min=1e-30), 0.0)
-    b = mean_p - a * mean_i
-    return (_box_mean(a, radius) * i + _box_mean(b, radius)).to(src.dtype)
-
-
-def dark_channel(x: Tensor, *, patch: int = 15) -> Tensor:
-    """He et al.'s dark channel: the minimum over channels and a ``patch``^2 window.
-
-    The window is clipped at the border (a min over the pixels inside the image).
-
-    Args:
-        x: (B, C, H, W) float images.
-        patch: odd window side >= 1.
-
-    Returns:
-        (B, 1, H, W) dark channel, ``x``'s dtype.
-
-    Example:
-        >>> x = torch.rand(2, 3, 20, 20)
-        >>> bool((dark_channel(x, patch=3) <= x.amin(1, keepdim=True)).all())
-        True
-    """
-    _check(_is_int(patch) and patch >= 1 and patch % 2 == 1, "patch", patch, "an odd int >= 1")
-    m = x.amin(dim=1, keepdim=True)
-    return -F.max_pool2d(-m, patch, stride=1, padding=patch // 2)
-
-
 def _check_dcp(**kw: Any) -> None:
     p, r = kw["patch"], kw["radius"]
-    _check(_is_int(p) and p >= 1 and p % 2 == 1, "patch", p, "an odd int >= 1")
+    check_arg(is_int(p) and p >= 1 and p % 2 == 1, "patch", p, "an odd int >= 1")
     for key in ("omega", "t0", "top_fraction"):
-        _check(0 < kw[key] <= 1, key, kw[key], "in (0, 1]")
-    _check(_is_int(r) and r >= 0, "radius", r, "an int >= 0")
-    _check(kw["eps"] >= 0, "eps", kw["eps"], ">= 0")
+        check_arg(0 < kw[key] <= 1, key, kw[key], "in (0, 1]")
+    check_arg(is_int(r) and r >= 0, "radius", r, "an int >= 0")
+    check_arg(kw["eps"] >= 0, "eps", kw["eps"], ">= 0")
 
 
 class Dehazed(NamedTuple):
@@ -127,13 +51,9 @@ def dehaze_dcp(
 ) -> Dehazed:
     """Dark channel prior dehazing (He et al. 2009/2011) with guided-filter refinement.
 
-    1. Airlight A: among the ``top_fraction`` brightest pixels of the dark channel, the
-       one of highest intensity (channel mean) in ``x`` gives A, a colour per image.
-    2. Transmission ``t = 1 - omega * dark_channel(x / A)``; omega < 1 keeps some haze
-       for depth perception, as in the paper.
-    3. Refinement: the guided filter with the grey image (BT.601 luma) as guide replaces
-       soft matting (ECCV 2010, section on haze removal).
-    4. Radiance ``J = (x - A) / max(t, t0) + A``, clipped to [0, 1].
+    1. The airlight A and the guided-filter-refined transmission t of
+       :func:`~restorekit.layers.haze.dcp_transmission` (the same arguments).
+    2. Radiance ``J = (x - A) / max(t, t0) + A``, clipped to [0, 1].
 
     For one-channel input the dark channel is the window minimum of that channel and the
     guide is the image itself. The defaults are the papers': patch 15, omega 0.95, t0 0.1,
@@ -153,6 +73,7 @@ def dehaze_dcp(
         :class:`Dehazed` ``(image, airlight, transmission)`` in ``x``'s dtype.
 
     Example:
+        >>> import torch
         >>> x = torch.rand(1, 3, 40, 40) * 0.5 + 0.4
         >>> out = dehaze_dcp(x, patch=5, radius=8)
         >>> out.image.shape, out.airlight.shape, out.transmission.shape
@@ -160,19 +81,11 @@ def dehaze_dcp(
     """
     check_images(x, channels=(1, 3))
     _check_dcp(patch=patch, omega=omega, t0=t0, top_fraction=top_fraction, radius=radius, eps=eps)
-    i = _work(x)
-    b, c, h, w = i.shape
-    dark = dark_channel(i, patch=patch).flatten(1)
-    n = max(1, math.floor(top_fraction * h * w))
-    # The most haze-opaque pixels, not simply the brightest: a white object is bright but
-    # its neighbourhood is rarely white in every channel.
-    cand = dark.topk(n, dim=1).indices  # (B, n)
-    best = cand.gather(1, i.mean(1).flatten(1).gather(1, cand).argmax(1, keepdim=True))
-    airlight = i.flatten(2).gather(2, best[:, None, :].expand(b, c, 1)).squeeze(2)  # (B, C)
-    a = airlight[..., None, None].clamp(min=1e-6)  # a black image would divide by zero
-    t = 1.0 - omega * dark_channel(i / a, patch=patch)
-    guide = rgb_to_gray(i)  # the gray image guides the filter (one channel: itself)
-    t = guided_filter(guide, t, radius=radius, eps=eps)
+    i = working_float(x)
+    airlight, t = dcp_transmission(
+        i, patch=patch, omega=omega, top_fraction=top_fraction, radius=radius, eps=eps
+    )
+    a = airlight[..., None, None].clamp(min=1e-6)
     j = ((i - a) / t.clamp(min=t0) + a).clamp(0.0, 1.0)
     return Dehazed(j.to(x.dtype), airlight.to(x.dtype), t.to(x.dtype))
 

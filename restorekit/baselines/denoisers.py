@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from restorekit.baselines.base import Baseline, _check, _is_int, register
+from restorekit.baselines.base import Baseline, register
+from restorekit.utils import check_arg, is_int
 
 __all__ = ["BM3D", "NLM"]
 
@@ -77,10 +78,10 @@ class NLM(Baseline):
         patch_distance: int = 6,
         fast_mode: bool = True,
     ) -> None:
-        _check(sigma is None or sigma >= 0, "sigma", sigma, "None or >= 0")
-        _check(h is None or h > 0, "h", h, "None or > 0")
+        check_arg(sigma is None or sigma >= 0, "sigma", sigma, "None or >= 0")
+        check_arg(h is None or h > 0, "h", h, "None or > 0")
         for key, value in (("patch_size", patch_size), ("patch_distance", patch_distance)):
-            _check(_is_int(value) and value >= 1, key, value, "an int >= 1")
+            check_arg(is_int(value) and value >= 1, key, value, "an int >= 1")
         kw = {"sigma": sigma, "h": h, "patch_size": patch_size}
         super().__init__(**kw, patch_distance=patch_distance, fast_mode=bool(fast_mode))
         self.sigma, self.h, self.fast_mode = sigma, h, bool(fast_mode)
@@ -122,8 +123,8 @@ class BM3D(Baseline):
     """
 
     def __init__(self, *, sigma: float | None = None, profile: str = "np") -> None:
-        _check(sigma is None or sigma > 0, "sigma", sigma, "None or > 0")
-        _check(profile in _BM3D_PROFILES, "profile", profile, f"one of {_BM3D_PROFILES}")
+        check_arg(sigma is None or sigma > 0, "sigma", sigma, "None or > 0")
+        check_arg(profile in _BM3D_PROFILES, "profile", profile, f"one of {_BM3D_PROFILES}")
         _import_bm3d()  # fail at construction, not in the middle of a benchmark
         super().__init__(sigma=sigma, profile=profile)
         self.sigma, self.profile = sigma, profile

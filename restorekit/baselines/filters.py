@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from restorekit.baselines.base import Baseline, _check, _is_int, _work, register
+from restorekit.baselines.base import Baseline, register
+from restorekit.utils import check_arg, is_int, working_float
 
 __all__ = ["Gaussian", "Median", "gaussian_blur", "median_filter"]
 
@@ -44,10 +45,10 @@ def median_filter(x: Tensor, *, size: int = 3) -> Tensor:
         >>> median_filter(x).abs().max().item()
         0.0
     """
-    _check(_is_int(size) and size >= 1 and size % 2 == 1, "size", size, "an odd int >= 1")
+    check_arg(is_int(size) and size >= 1 and size % 2 == 1, "size", size, "an odd int >= 1")
     h, w = x.shape[-2:]
     out = []
-    for img in _work(x).split(1):  # one image at a time: the windows take size**2 memory
+    for img in working_float(x).split(1):  # one image at a time: the windows take size**2 memory
         win = _symmetric_pad(img, size // 2).unfold(2, size, 1).unfold(3, size, 1)
         out.append(win.reshape(*img.shape[:2], h, w, size * size).median(dim=-1).values)
     return torch.cat(out).to(x.dtype)
@@ -71,10 +72,10 @@ def gaussian_blur(x: Tensor, *, sigma: float = 1.0, truncate: float = 4.0) -> Te
         >>> y.shape, bool(torch.allclose(y, torch.tensor(0.25)))
         (torch.Size([1, 3, 7, 9]), True)
     """
-    _check(sigma > 0, "sigma", sigma, "> 0")
-    _check(truncate > 0, "truncate", truncate, "> 0")
+    check_arg(sigma > 0, "sigma", sigma, "> 0")
+    check_arg(truncate > 0, "truncate", truncate, "> 0")
     r = int(truncate * sigma + 0.5)
-    y = _work(x)
+    y = working_float(x)
     t = torch.arange(-r, r + 1, dtype=torch.float64)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     k = (k / k.sum()).to(device=x.device, dtype=y.dtype)
@@ -89,7 +90,7 @@ class Median(Baseline):
     """:func:`median_filter` with an odd window ``size`` (default 3)."""
 
     def __init__(self, *, size: int = 3) -> None:
-        _check(_is_int(size) and size >= 1 and size % 2 == 1, "size", size, "an odd int >= 1")
+        check_arg(is_int(size) and size >= 1 and size % 2 == 1, "size", size, "an odd int >= 1")
         super().__init__(size=size)
         self.size = size
 
@@ -102,8 +103,8 @@ class Gaussian(Baseline):
     """:func:`gaussian_blur` with ``sigma`` pixels, truncated at ``truncate`` sigmas."""
 
     def __init__(self, *, sigma: float = 1.0, truncate: float = 4.0) -> None:
-        _check(sigma > 0, "sigma", sigma, "> 0")
-        _check(truncate > 0, "truncate", truncate, "> 0")
+        check_arg(sigma > 0, "sigma", sigma, "> 0")
+        check_arg(truncate > 0, "truncate", truncate, "> 0")
         super().__init__(sigma=float(sigma), truncate=float(truncate))
         self.sigma, self.truncate = float(sigma), float(truncate)
 

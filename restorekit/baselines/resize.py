@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from restorekit.baselines.base import Baseline, _check, _is_int, register
+from restorekit.baselines.base import Baseline, register
 from restorekit.degrade.resize import imresize
+from restorekit.utils import check_arg, is_int
 
 __all__ = ["Bicubic"]
 
@@ -18,7 +19,7 @@ class Bicubic(Baseline):
     """
 
     def __init__(self, *, scale: int = 4) -> None:
-        _check(_is_int(scale) and scale in (2, 3, 4), "scale", scale, "2, 3 or 4")
+        check_arg(is_int(scale) and scale in (2, 3, 4), "scale", scale, "2, 3 or 4")
         super().__init__(scale=scale)
         self.scale = scale
 

@@ -294,6 +294,22 @@ def test_airlight_is_the_brightest_of_the_haziest_pixels() -> None:
     torch.testing.assert_close(out.airlight, torch.tensor([[0.81, 1.0, 1.0]], dtype=x.dtype))
 
 
+def test_dcp_transmission_reads_uniform_haze_over_a_dark_channel_free_scene() -> None:
+    # A scene whose every 3x3 patch holds a black pixel (its dark channel is 0) and one
+    # block of the airlight's colour (0.9, 0.8, 0.85), under haze of transmission 0.6:
+    # the block gives the airlight, and elsewhere t = 1 - omega (1 - 0.6) exactly.
+    from restorekit.layers.haze import dcp_transmission
+
+    clear = image(1, 3, 40, 40) * 0.5 + 0.5
+    clear[..., ::2, ::2] = 0.0
+    a = torch.tensor([0.9, 0.8, 0.85], dtype=clear.dtype).view(1, 3, 1, 1)
+    clear[..., 30:, 30:] = a
+    hazy = clear * 0.6 + a * 0.4
+    airlight, t = dcp_transmission(hazy, patch=3, omega=0.95, radius=0)
+    torch.testing.assert_close(airlight, a.view(1, 3))
+    torch.testing.assert_close(t[..., :27, :27], torch.full_like(t[..., :27, :27], 1 - 0.95 * 0.4))
+
+
 # ---------------------------------------------------------------- restoration of real photos
 
 

@@ -266,6 +266,51 @@ def test_fresh_airlight_is_a_light_grey() -> None:
     torch.testing.assert_close(torch.sigmoid(model.airlight(pooled)), torch.full((2, 3), 0.9))
 
 
+def test_dcp_guide_adds_its_conv_and_with_scattering_a_gain() -> None:
+    # The cue (DCP's log(1/t) and its airlight: 1 + 3 maps) -> C through a 3x3 conv:
+    # 4*9*64 + 64 = 2_368; the scattering output adds one scalar gain.
+    assert n_params("ffa_light", guide="dcp") == 1_285_711 + 2_368
+    scattering = n_params("ffa_light", output="scattering")
+    assert n_params("ffa_light", output="scattering", guide="dcp") == scattering + 2_368 + 1
+
+
+@pytest.mark.parametrize("output", ["residual", "scattering"])
+def test_a_fresh_dcp_guide_loads_unguided_weights_and_computes_the_same(output: str) -> None:
+    torch.manual_seed(0)
+    plain = FFA(groups=2, blocks=1, channels=8, output=output)
+    with torch.no_grad():  # a trained-looking network, not the identity
+        plain.tail[1].weight.normal_(0, 0.1)
+    guided = FFA(groups=2, blocks=1, channels=8, output=output, guide="dcp")
+    missing, unexpected = guided.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected
+    assert sorted(missing) == ["guide.bias", "guide.weight"] + (
+        ["guide_gain"] if output == "scattering" else []
+    )
+    x = torch.rand(2, 3, 20, 24) * 0.5 + 0.4
+    torch.testing.assert_close(guided(x), plain(x), rtol=0, atol=0)
+    (guided(x) * torch.randn_like(x)).sum().backward()
+    assert guided.guide.weight.grad.abs().sum() > 0
+    if output == "scattering":
+        assert guided.guide_gain.grad.abs() > 0
+
+
+def test_dcp_guide_gain_adds_the_dark_channel_priors_log_inverse_transmission() -> None:
+    """At gain 1 and a fresh tail, the network's log(1/t) is DCP's (t clamped at 0.05-1)."""
+    from restorekit.layers.haze import dcp_transmission
+
+    torch.manual_seed(0)
+    model = FFA(groups=1, blocks=1, channels=8, output="scattering", guide="dcp").train()
+    with torch.no_grad():
+        model.guide_gain.fill_(1.0)
+    x = torch.rand(1, 3, 40, 36) * 0.1
+    x[..., 18:] += 0.8  # a dark half (little haze to DCP), a bright grey one (much)
+    model(x)
+    _, t = dcp_transmission(x)
+    expected = -torch.log(t.clamp(0.05, 1.0))
+    torch.testing.assert_close(model.aux_outputs["log_inv_t"], expected)
+    assert expected.std() > 0.01  # a map, not a constant
+
+
 # ------------------------------------------------------------------ shapes, modes, errors
 
 
@@ -293,6 +338,7 @@ def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_chann
         ({"groups": 0}, "groups must be a positive integer"),
         ({"blocks": 2.5}, "blocks must be a positive integer"),
         ({"output": "additive"}, "output must be residual or scattering"),
+        ({"guide": "depth"}, "guide must be none or dcp"),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:

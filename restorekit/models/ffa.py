@@ -46,6 +46,18 @@ clear image is still altered where the network reads haze into it (1/t > 1 pushe
 pixel away from the bright airlight: darker). A fresh network returns its input (log(1/t)
 starts at zero). A training forward leaves its log(1/t) and A in ``aux_outputs``, where
 the ``scattering`` loss term compares them with the haze's own (``Haze`` returns both).
+
+``guide="dcp"`` (restorekit's) gives the network the dark channel prior's reading of the
+haze (He et al. 2009: :func:`~restorekit.layers.haze.dcp_transmission`, computed from the
+input without gradients): its log(1/t) map and its airlight enter the head through their
+own 3x3 conv, and with the scattering output DCP's log(1/t) is also added to the
+network's, times a learned scalar gain. Why: a network trained for minutes learns to
+remove about the same haze from every image (its t hardly varies with the haze's
+thickness, on training photos as on new ones), while the prior measures the thickness
+directly; the network can then learn where to trust it (DCP fails on bright grey
+surfaces and on clear images). The conv and the gain start at zero, so weights trained
+without the guide load (strict=False) and compute the same network; give them their own
+``lr_scale`` to learn quickly.
 """
 
 from __future__ import annotations
@@ -63,6 +75,7 @@ from restorekit.layers import (
     PixelAttention,
     ProgressiveAttentionRefinement,
 )
+from restorekit.layers.haze import dcp_transmission
 from restorekit.models import register
 from restorekit.models.base import Restorer, check_choice, check_positive
 
@@ -147,6 +160,9 @@ class FFA(Restorer):
         progressive_refinement: chain the groups' pixel attention maps (module doc).
         output: ``"residual"`` (the paper's global residual) or ``"scattering"`` (the
             inverted scattering model with a transmission map and an airlight; module doc).
+        guide: ``"none"``, or ``"dcp"``: the dark channel prior's transmission and airlight
+            of the input (:func:`~restorekit.layers.haze.dcp_transmission`) as a cue
+            (module doc).
 
     Shapes:
         (B, in_channels, H, W) in [0, 1] -> (B, in_channels, H, W); any H and W.
@@ -166,10 +182,12 @@ class FFA(Restorer):
         efficient_attention: bool = False,
         progressive_refinement: bool = False,
         output: str = "residual",
+        guide: str = "none",
     ) -> None:
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
         check_choice("output", output, ("residual", "scattering"))
+        check_choice("guide", guide, ("none", "dcp"))
         check_positive(groups=groups, blocks=blocks, channels=channels)
         self.in_channels = in_channels
         self.channels = channels
@@ -204,6 +222,18 @@ class FFA(Restorer):
             self.airlight = nn.Linear(channels, in_channels)
             nn.init.zeros_(self.airlight.weight)
             nn.init.constant_(self.airlight.bias, math.log(0.9 / 0.1))
+        # The dark channel prior's haze estimate as a cue: log(1/t) and the airlight, into
+        # the head through their own conv; with the scattering output DCP's log(1/t) is
+        # also added to the tail's, times a learned gain. Both start at zero, so weights
+        # trained without the guide load and compute the same network.
+        self.guide: nn.Conv2d | None = None
+        self.guide_gain: nn.Parameter | None = None
+        if guide == "dcp":
+            self.guide = _conv(1 + in_channels, channels)
+            nn.init.zeros_(self.guide.weight)
+            nn.init.zeros_(self.guide.bias)
+            if scattering:
+                self.guide_gain = nn.Parameter(torch.zeros(()))
 
     def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """An official FFA-Net checkpoint's weights (``pre.0.*``, ``g1.gp.*``) renamed by
@@ -213,6 +243,12 @@ class FFA(Restorer):
 
     def restore(self, x: Tensor) -> Tensor:
         feats, logits = self.head(x), None
+        if self.guide is not None:
+            with torch.no_grad():
+                dcp_airlight, dcp_t = dcp_transmission(x.detach())
+                dcp_log_inv_t = -torch.log(dcp_t.clamp(min=_T_RANGE[0], max=1.0))
+                cue = torch.cat([dcp_log_inv_t, dcp_airlight[..., None, None].expand_as(x)], 1)
+            feats = feats + self.guide(cue.to(feats.dtype))
         outs = []
         for group in self.groups:
             feats, logits = group(feats, logits if self.progressive_refinement else None)
@@ -230,12 +266,15 @@ class FFA(Restorer):
             return self.tail(fused) + x
         airlight = torch.sigmoid(self.airlight(fused.mean(dim=(2, 3))).float())
         log_inv_t = self.tail(fused)
+        if self.guide_gain is not None:
+            log_inv_t = log_inv_t + self.guide_gain * dcp_log_inv_t
         # For the "scattering" loss term, which supervises both (training forwards only).
         self.aux_outputs = {"log_inv_t": log_inv_t, "airlight": airlight} if self.training else {}
         return _unscatter(x, log_inv_t, airlight)
 
 
-_LOG_INV_T = (math.log(1 / 2), math.log(1 / 0.05))  # t in [0.05, 2]
+_T_RANGE = (0.05, 2.0)
+_LOG_INV_T = (math.log(1 / _T_RANGE[1]), math.log(1 / _T_RANGE[0]))
 
 
 def _unscatter(x: Tensor, log_inv_t: Tensor, airlight: Tensor) -> Tensor:
@@ -262,6 +301,7 @@ def ffa_light(
     efficient_attention: bool = False,
     progressive_refinement: bool = False,
     output: str = "residual",
+    guide: str = "none",
 ) -> FFA:
     """The seed's light FFA-Net: 5 blocks per group (1,285,711 parameters, "1.29 M")."""
     return FFA(
@@ -272,6 +312,7 @@ def ffa_light(
         efficient_attention=efficient_attention,
         progressive_refinement=progressive_refinement,
         output=output,
+        guide=guide,
     )
 
 

@@ -145,7 +145,7 @@ def check_arg(ok: bool, name: str, value: object, need: str) -> None:
 
 
 def is_int(v: object) -> bool:
-    """An int and not a bool (``True`` is an int to Python, never a radius here)."""
+    """An int and not a bool (``True`` is an int to Python; no size or count takes it)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 

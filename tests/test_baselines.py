@@ -381,16 +381,20 @@ def test_bm3d_contract_on_tiny_and_colour_images() -> None:
 
 
 def test_the_dcp_module_and_function_share_their_defaults() -> None:
-    # The paper's settings are written in both signatures; they must not drift apart.
+    # The paper's settings are written in three signatures (the baseline, its function,
+    # and the estimate FFA's guide shares); they must not drift apart.
     import inspect
 
     from restorekit.baselines import DCP, dehaze_dcp
+    from restorekit.layers.haze import dcp_transmission
 
     def defaults(fn: object) -> dict:
         params = inspect.signature(fn).parameters.values()
         return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
     assert defaults(DCP.__init__) == defaults(dehaze_dcp)
+    estimate = {k: v for k, v in defaults(dehaze_dcp).items() if k != "t0"}  # t0: J's floor
+    assert defaults(dcp_transmission) == estimate
     assert create_baseline("dcp").baseline_kwargs == defaults(dehaze_dcp)
 
 

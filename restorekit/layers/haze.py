@@ -115,11 +115,15 @@ def dcp_transmission(
 
     For one-channel input the dark channel is the window minimum of that channel and the
     guide is the image itself. The defaults are the papers' (``radius`` 60 suits images
-    of about 600 x 400; ``radius=0`` skips refinement). Arguments are not checked here:
-    the callers do.
+    of about 600 x 400; ``radius=0`` skips refinement).
 
     Args:
         x: hazy images, (B, 1 or 3, H, W) float in [0, 1].
+        patch: odd dark-channel window side (checked by :func:`dark_channel`).
+        omega: haze kept is ``1 - omega``, in (0, 1] (not checked here).
+        top_fraction: fraction of dark-channel pixels searched for A, in (0, 1] (not
+            checked here).
+        radius, eps: the guided filter's (checked by :func:`guided_filter`).
 
     Returns:
         ``(airlight, transmission)``: (B, C) and (B, 1, H, W), in float32 (float64 for

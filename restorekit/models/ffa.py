@@ -242,12 +242,9 @@ class FFA(Restorer):
         return convert_official_state_dict(state) if official else state
 
     def restore(self, x: Tensor) -> Tensor:
-        feats, logits = self.head(x), None
+        feats, logits, dcp_log_inv_t = self.head(x), None, None
         if self.guide is not None:
-            with torch.no_grad():
-                dcp_airlight, dcp_t = dcp_transmission(x.detach())
-                dcp_log_inv_t = -torch.log(dcp_t.clamp(min=_T_RANGE[0], max=1.0))
-                cue = torch.cat([dcp_log_inv_t, dcp_airlight[..., None, None].expand_as(x)], 1)
+            dcp_log_inv_t, cue = _dcp_cue(x)
             feats = feats + self.guide(cue.to(feats.dtype))
         outs = []
         for group in self.groups:
@@ -266,7 +263,7 @@ class FFA(Restorer):
             return self.tail(fused) + x
         airlight = torch.sigmoid(self.airlight(fused.mean(dim=(2, 3))).float())
         log_inv_t = self.tail(fused)
-        if self.guide_gain is not None:
+        if self.guide_gain is not None and dcp_log_inv_t is not None:
             log_inv_t = log_inv_t + self.guide_gain * dcp_log_inv_t
         # For the "scattering" loss term, which supervises both (training forwards only).
         self.aux_outputs = {"log_inv_t": log_inv_t, "airlight": airlight} if self.training else {}
@@ -275,6 +272,15 @@ class FFA(Restorer):
 
 _T_RANGE = (0.05, 2.0)
 _LOG_INV_T = (math.log(1 / _T_RANGE[1]), math.log(1 / _T_RANGE[0]))
+
+
+@torch.no_grad()
+def _dcp_cue(x: Tensor) -> tuple[Tensor, Tensor]:
+    """DCP's log(1/t) of ``x`` (B, 1, H, W; t clamped to [0.05, 1]) and the guide's input:
+    that map and DCP's airlight broadcast per channel, (B, 1 + C, H, W), float32."""
+    airlight, t = dcp_transmission(x)
+    log_inv_t = -torch.log(t.clamp(min=_T_RANGE[0], max=1.0))
+    return log_inv_t, torch.cat([log_inv_t, airlight[..., None, None].expand_as(x)], dim=1)
 
 
 def _unscatter(x: Tensor, log_inv_t: Tensor, airlight: Tensor) -> Tensor:

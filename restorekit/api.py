@@ -215,8 +215,7 @@ def load_model(
         else:
             file = Path(weights)
             state = read_weights(file)[0]
-            adapt = getattr(model, "adapt_state_dict", None)
-            _load_state(model, adapt(state) if adapt else state, file)
+            _load_state(model, state, file)
     else:
         file = _run_weights(target) if kind == "folder" else target
         model = _rebuild(file)
@@ -381,8 +380,7 @@ def _network(model: nn.Module | PathLike, weights: PathLike | None, device: Any)
     if weights is not None:
         file = Path(weights)
         state = read_weights(file)[0]
-        adapt = getattr(model, "adapt_state_dict", None)
-        _load_state(model, adapt(state) if adapt else state, file)
+        _load_state(model, state, file)
     return model.to(device)
 
 
@@ -532,7 +530,12 @@ def _check_size(file: Path, name: str, kwargs: dict[str, Any], state: dict[str, 
 
 
 def _load_state(model: nn.Module, state: dict[str, Tensor], file: Path) -> None:
-    """``model.load_state_dict(state)``, with an error naming the file and the keys."""
+    """``model.load_state_dict(state)``, with an error naming the file and the keys;
+    ``state`` goes through the model's ``adapt_state_dict`` first, where it has one (an
+    official layout, or an older one of restorekit's)."""
+    adapt = getattr(model, "adapt_state_dict", None)
+    if adapt is not None:
+        state = adapt(state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

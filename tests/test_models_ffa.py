@@ -268,10 +268,10 @@ def test_fresh_airlight_is_a_light_grey() -> None:
 
 def test_dcp_guide_adds_its_conv_and_with_scattering_a_gain() -> None:
     # The cue (DCP's log(1/t) and its airlight: 1 + 3 maps) -> C through a 3x3 conv:
-    # 4*9*64 + 64 = 2_368; the scattering output adds one scalar gain.
+    # 4*9*64 + 64 = 2_368; the scattering output adds the gain conv, C -> 1: 64*9 + 1.
     assert n_params("ffa_light", guide="dcp") == 1_285_711 + 2_368
     scattering = n_params("ffa_light", output="scattering")
-    assert n_params("ffa_light", output="scattering", guide="dcp") == scattering + 2_368 + 1
+    assert n_params("ffa_light", output="scattering", guide="dcp") == scattering + 2_368 + 577
 
 
 @pytest.mark.parametrize("output", ["residual", "scattering"])
@@ -284,24 +284,25 @@ def test_a_fresh_dcp_guide_loads_unguided_weights_and_computes_the_same(output: 
     missing, unexpected = guided.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected
     assert sorted(missing) == ["guide.bias", "guide.weight"] + (
-        ["guide_gain"] if output == "scattering" else []
+        ["guide_gain.bias", "guide_gain.weight"] if output == "scattering" else []
     )
     x = torch.rand(2, 3, 20, 24) * 0.5 + 0.4
     torch.testing.assert_close(guided(x), plain(x), rtol=0, atol=0)
     (guided(x) * torch.randn_like(x)).sum().backward()
     assert guided.guide.weight.grad.abs().sum() > 0
     if output == "scattering":
-        assert guided.guide_gain.grad.abs() > 0
+        assert guided.guide_gain.weight.grad.abs().sum() > 0
 
 
 def test_dcp_guide_gain_adds_the_dark_channel_priors_log_inverse_transmission() -> None:
-    """At gain 1 and a fresh tail, the network's log(1/t) is DCP's (t clamped at 0.05-1)."""
+    """At gain 1 and a fresh tail, the network's log(1/t) is DCP's (t clamped at 0.05-1);
+    a gain conv that varies over the image scales it per pixel."""
     from restorekit.layers.haze import dcp_transmission
 
     torch.manual_seed(0)
     model = FFA(groups=1, blocks=1, channels=8, output="scattering", guide="dcp").train()
     with torch.no_grad():
-        model.guide_gain.fill_(1.0)
+        model.guide_gain.bias.fill_(1.0)
     x = torch.rand(1, 3, 40, 36) * 0.1
     x[..., 18:] += 0.8  # a dark half (little haze to DCP), a bright grey one (much)
     model(x)
@@ -309,6 +310,32 @@ def test_dcp_guide_gain_adds_the_dark_channel_priors_log_inverse_transmission() 
     expected = -torch.log(t.clamp(0.05, 1.0))
     torch.testing.assert_close(model.aux_outputs["log_inv_t"], expected)
     assert expected.std() > 0.01  # a map, not a constant
+    with torch.no_grad():  # weights on the features: the gain differs from pixel to pixel
+        model.guide_gain.weight.normal_(0, 0.1)
+    model(x)
+    ratio = model.aux_outputs["log_inv_t"][expected > 0.1] / expected[expected > 0.1]
+    assert ratio.std() > 0.01
+
+
+def test_weights_with_the_older_scalar_dcp_gain_load_as_a_uniform_gain(tmp_path) -> None:
+    from restorekit.api import load_model
+    from restorekit.models import create_model
+    from restorekit.train.checkpoint import save_weights
+
+    torch.manual_seed(0)
+    kwargs = dict(groups=1, blocks=1, channels=8, output="scattering", guide="dcp")
+    model = create_model("ffa_light", **kwargs)
+    with torch.no_grad():
+        model.guide_gain.bias.fill_(0.7)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("guide_gain.")}
+    old = create_model("ffa_light", **kwargs)  # as git 61613d6 saved it: one scalar
+    old.load_state_dict(state, strict=False)
+    del old.guide_gain
+    old.register_parameter("guide_gain", torch.nn.Parameter(torch.tensor(0.7)))
+    save_weights(tmp_path / "old.safetensors", old)
+    loaded = load_model(tmp_path / "old.safetensors")
+    x = torch.rand(1, 3, 24, 20)
+    torch.testing.assert_close(loaded(x), model.eval()(x))
 
 
 # ------------------------------------------------------------------ shapes, modes, errors

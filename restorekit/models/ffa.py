@@ -51,13 +51,15 @@ the ``scattering`` loss term compares them with the haze's own (``Haze`` returns
 haze (He et al. 2009: :func:`~restorekit.layers.haze.dcp_transmission`, computed from the
 input without gradients): its log(1/t) map and its airlight enter the head through their
 own 3x3 conv, and with the scattering output DCP's log(1/t) is also added to the
-network's, times a learned scalar gain. Why: a network trained for minutes learns to
-remove about the same haze from every image (its t hardly varies with the haze's
-thickness, on training photos as on new ones), while the prior measures the thickness
-directly; the network can then learn where to trust it (DCP fails on bright grey
-surfaces and on clear images). The conv and the gain start at zero, so weights trained
+network's, times a gain per pixel that a 3x3 conv reads from the features the tail reads.
+Why: a network trained for minutes learns to remove about the same haze from every image
+(its t hardly varies with the haze's thickness, on training photos as on new ones),
+while the prior measures the thickness directly; the network can then learn where to
+trust it (DCP fails on bright grey surfaces and on clear images, where the gain must
+fall to zero, and is close in dense haze). Both convs start at zero, so weights trained
 without the guide load (strict=False) and compute the same network; give them their own
-``lr_scale`` to learn quickly.
+``lr_scale`` to learn quickly. (The gain was one scalar in git 61613d6; such weights load
+as a gain conv with that bias and zero weights.)
 """
 
 from __future__ import annotations
@@ -227,19 +229,28 @@ class FFA(Restorer):
         # also added to the tail's, times a learned gain. Both start at zero, so weights
         # trained without the guide load and compute the same network.
         self.guide: nn.Conv2d | None = None
-        self.guide_gain: nn.Parameter | None = None
+        self.guide_gain: nn.Conv2d | None = None
         if guide == "dcp":
             self.guide = _conv(1 + in_channels, channels)
-            nn.init.zeros_(self.guide.weight)
-            nn.init.zeros_(self.guide.bias)
-            if scattering:
-                self.guide_gain = nn.Parameter(torch.zeros(()))
+            if scattering:  # the gain per pixel, read from the features the tail reads
+                self.guide_gain = _conv(channels, 1)
+            for conv in (self.guide, self.guide_gain):
+                if conv is not None:
+                    nn.init.zeros_(conv.weight)
+                    nn.init.zeros_(conv.bias)
 
     def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """An official FFA-Net checkpoint's weights (``pre.0.*``, ``g1.gp.*``) renamed by
         :func:`convert_official_state_dict`; restorekit's own are kept as they are."""
         official = any(k.startswith(("pre.", "g1.")) for k in state)
-        return convert_official_state_dict(state) if official else state
+        if official:
+            return convert_official_state_dict(state)
+        gain = state.get("guide_gain")
+        if gain is not None and gain.ndim == 0:  # the scalar gain of git 61613d6
+            state = {k: v for k, v in state.items() if k != "guide_gain"}
+            state["guide_gain.weight"] = gain.new_zeros(1, self.channels, 3, 3)
+            state["guide_gain.bias"] = gain.reshape(1)
+        return state
 
     def restore(self, x: Tensor) -> Tensor:
         feats, logits, dcp_log_inv_t = self.head(x), None, None
@@ -264,7 +275,7 @@ class FFA(Restorer):
         airlight = torch.sigmoid(self.airlight(fused.mean(dim=(2, 3))).float())
         log_inv_t = self.tail(fused)
         if self.guide_gain is not None and dcp_log_inv_t is not None:
-            log_inv_t = log_inv_t + self.guide_gain * dcp_log_inv_t
+            log_inv_t = log_inv_t + self.guide_gain(fused).float() * dcp_log_inv_t
         # For the "scattering" loss term, which supervises both (training forwards only).
         self.aux_outputs = {"log_inv_t": log_inv_t, "airlight": airlight} if self.training else {}
         return _unscatter(x, log_inv_t, airlight)

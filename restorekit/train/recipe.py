@@ -461,6 +461,9 @@ def init_from(model: nn.Module, name_or_path: str) -> None:
     """
     file = init_file(name_or_path)
     state = load_weights(file)[0]
+    adapt = getattr(model, "adapt_state_dict", None)
+    if adapt is not None:  # an official layout, or an older one of restorekit's
+        state = adapt(state)
     own = model.state_dict()
     fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fit:

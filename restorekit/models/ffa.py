@@ -226,8 +226,9 @@ class FFA(Restorer):
             nn.init.constant_(self.airlight.bias, math.log(0.9 / 0.1))
         # The dark channel prior's haze estimate as a cue: log(1/t) and the airlight, into
         # the head through their own conv; with the scattering output DCP's log(1/t) is
-        # also added to the tail's, times a learned gain. Both start at zero, so weights
-        # trained without the guide load and compute the same network.
+        # also added to the tail's, times a gain per pixel that a conv reads from the
+        # tail's features. Both convs start at zero, so weights trained without the guide
+        # load and compute the same network.
         self.guide: nn.Conv2d | None = None
         self.guide_gain: nn.Conv2d | None = None
         if guide == "dcp":

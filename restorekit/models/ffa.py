@@ -56,7 +56,7 @@ Why: a network trained for minutes learns to remove about the same haze from eve
 (its t hardly varies with the haze's thickness, on training photos as on new ones),
 while the prior measures the thickness directly; the network can then learn where to
 trust it (DCP fails on bright grey surfaces and on clear images, where the gain must
-fall to zero, and is close in dense haze). Both convs start at zero, so weights trained
+fall to zero, and comes close in dense haze). Both convs start at zero, so weights trained
 without the guide load (strict=False) and compute the same network; give them their own
 ``lr_scale`` to learn quickly. (The gain was one scalar in git 61613d6; such weights load
 as a gain conv with that bias and zero weights.)
@@ -242,7 +242,8 @@ class FFA(Restorer):
 
     def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """An official FFA-Net checkpoint's weights (``pre.0.*``, ``g1.gp.*``) renamed by
-        :func:`convert_official_state_dict`; restorekit's own are kept as they are."""
+        :func:`convert_official_state_dict`; restorekit's own are kept as they are, except
+        the scalar DCP gain of git 61613d6, which becomes the gain conv's bias."""
         official = any(k.startswith(("pre.", "g1.")) for k in state)
         if official:
             return convert_official_state_dict(state)

@@ -231,6 +231,27 @@ def test_sr_recipes_train_on_the_mri_pool_with_photos_mixed_in_training_only() -
         load_recipe(find_recipe("sr_edsr"), ("data.mix={skimage_photos: 0}",))
 
 
+def test_split_mix_trains_on_a_mix_sources_train_part_and_validates_on_its_val_part(
+    tmp_path: Path,
+) -> None:
+    from restorekit.data.transforms import split_indices
+    from restorekit.io import write_image
+    from restorekit.train.recipe import DataSpec, build_datasets
+
+    for k in range(10):
+        write_image(tmp_path / f"w{k}.png", torch.full((3, 40, 40), k / 10))
+    base = {"source": "skimage_photos", "degradation": "haze_wide", "crop": 32, "val_crop": 32,
+            "mix": {str(tmp_path): 3}, "val_limit": 8}  # fmt: skip
+    train, val = build_datasets(DataSpec(**base), seed=0)
+    ours = lambda pairs: [e.name for e in pairs.examples if e.name.startswith("w")]  # noqa: E731
+    assert sorted(set(ours(train))) == [f"w{k}" for k in range(10)] and not ours(val)
+    train, val = build_datasets(DataSpec(**base, split_mix=True), seed=0)
+    parts = split_indices(10, seed=0)
+    assert sorted(ours(train)) == sorted(f"w{k}" for k in parts[0] for _ in range(3))
+    assert sorted(ours(val)) == sorted(f"w{k}" for k in parts[1])  # the test part: neither
+    assert val[len(val) - 1]["gt"].shape == (3, 32, 32)  # a mix image validates like the rest
+
+
 def test_a_perceptual_loss_without_pretrained_weights_fails_loudly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -122,6 +122,11 @@ class DataSpec:
     # Training-only extra sources, each listed this many times per epoch: photos beside
     # MRI slices, say ({skimage_photos: 8}); never used for validation.
     mix: dict[str, PositiveInt] = field(default_factory=dict)
+    # Split each mix source 70/20/10 as well (same seed): its train part trains (times its
+    # count), its val part (up to val_limit) validates beside the source's, its test part
+    # is left out. For a validation the source alone skews (two of skimage_photos' three
+    # validation photos are grey; haze in colour reads differently).
+    split_mix: bool = False
     val_crop: PositiveInt | None = 128  # validation crop (fixed per image), None = whole images
     val_limit: PositiveInt | None = 8
     # Each validation image this many times, each with its own crop and degradation: a
@@ -371,7 +376,14 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
     val_idx = val_idx[: spec.val_limit] if spec.val_limit else val_idx
     pick = lambda idx: [examples[i] for i in idx]  # noqa: E731
     degradation = data_degradation(spec)
-    mixed = [e for name, times in spec.mix.items() for e in load_examples(name)[1] * times]
+    mixed, mixed_val = [], []
+    for name, times in spec.mix.items():
+        extra = load_examples(name)[1]
+        if spec.split_mix:
+            mix_train, mix_val, _mix_test = split_indices(len(extra), seed=seed)
+            mixed_val += [extra[i] for i in mix_val[: spec.val_limit or None]]
+            extra = [extra[i] for i in mix_train]
+        mixed += extra * times
     common = {"channels": spec.channels}
     train = SyntheticPairs(pick(train_idx) + mixed, degradation, seed=seed, crop=spec.crop,
                            augment=spec.augment, repeat=spec.repeat, jitter=spec.jitter,
@@ -379,8 +391,8 @@ def build_datasets(spec: DataSpec, *, seed: int) -> tuple[Any, Any]:
                            zoom=spec.zoom, **common)  # fmt: skip
     # A different seed: validation noise is not the training noise of the same image.
     val_degradation = data_degradation(spec, validation=True)
-    val = SyntheticPairs(pick(val_idx), val_degradation, seed=seed + 1, crop=spec.val_crop,
-                         repeat=spec.val_repeat, **common)  # fmt: skip
+    val = SyntheticPairs(pick(val_idx) + mixed_val, val_degradation, seed=seed + 1,
+                         crop=spec.val_crop, repeat=spec.val_repeat, **common)  # fmt: skip
     return train, val
 
 

@@ -120,7 +120,7 @@ class DataSpec:
     # that must also take gray photos.
     gray_fraction: Annotated[float, Range(ge=0, le=1)] = 0.0
     # Training-only extra sources, each listed this many times per epoch: photos beside
-    # MRI slices, say ({skimage_photos: 8}); never used for validation.
+    # MRI slices, say ({skimage_photos: 8}); never used for validation (but see split_mix).
     mix: dict[str, PositiveInt] = field(default_factory=dict)
     # Split each mix source 70/20/10 as well (same seed): its train part trains (times its
     # count), its val part (up to val_limit) validates beside the source's, its test part

@@ -49,7 +49,7 @@ from restorekit.hardware import check_device
 from restorekit.inference import restore_channels
 from restorekit.io import read_image, read_nifti_slices, volume_name, write_nifti_slices
 from restorekit.io.weights import TORCH_SUFFIXES, read_weights
-from restorekit.models import create_model, list_models, model_signature
+from restorekit.models import adapt_state, create_model, list_models, model_signature
 from restorekit.train.checkpoint import load_checkpoint
 from restorekit.utils import WEIGHTS_DIR
 
@@ -530,12 +530,9 @@ def _check_size(file: Path, name: str, kwargs: dict[str, Any], state: dict[str, 
 
 
 def _load_state(model: nn.Module, state: dict[str, Tensor], file: Path) -> None:
-    """``model.load_state_dict(state)``, with an error naming the file and the keys;
-    ``state`` goes through the model's ``adapt_state_dict`` first, where it has one (an
-    official layout, or an older one of restorekit's)."""
-    adapt = getattr(model, "adapt_state_dict", None)
-    if adapt is not None:
-        state = adapt(state)
+    """``model.load_state_dict(state)`` (after :func:`~restorekit.models.adapt_state`),
+    with an error naming the file and the keys."""
+    state = adapt_state(model, state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

@@ -53,6 +53,14 @@ def resolved_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return dict(bound.arguments)
 
 
+def adapt_state(model: nn.Module, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` in ``model``'s own key layout: through its ``adapt_state_dict`` where it
+    has one (an official checkpoint's names, or an older layout of restorekit's), else
+    as it is. Every weights loader calls this before ``load_state_dict``."""
+    adapt = getattr(model, "adapt_state_dict", None)
+    return adapt(state) if adapt is not None else state
+
+
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model; unknown names and keyword arguments raise ValueError."""
     builder = MODELS.get(name)
@@ -68,6 +76,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
 
 __all__ = [
     "MODELS",
+    "adapt_state",
     "create_model",
     "list_models",
     "model_entry",

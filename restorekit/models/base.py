@@ -103,7 +103,8 @@ class Restorer(nn.Module):
 
     def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state`` in this model's key layout: a model whose published checkpoints use
-        other names (the official FFA-Net's) converts them here; the default keeps it."""
+        other names (the official FFA-Net's), or whose own layout changed, converts them
+        here; the default keeps it. Loaders call it through ``models.adapt_state``."""
         return state
 
     def on_stage(self, **options: object) -> None:

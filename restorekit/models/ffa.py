@@ -52,14 +52,14 @@ haze (He et al. 2009: :func:`~restorekit.layers.haze.dcp_transmission`, computed
 input without gradients): its log(1/t) map and its airlight enter the head through their
 own 3x3 conv, and with the scattering output DCP's log(1/t) is also added to the
 network's, times a gain per pixel that a 3x3 conv reads from the features the tail reads.
-Why: a network trained for minutes learns to remove about the same haze from every image
-(its t hardly varies with the haze's thickness, on training photos as on new ones),
-while the prior measures the thickness directly; the network can then learn where to
-trust it (DCP fails on bright grey surfaces and on clear images, where the gain must
-fall to zero, and comes close in dense haze). Both convs start at zero, so weights trained
-without the guide load (strict=False) and compute the same network; give them their own
-``lr_scale`` to learn quickly. (The gain was one scalar in git 61613d6; such weights load
-as a gain conv with that bias and zero weights.)
+Why: a network trained for minutes reads the haze's thickness weakly (its log(1/t)
+follows the truth's at about 0.6x on colour photos, barely on grey ones, on training
+photos as on new ones), while the prior measures the thickness directly; the network
+can then learn where to trust it (DCP fails on bright grey surfaces and on clear images,
+where the gain must fall to zero, and comes close in dense haze). Both convs start at
+zero, so weights trained without the guide load (strict=False) and compute the same
+network; give them their own ``lr_scale`` to learn quickly. (The gain was one scalar in
+git 61613d6; such weights load as a gain conv with that bias and zero weights.)
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from restorekit.data import (
 )
 from restorekit.degrade import Degradation, create_degradation
 from restorekit.losses import GANLoss, PerceptualLoss
-from restorekit.models import create_model, list_models, model_signature
+from restorekit.models import adapt_state, create_model, list_models, model_signature
 from restorekit.train.checkpoint import load_weights
 from restorekit.train.trainer import Stage, Trainer, TrainOptions, legacy_stage
 from restorekit.utils import WEIGHTS_DIR
@@ -472,10 +472,7 @@ def init_from(model: nn.Module, name_or_path: str) -> None:
     checkpoint over this, so ``init`` only decides where step 0 starts.
     """
     file = init_file(name_or_path)
-    state = load_weights(file)[0]
-    adapt = getattr(model, "adapt_state_dict", None)
-    if adapt is not None:  # an official layout, or an older one of restorekit's
-        state = adapt(state)
+    state = adapt_state(model, load_weights(file)[0])
     own = model.state_dict()
     fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fit:

@@ -260,6 +260,22 @@ def test_scattering_output_inverts_the_haze_model_it_is_given() -> None:
     torch.testing.assert_close(far, a + (hazy - a) * 20)
 
 
+def test_deadzone_returns_a_faintly_hazy_reading_exactly_and_shifts_the_rest() -> None:
+    """log(1/t) within the dead zone gives the input back; beyond it, log(1/t) - deadzone."""
+
+    def net(deadzone: float, log_inv_t: float) -> FFA:
+        model = FFA(groups=1, blocks=1, channels=8, output="scattering", deadzone=deadzone)
+        nn.init.constant_(model.tail[1].bias, log_inv_t)  # weights are zero: a uniform map
+        return model.eval()
+
+    x = torch.rand(1, 3, 9, 10)
+    with torch.no_grad():
+        assert torch.equal(net(0.1, 0.08)(x), x)
+        assert torch.equal(net(0.1, -0.08)(x), x)  # brightening (t > 1) as well
+        assert not torch.allclose(net(0.0, 0.08)(x), x)
+        torch.testing.assert_close(net(0.1, 0.3)(x), net(0.0, 0.2)(x))
+
+
 def test_fresh_airlight_is_a_light_grey() -> None:
     model = FFA(groups=1, blocks=1, channels=8, output="scattering")
     pooled = torch.randn(2, 8)
@@ -366,6 +382,8 @@ def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_chann
         ({"blocks": 2.5}, "blocks must be a positive integer"),
         ({"output": "additive"}, "output must be residual or scattering"),
         ({"guide": "depth"}, "guide must be none or dcp"),
+        ({"deadzone": 0.05}, "only with output='scattering'"),
+        ({"deadzone": -0.1, "output": "scattering"}, "deadzone -0.1 must be >= 0"),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:

@@ -69,6 +69,7 @@ import re
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restorekit.layers import (
@@ -165,6 +166,11 @@ class FFA(Restorer):
         guide: ``"none"``, or ``"dcp"``: the dark channel prior's transmission and airlight
             of the input (:func:`~restorekit.layers.haze.dcp_transmission`) as a cue
             (module doc).
+        deadzone: with the scattering output, log(1/t) is soft-thresholded by this much
+            (``softshrink``: values within it become 0, the rest move towards 0 by it), so
+            a clear image the network reads as faintly hazy comes back exactly; 0 (the
+            default) leaves it as it is. Stop 30 measured 0.05 on trained weights without
+            training for it: clear photos gained 3-16 dB, light haze lost up to 2.5.
 
     Shapes:
         (B, in_channels, H, W) in [0, 1] -> (B, in_channels, H, W); any H and W.
@@ -185,12 +191,18 @@ class FFA(Restorer):
         progressive_refinement: bool = False,
         output: str = "residual",
         guide: str = "none",
+        deadzone: float = 0.0,
     ) -> None:
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
         check_choice("output", output, ("residual", "scattering"))
         check_choice("guide", guide, ("none", "dcp"))
         check_positive(groups=groups, blocks=blocks, channels=channels)
+        if deadzone < 0 or (deadzone > 0 and output != "scattering"):
+            raise ValueError(
+                f"deadzone {deadzone} must be >= 0, and > 0 only with output='scattering'"
+            )
+        self.deadzone = float(deadzone)
         self.in_channels = in_channels
         self.channels = channels
         self.progressive_refinement = bool(progressive_refinement)
@@ -278,6 +290,8 @@ class FFA(Restorer):
         log_inv_t = self.tail(fused)
         if self.guide_gain is not None and dcp_log_inv_t is not None:
             log_inv_t = log_inv_t + self.guide_gain(fused).float() * dcp_log_inv_t
+        if self.deadzone:
+            log_inv_t = F.softshrink(log_inv_t.float(), self.deadzone)
         # For the "scattering" loss term, which supervises both (training forwards only).
         self.aux_outputs = {"log_inv_t": log_inv_t, "airlight": airlight} if self.training else {}
         return _unscatter(x, log_inv_t, airlight)
@@ -321,6 +335,7 @@ def ffa_light(
     progressive_refinement: bool = False,
     output: str = "residual",
     guide: str = "none",
+    deadzone: float = 0.0,
 ) -> FFA:
     """The seed's light FFA-Net: 5 blocks per group (1,285,711 parameters, "1.29 M")."""
     return FFA(
@@ -332,6 +347,7 @@ def ffa_light(
         progressive_refinement=progressive_refinement,
         output=output,
         guide=guide,
+        deadzone=deadzone,
     )
 
 

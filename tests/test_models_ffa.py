@@ -382,8 +382,8 @@ def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_chann
         ({"blocks": 2.5}, "blocks must be a positive integer"),
         ({"output": "additive"}, "output must be residual or scattering"),
         ({"guide": "depth"}, "guide must be none or dcp"),
-        ({"deadzone": 0.05}, "only with output='scattering'"),
-        ({"deadzone": -0.1, "output": "scattering"}, "deadzone -0.1 must be >= 0"),
+        ({"deadzone": 0.05}, "deadzone must be 0 unless output='scattering'"),
+        ({"deadzone": -0.1, "output": "scattering"}, "deadzone must be >= 0, got -0.1"),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:

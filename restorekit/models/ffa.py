@@ -43,9 +43,12 @@ scene need not appear in any of its pixels, so it is regressed rather than picke
 the network sees no haze it says t = 1 and the input comes back exactly, and colour
 changes follow from one airlight per image rather than from per-pixel colour guesses; a
 clear image is still altered where the network reads haze into it (1/t > 1 pushes each
-pixel away from the bright airlight: darker). A fresh network returns its input (log(1/t)
-starts at zero). A training forward leaves its log(1/t) and A in ``aux_outputs``, where
-the ``scattering`` loss term compares them with the haze's own (``Haze`` returns both).
+pixel away from the bright airlight: darker); ``deadzone`` soft-thresholds log(1/t), so
+a faint reading gives the input back exactly (trained with it, the loss sees the
+thresholded map, and readings inside the zone get no gradient). A fresh network returns
+its input (log(1/t) starts at zero). A training forward leaves its log(1/t) and A in
+``aux_outputs``, where the ``scattering`` loss term compares them with the haze's own
+(``Haze`` returns both).
 
 ``guide="dcp"`` (restorekit's) gives the network the dark channel prior's reading of the
 haze (He et al. 2009: :func:`~restorekit.layers.haze.dcp_transmission`, computed from the
@@ -81,6 +84,7 @@ from restorekit.layers import (
 from restorekit.layers.haze import dcp_transmission
 from restorekit.models import register
 from restorekit.models.base import Restorer, check_choice, check_positive
+from restorekit.utils import check_arg
 
 __all__ = ["FFA", "convert_official_state_dict", "ffa_light"]
 
@@ -198,10 +202,9 @@ class FFA(Restorer):
         check_choice("output", output, ("residual", "scattering"))
         check_choice("guide", guide, ("none", "dcp"))
         check_positive(groups=groups, blocks=blocks, channels=channels)
-        if deadzone < 0 or (deadzone > 0 and output != "scattering"):
-            raise ValueError(
-                f"deadzone {deadzone} must be >= 0, and > 0 only with output='scattering'"
-            )
+        check_arg(deadzone >= 0, "deadzone", deadzone, ">= 0")
+        check_arg(deadzone == 0 or output == "scattering", "deadzone", deadzone,
+                  "0 unless output='scattering'")  # fmt: skip
         self.deadzone = float(deadzone)
         self.in_channels = in_channels
         self.channels = channels

@@ -5,7 +5,10 @@ All losses take ``(pred, target)`` (B, C, H, W) tensors and return a scalar tens
 * Pixel: :func:`l1_loss`, :func:`l2_loss`, :func:`charbonnier_loss`, each with an
   optional ``weight`` (B, 1 or C, H, W) that turns the mean into a weighted mean, and
   :func:`masked_mse` for the defect-aware system (SPEC.md D): MSE over the pixels outside
-  the defect mask + lambda x MSE over the pixels inside it.
+  the defect mask + lambda x MSE over the pixels inside it; :func:`psnr_loss`, the mean
+  over images of 10 log10(MSE), which weighs each image by the inverse of its own error,
+  so a lightly degraded image counts as much in dB as a heavily degraded one (as mean PSNR
+  scores them; Chen et al. 2021, HINet, and NAFNet train with it).
 * Perceptual: :class:`PerceptualLoss` sums, over chosen layers of a frozen feature
   network, the mean squared difference of the features of ``pred`` and ``target``
   (Johnson et al. 2016). The network is passed in (losses never import models): use
@@ -23,7 +26,8 @@ References:
     Charbonnier et al. 1994, https://doi.org/10.1109/ICIP.1994.413553 ;
     Johnson, Alahi, Fei-Fei 2016, https://arxiv.org/abs/1603.08155 ;
     Mao et al. 2017 (LSGAN), https://arxiv.org/abs/1611.04076 ;
-    Salimans et al. 2016 (label smoothing), https://arxiv.org/abs/1606.03498
+    Salimans et al. 2016 (label smoothing), https://arxiv.org/abs/1606.03498 ;
+    Chen et al. 2021 (HINet, PSNR loss), https://arxiv.org/abs/2105.06086
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "l1_loss",
     "l2_loss",
     "masked_mse",
+    "psnr_loss",
     "register_loss",
 ]
 
@@ -119,6 +124,24 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, *, lam: float = 1.0) 
     err = (pred - target).square()
     mask = mask.to(err.dtype)
     return _weighted_mean(err, 1 - mask) + lam * _weighted_mean(err, mask)
+
+
+def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
+    """Mean over images of 10 log10(MSE + eps): minus the mean PSNR (data range 1), in dB.
+
+    The gradient of each image is that of its MSE times 4.34 / (MSE + eps): an image
+    restored to 40 dB is weighed 10x one at 30 dB, where plain MSE weighs the noisier
+    image 10x. ``eps`` (1e-4: 40 dB) caps the weight of images that are nearly clean
+    already, so a batch with an undegraded sample does not train on that sample alone.
+    Computed in float32 under autocast.
+
+    >>> pred, gt = torch.zeros(2, 1, 1, 2), torch.tensor([0.1, 0.1, 0.01, 0.01]).view(2, 1, 1, 2)
+    >>> round(psnr_loss(pred, gt, eps=0.0).item(), 4)  # (-20 + -40) / 2
+    -30.0
+    """
+    _check_pair(pred, target)
+    mse = (pred.float() - target.float()).square().flatten(1).mean(1)
+    return (10 * torch.log10(mse + eps)).mean()
 
 
 _PIXEL_LOSSES = {"l1": l1_loss, "l2": l2_loss, "charbonnier": charbonnier_loss}
@@ -300,6 +323,12 @@ def _masked_mse_term(x: LossInputs, *, lam: float = 1.0) -> Tensor:
     if x.mask is None:
         return l2_loss(x.pred, x.gt)
     return masked_mse(x.pred, x.gt, x.mask, lam=lam)
+
+
+@register_loss("psnr", kind="pixel",
+               description="mean over images of 10 log10(MSE + eps): minus mean PSNR")  # fmt: skip
+def _psnr_term(x: LossInputs, *, eps: float = 1e-4) -> Tensor:
+    return psnr_loss(x.pred, x.gt, eps=eps)
 
 
 @register_loss("perceptual", kind="perceptual", description="frozen VGG feature distance")

@@ -20,6 +20,7 @@ from restorekit.losses import (
     l1_loss,
     l2_loss,
     masked_mse,
+    psnr_loss,
 )
 
 
@@ -55,6 +56,33 @@ def test_charbonnier_is_smooth_l1(pair: tuple[torch.Tensor, torch.Tensor]) -> No
     x = gt.clone().requires_grad_(True)
     charbonnier_loss(x, gt).backward()
     assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_psnr_loss_is_minus_the_mean_psnr_of_scikit_image(
+    pair: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    from skimage.metrics import peak_signal_noise_ratio
+
+    pred, gt = pair
+    pred = gt + 0.01 * (pred - 0.5) * torch.tensor([1.0, 10.0]).view(2, 1, 1, 1)
+    ref = np.mean([peak_signal_noise_ratio(g.numpy(), p.numpy(), data_range=1.0)
+                   for p, g in zip(pred, gt, strict=True)])  # fmt: skip
+    assert psnr_loss(pred, gt, eps=0.0).item() == pytest.approx(-ref, abs=1e-4)
+    # eps caps the weight of an image restored almost exactly: 40 dB at most per image.
+    assert psnr_loss(gt, gt).item() == pytest.approx(-40.0)
+
+
+def test_psnr_loss_weighs_each_image_by_its_inverse_error() -> None:
+    # Two images with errors 0.01 and 0.1 (MSE 1e-4, 1e-2): plain MSE's gradient is 10x larger
+    # on the worse image, the PSNR loss's is 10x larger on the better one (eps 0).
+    gt = torch.zeros(2, 1, 4, 4)
+    pred = torch.tensor([0.01, 0.1]).view(2, 1, 1, 1).expand(2, 1, 4, 4).clone()
+    pred.requires_grad_(True)
+    psnr_loss(pred, gt, eps=0.0).backward()
+    g = pred.grad.flatten(1).norm(dim=1)
+    assert (g[0] / g[1]).item() == pytest.approx(10.0, rel=1e-4)
+    term = LOSSES.get("psnr")
+    assert term(LossInputs(pred=pred, gt=gt, lq=gt), eps=0.0).item() == pytest.approx(-30.0)
 
 
 def test_masked_mse_matches_its_definition(pair: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -140,6 +140,23 @@ def test_stages_switch_optimiser_schedule_and_losses(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path).meta.keys() == {"model", "discriminator"}
 
 
+def test_validation_reports_mse_for_losses_it_cannot_repeat() -> None:
+    # Validation has no masks, and the PSNR loss's mean PSNR is the psnr column already.
+    assert Stage(losses=(LossTerm("psnr"),)).val_loss == "l2"
+    assert Stage(losses=(LossTerm("masked_mse"),)).val_loss == "l2"
+    assert Stage(losses=(LossTerm("perceptual"), LossTerm("l1"))).val_loss == "l1"
+    assert Stage(losses=(LossTerm("perceptual"),)).val_loss == "l1"
+
+
+def test_psnr_loss_stage_trains_and_validates(tmp_path: Path) -> None:
+    opts = TrainOptions(stages=(Stage(steps=4, losses=(LossTerm("psnr"),)),), batch_size=4,
+                        val_every=4, progress=False)  # fmt: skip
+    trainer = make_trainer(tmp_path, opts)
+    trainer.fit()
+    row = read_log(tmp_path / "log.csv")[-1]
+    assert float(row["loss"]) < 0 < float(row["val_loss"])  # minus dB; the MSE
+
+
 def test_gan_stage_without_a_discriminator_is_refused(tmp_path: Path) -> None:
     opts = TrainOptions(stages=(Stage(losses=(LossTerm("gan", 0.1),)),), progress=False,
                         batch_size=4)  # fmt: skip

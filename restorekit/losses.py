@@ -129,10 +129,10 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, *, lam: float = 1.0) 
 def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
     """Mean over images of 10 log10(MSE + eps): minus the mean PSNR (data range 1), in dB.
 
-    The gradient of each image is that of its MSE times 4.34 / (MSE + eps): an image
-    restored to 40 dB is weighed 10x one at 30 dB, where plain MSE weighs the noisier
-    image 10x. ``eps`` (1e-4: 40 dB) caps the weight of images that are nearly clean
-    already, so a batch with an undegraded sample does not train on that sample alone.
+    The gradient of each image is that of its MSE times 4.34 / (MSE + eps): against plain
+    MSE, an image restored to 40 dB weighs 10x more than one at 30 dB. ``eps`` (1e-4:
+    40 dB) caps the weight of images that are nearly clean already, so a batch with an
+    undegraded sample does not train on that sample alone.
     Computed in float32 under autocast.
 
     >>> pred, gt = torch.zeros(2, 1, 1, 2), torch.tensor([0.1, 0.1, 0.01, 0.01]).view(2, 1, 1, 2)

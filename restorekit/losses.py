@@ -140,6 +140,8 @@ def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
     -30.0
     """
     _check_pair(pred, target)
+    if eps < 0:
+        raise ValueError(f"psnr loss: eps must be >= 0, got {eps}")
     mse = (pred.float() - target.float()).square().flatten(1).mean(1)
     return (10 * torch.log10(mse + eps)).mean()
 

@@ -70,6 +70,8 @@ def test_psnr_loss_is_minus_the_mean_psnr_of_scikit_image(
     assert psnr_loss(pred, gt, eps=0.0).item() == pytest.approx(-ref, abs=1e-4)
     # eps caps the weight of an image restored almost exactly: 40 dB at most per image.
     assert psnr_loss(gt, gt).item() == pytest.approx(-40.0)
+    with pytest.raises(ValueError, match="eps must be >= 0, got -1"):
+        psnr_loss(pred, gt, eps=-1.0)
 
 
 def test_psnr_loss_weighs_each_image_by_its_inverse_error() -> None:

@@ -8,7 +8,9 @@ All losses take ``(pred, target)`` (B, C, H, W) tensors and return a scalar tens
   the defect mask + lambda x MSE over the pixels inside it; :func:`psnr_loss`, the mean
   over images of 10 log10(MSE), which weighs each image by the inverse of its own error,
   so a lightly degraded image counts as much in dB as a heavily degraded one (as mean PSNR
-  scores them; Chen et al. 2021, HINet, and NAFNet train with it).
+  scores them; Chen et al. 2021, HINet, and NAFNet train with it); :func:`masked_psnr_loss`,
+  the masked loss in those units: per image, 10 log10 of the MSE outside the mask +
+  lambda x 10 log10 of the MSE inside it, as the in-mask PSNR columns score it.
 * Perceptual: :class:`PerceptualLoss` sums, over chosen layers of a frozen feature
   network, the mean squared difference of the features of ``pred`` and ``target``
   (Johnson et al. 2016). The network is passed in (losses never import models): use
@@ -51,6 +53,7 @@ __all__ = [
     "l1_loss",
     "l2_loss",
     "masked_mse",
+    "masked_psnr_loss",
     "psnr_loss",
     "register_loss",
 ]
@@ -144,6 +147,44 @@ def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
         raise ValueError(f"psnr loss: eps must be >= 0, got {eps}")
     mse = (pred.float() - target.float()).square().flatten(1).mean(1)
     return (10 * torch.log10(mse + eps)).mean()
+
+
+def masked_psnr_loss(
+    pred: Tensor, target: Tensor, mask: Tensor, *, lam: float = 1.0, eps: float = 1e-4
+) -> Tensor:
+    """:func:`masked_mse` in decibels, per image: the mean over images of
+    10 log10(MSE outside + eps) + ``lam`` x 10 log10(MSE inside + eps).
+
+    Each region's MSE is the mean over that image's own pixels in it; an image without
+    defect pixels adds no inside term (and one that is all defect, no outside term), so
+    an empty mask gives :func:`psnr_loss`. Per image and in dB, it weighs images as the
+    mean in-mask PSNR does: against the pooled :func:`masked_mse`, a lightly noisy crop's
+    defects count as much in dB as a heavily noisy one's. Computed in float32.
+
+    Args:
+        pred, target: (B, C, H, W).
+        mask: (B, 1, H, W) or (B, C, H, W), 1 on defect pixels.
+        lam: weight of the inside term.
+        eps: added to each MSE (1e-4: 40 dB), capping the weight of near-perfect regions.
+
+    >>> pred, gt = torch.zeros(1, 1, 1, 2), torch.tensor([[[[0.1, 0.01]]]])
+    >>> m = torch.tensor([[[[0.0, 1.0]]]])
+    >>> round(masked_psnr_loss(pred, gt, m, lam=0.5, eps=0.0).item(), 4)  # -20 + 0.5 x -40
+    -40.0
+    """
+    _check_pair(pred, target)
+    if eps < 0:
+        raise ValueError(f"masked psnr loss: eps must be >= 0, got {eps}")
+    err = (pred.float() - target.float()).square()
+    inside = mask.float().expand_as(err).flatten(1)
+    err = err.flatten(1)
+
+    def region_db(w: Tensor) -> Tensor:
+        n = w.sum(1)
+        mse = torch.where(n > 0, (err * w).sum(1) / n.clamp_min(1), 1 - eps)  # empty: log 1 = 0
+        return 10 * torch.log10(mse + eps)
+
+    return (region_db(1 - inside) + lam * region_db(inside)).mean()
 
 
 _PIXEL_LOSSES = {"l1": l1_loss, "l2": l2_loss, "charbonnier": charbonnier_loss}
@@ -325,6 +366,15 @@ def _masked_mse_term(x: LossInputs, *, lam: float = 1.0) -> Tensor:
     if x.mask is None:
         return l2_loss(x.pred, x.gt)
     return masked_mse(x.pred, x.gt, x.mask, lam=lam)
+
+
+@register_loss("masked_psnr", kind="pixel",
+               description="per image, dB of the MSE outside the mask + lam x dB inside; "
+               "the psnr loss for batches without a mask")  # fmt: skip
+def _masked_psnr_term(x: LossInputs, *, lam: float = 1.0, eps: float = 1e-4) -> Tensor:
+    if x.mask is None:
+        return psnr_loss(x.pred, x.gt, eps=eps)
+    return masked_psnr_loss(x.pred, x.gt, x.mask, lam=lam, eps=eps)
 
 
 @register_loss("psnr", kind="pixel",

@@ -20,6 +20,7 @@ from restorekit.losses import (
     l1_loss,
     l2_loss,
     masked_mse,
+    masked_psnr_loss,
     psnr_loss,
 )
 
@@ -94,6 +95,45 @@ def test_masked_mse_matches_its_definition(pair: tuple[torch.Tensor, torch.Tenso
     inside = np.broadcast_to(mask.numpy(), err.shape).astype(bool)
     expected = err[~inside].mean() + 5.0 * err[inside].mean()
     assert masked_mse(pred, gt, mask, lam=5.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_masked_psnr_loss_is_minus_scikit_image_psnr_per_region(
+    pair: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    from skimage.metrics import peak_signal_noise_ratio
+
+    pred, gt = pair
+    pred = gt + 0.02 * (pred - 0.5)
+    mask = (torch.rand(2, 1, 9, 7, generator=torch.Generator().manual_seed(1)) < 0.2).float()
+    mask[1] = 0  # the second image has no defects: its outside term alone, the whole image
+    expected = []
+    for p, g, m in zip(pred.numpy(), gt.numpy(), mask.numpy(), strict=True):
+        inside = np.broadcast_to(m, p.shape).astype(bool)
+        db = -peak_signal_noise_ratio(g[~inside], p[~inside], data_range=1.0)
+        if inside.any():
+            db -= 0.5 * peak_signal_noise_ratio(g[inside], p[inside], data_range=1.0)
+        expected.append(db)
+    loss = masked_psnr_loss(pred, gt, mask, lam=0.5, eps=0.0)
+    assert loss.item() == pytest.approx(np.mean(expected), abs=1e-4)
+    # No mask anywhere: the psnr loss; the registered term falls back to it without a mask.
+    empty = torch.zeros_like(mask)
+    assert masked_psnr_loss(pred, gt, empty).item() == pytest.approx(psnr_loss(pred, gt).item())
+    term = LOSSES.get("masked_psnr")
+    assert term(LossInputs(pred=pred, gt=gt, lq=gt), lam=0.5).item() == pytest.approx(
+        psnr_loss(pred, gt).item())  # fmt: skip
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        masked_psnr_loss(pred, gt, mask, eps=-1.0)
+
+
+def test_masked_psnr_loss_has_finite_gradients_for_a_full_mask_even_without_eps(
+    pair: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    pred, gt = pair
+    x = pred.clone().requires_grad_(True)
+    loss = masked_psnr_loss(x, gt, torch.ones(2, 1, 9, 7), lam=2.0, eps=0.0)
+    assert loss.item() == pytest.approx(2.0 * psnr_loss(pred, gt, eps=0.0).item(), rel=1e-5)
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
 
 
 @pytest.mark.parametrize("fill", [0.0, 1.0])

@@ -144,6 +144,7 @@ def test_validation_reports_mse_for_losses_it_cannot_repeat() -> None:
     # Validation has no masks, and the PSNR loss's mean PSNR is the psnr column already.
     assert Stage(losses=(LossTerm("psnr"),)).val_loss == "l2"
     assert Stage(losses=(LossTerm("masked_mse"),)).val_loss == "l2"
+    assert Stage(losses=(LossTerm("masked_psnr"),)).val_loss == "l2"
     assert Stage(losses=(LossTerm("perceptual"), LossTerm("l1"))).val_loss == "l1"
     assert Stage(losses=(LossTerm("perceptual"),)).val_loss == "l1"
 

@@ -106,10 +106,12 @@ class Stage:
     @property
     def val_loss(self) -> str:
         """The loss validation reports: the stage's first pixel term (l1 if it has none;
-        the masked MSE reads as plain MSE, validation having no masks to weigh, and the
+        the masked losses read as plain MSE, validation having no masks to weigh, and the
         PSNR loss as MSE too, the psnr column giving its mean)."""
         pixel = [t.name for t in self.losses if LOSSES.entry(t.name).kind == "pixel"]
-        return {"masked_mse": "l2", "psnr": "l2"}.get(pixel[0], pixel[0]) if pixel else "l1"
+        if not pixel:
+            return "l1"
+        return "l2" if pixel[0] in ("masked_mse", "masked_psnr", "psnr") else pixel[0]
 
 
 _LEGACY = ("pixel_loss", "pixel_weight", "mask_lambda", "perceptual_weight", "gan_weight",

@@ -64,6 +64,11 @@ def _check_pair(pred: Tensor, target: Tensor) -> None:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
 
 
+def _check_eps(eps: float, loss: str) -> None:
+    if eps < 0:
+        raise ValueError(f"{loss} loss: eps must be >= 0, got {eps}")
+
+
 def _weighted_mean(err: Tensor, weight: Tensor | None) -> Tensor:
     """Mean of ``err``, or its ``weight``-weighted mean; all-zero weights give 0, not NaN."""
     if weight is None:
@@ -143,8 +148,7 @@ def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
     -30.0
     """
     _check_pair(pred, target)
-    if eps < 0:
-        raise ValueError(f"psnr loss: eps must be >= 0, got {eps}")
+    _check_eps(eps, "psnr")
     mse = (pred.float() - target.float()).square().flatten(1).mean(1)
     return (10 * torch.log10(mse + eps)).mean()
 
@@ -173,8 +177,7 @@ def masked_psnr_loss(
     -40.0
     """
     _check_pair(pred, target)
-    if eps < 0:
-        raise ValueError(f"masked psnr loss: eps must be >= 0, got {eps}")
+    _check_eps(eps, "masked psnr")
     err = (pred.float() - target.float()).square()
     inside = mask.float().expand_as(err).flatten(1)
     err = err.flatten(1)

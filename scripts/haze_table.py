@@ -4,6 +4,7 @@
     python scripts/haze_table.py ablation RUN_OR_NAME ... [--card NAME] [--report DIR]
     python scripts/haze_table.py heldout NAME ... [--card NAME] [--report DIR]
                                                   [--seeds N] [--no-baselines]
+    python scripts/haze_table.py validation RUN_OR_NAME ... [--seeds N] [--no-baselines]
     python scripts/haze_table.py scattering NAME ... [--seeds N]
 
 ``ablation`` scores each variant on the validation scenes (the ``skimage_photos``
@@ -11,7 +12,9 @@ validation split, which training validates on) in light and dense haze, with its
 parameters, MACs at 256x256 and CPU time per megapixel. ``heldout`` scores one model on
 scenes never trained or validated on: the motorcycle with haze from its true depth, and
 the sklearn photos plus the ``skimage_photos`` test split with random depth, at four haze
-levels from none to dense, with the edge gap and colour cast metrics. ``--card NAME``
+levels from none to dense, with the edge gap and colour cast metrics. ``validation`` scores
+checkpoints at those four levels on the validation split, with the hazy input beside them:
+the table to pick a checkpoint on (never on ``heldout``). ``--card NAME``
 appends the table to that shipped model's card; ``--report`` writes a report with hazy |
 dehazed | ground truth figures; ``--no-baselines`` leaves the dark channel prior out (a
 quick comparison of runs). ``scattering`` reads a scattering-output network's own t and A
@@ -45,7 +48,7 @@ ABLATION_HEADING = "## The EA / PAR ablation"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", choices=("ablation", "heldout", "scattering"))
+    parser.add_argument("table", choices=("ablation", "heldout", "validation", "scattering"))
     parser.add_argument("models", nargs="+", help="shipped names or training run folders")
     add_card_option(parser)
     parser.add_argument("--report", type=Path, help="also write a report with figures here")
@@ -61,6 +64,10 @@ def main() -> None:
                           seed=list(range(args.seeds)), channels=3)  # fmt: skip
         results = _evaluate(models, tasks, dcp=not args.no_baselines)
         text = f"{ABLATION_HEADING}\n\n{_ablation(models, results)}"
+    elif args.table == "validation":
+        tasks = tasks_for("skimage_photos", LEVELS, split="val", seed=list(range(args.seeds)),
+                          channels=3)  # fmt: skip
+        text = _validation(_evaluate(models, tasks, dcp=not args.no_baselines))
     else:
         tasks = [
             *tasks_for("motorcycle", LEVELS, split=None, seed=list(range(args.seeds))),
@@ -110,6 +117,22 @@ def _ablation(models: dict[str, torch.nn.Module], results: Results) -> str:
             r = next(r for r in rows if r["method"] == method and r["degradation"] == level)
             cells += [f"{r['psnr']:.2f}", f"{r['ssim']:.4f}"]
         lines.append(f"| {method} | {' | '.join(cost)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _validation(results: Results) -> str:
+    rows = results.summary()
+    psnr = {(r["method"], r["degradation"]): r["psnr"] for r in rows}
+    lines = [
+        f"PSNR (dB) on the skimage_photos validation split ({rows[0]['images']} images, whole, "
+        f"{rows[0]['seeds']} haze seed(s) each), haze from none to dense.",
+        "",
+        "| method | " + " | ".join(lv.removeprefix("haze_") for lv in LEVELS) + " |",
+        "|---" * (1 + len(LEVELS)) + "|",
+    ]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cells = [f"{psnr.get((method, lv), math.nan):.2f}" for lv in LEVELS]
+        lines.append(f"| {method.split('(')[0]} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

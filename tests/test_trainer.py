@@ -141,7 +141,7 @@ def test_stages_switch_optimiser_schedule_and_losses(tmp_path: Path) -> None:
 
 
 def test_validation_reports_mse_for_losses_it_cannot_repeat() -> None:
-    # Validation has no masks, and the PSNR loss's mean PSNR is the psnr column already.
+    # The val_loss column is an unweighted pixel loss; the psnr and in-mask columns say the rest.
     assert Stage(losses=(LossTerm("psnr"),)).val_loss == "l2"
     assert Stage(losses=(LossTerm("masked_mse"),)).val_loss == "l2"
     assert Stage(losses=(LossTerm("masked_psnr"),)).val_loss == "l2"

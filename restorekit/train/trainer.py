@@ -105,9 +105,9 @@ class Stage:
 
     @property
     def val_loss(self) -> str:
-        """The loss validation reports: the stage's first pixel term (l1 if it has none;
-        the masked losses read as plain MSE, validation having no masks to weigh, and the
-        PSNR loss as MSE too, the psnr column giving its mean)."""
+        """The loss validation reports: the stage's first pixel term (l1 if it has none).
+        Its column is an unweighted pixel loss, so the masked losses and the PSNR loss read
+        as plain MSE there; the psnr and in-mask metric columns give the rest."""
         pixel = [t.name for t in self.losses if LOSSES.entry(t.name).kind == "pixel"]
         if not pixel:
             return "l1"

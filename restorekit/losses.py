@@ -56,6 +56,7 @@ __all__ = [
     "masked_psnr_loss",
     "psnr_loss",
     "register_loss",
+    "unweighted_pixel_loss",
 ]
 
 
@@ -191,6 +192,17 @@ def masked_psnr_loss(
 
 
 _PIXEL_LOSSES = {"l1": l1_loss, "l2": l2_loss, "charbonnier": charbonnier_loss}
+
+
+def unweighted_pixel_loss(name: str) -> str:
+    """The :class:`PixelLoss` kind that stands for pixel term ``name`` where no mask or
+    per-image weighting applies (a validation loss column): itself for l1, l2 and
+    charbonnier, MSE for the masked and PSNR losses.
+
+    >>> unweighted_pixel_loss("l1"), unweighted_pixel_loss("masked_psnr")
+    ('l1', 'l2')
+    """
+    return name if name in _PIXEL_LOSSES else "l2"
 
 
 class PixelLoss(nn.Module):

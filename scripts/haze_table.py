@@ -44,6 +44,7 @@ LEVELS = ("haze_clear", "haze_faint", "haze_light", "haze_dense")
 METRICS = ("psnr", "ssim", "edge_gap", "colour_cast")
 HEADING = "## Held-out scenes, haze from none to dense"
 ABLATION_HEADING = "## The EA / PAR ablation"
+VALIDATION_HEADING = "## Validation scenes, haze from none to dense"
 
 
 def main() -> None:
@@ -67,7 +68,8 @@ def main() -> None:
     elif args.table == "validation":
         tasks = tasks_for("skimage_photos", LEVELS, split="val", seed=list(range(args.seeds)),
                           channels=3)  # fmt: skip
-        text = _validation(_evaluate(models, tasks, dcp=not args.no_baselines))
+        results = _evaluate(models, tasks, dcp=not args.no_baselines)
+        text = f"{VALIDATION_HEADING}\n\n{_validation(results)}"
     else:
         tasks = [
             *tasks_for("motorcycle", LEVELS, split=None, seed=list(range(args.seeds))),
@@ -133,6 +135,8 @@ def _validation(results: Results) -> str:
     for method in dict.fromkeys(r["method"] for r in rows):
         cells = [f"{psnr.get((method, lv), math.nan):.2f}" for lv in LEVELS]
         lines.append(f"| {method.split('(')[0]} | {' | '.join(cells)} |")
+    protocols = {r["degradation"]: r["protocol"] for r in rows}
+    lines += ["", "Protocols:", "", *(f"- {level}: {text}" for level, text in protocols.items())]
     return "\n".join(lines)
 
 

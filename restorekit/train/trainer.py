@@ -41,7 +41,14 @@ from restorekit.config import (
 )
 from restorekit.degrade import TARGETS
 from restorekit.hardware import check_device, machine_summary, resolve
-from restorekit.losses import LOSSES, GANLoss, LossInputs, PerceptualLoss, PixelLoss
+from restorekit.losses import (
+    LOSSES,
+    GANLoss,
+    LossInputs,
+    PerceptualLoss,
+    PixelLoss,
+    unweighted_pixel_loss,
+)
 from restorekit.metrics import DEFAULT_METRICS, METRICS
 from restorekit.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from restorekit.train.checkpoint import save_weights as _save_weights
@@ -109,9 +116,7 @@ class Stage:
         Its column is an unweighted pixel loss, so the masked losses and the PSNR loss read
         as plain MSE there; the psnr and in-mask metric columns give the rest."""
         pixel = [t.name for t in self.losses if LOSSES.entry(t.name).kind == "pixel"]
-        if not pixel:
-            return "l1"
-        return "l2" if pixel[0] in ("masked_mse", "masked_psnr", "psnr") else pixel[0]
+        return unweighted_pixel_loss(pixel[0]) if pixel else "l1"
 
 
 _LEGACY = ("pixel_loss", "pixel_weight", "mask_lambda", "perceptual_weight", "gan_weight",

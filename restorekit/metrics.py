@@ -70,6 +70,7 @@ __all__ = [
     "Metric",
     "colour_cast",
     "edge_gap",
+    "opponent_psnr",
     "psnr",
     "psnr_masked",
     "register_metric",
@@ -82,6 +83,9 @@ __all__ = [
 # MATLAB rgb2ycbcr luma row for R, G, B in [0, 1], giving Y in [16, 235] (BT.601 studio swing).
 _Y_OFFSET = 16.0
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
+
+# An opponent colour basis (rows: luma, red-green, yellow-blue), normalised when used.
+_OPPONENT = ((1.0, 1.0, 1.0), (1.0, -1.0, 0.0), (1.0, 1.0, -2.0))
 
 # Stabilising constants of Wang et al. 2004, scaled by the data range L.
 _K1 = 0.01
@@ -249,6 +253,48 @@ def ssim(
     )
     scores = _ssim_map(x, y, float(data_range), window).mean(dim=(2, 3)).mean(dim=1)
     return _per_image(scores, pred)
+
+
+def opponent_psnr(
+    pred: Tensor, target: Tensor, *, data_range: float = 1.0, crop_border: int = 0
+) -> tuple[Tensor, Tensor]:
+    """PSNR of the luma and of the chroma of RGB images, in an orthonormal opponent basis.
+
+    The error is rotated to ``(R+G+B)/sqrt 3`` (luma), ``(R-G)/sqrt 2`` and
+    ``(R+G-2B)/sqrt 6`` (chroma); being orthonormal, the rotation keeps the squared error,
+    so noise that is i.i.d. over R, G and B scores the same in all three and
+    :func:`psnr` is ``-10 log10((10^(-luma/10) + 2 x 10^(-chroma/10)) / 3)``. Each value
+    is the PSNR the image would have if every channel had that part's mean squared
+    error (peak ``data_range``). Where a colour denoiser trails CBM3D, this says whether
+    it is the structure (luma) or the colour (chroma) it restores worse.
+
+    Args:
+        pred, target: (B, 3, H, W) or one (3, H, W) RGB image, in [0, data_range].
+        data_range, crop_border: as :func:`psnr`.
+
+    Returns:
+        (luma, chroma): (B,) float64 PSNR in dB each (0-d for one image).
+
+    Raises:
+        ValueError: as :func:`psnr`, and for images without 3 channels.
+
+    Example:
+        >>> t = torch.full((1, 3, 4, 4), 0.5)
+        >>> luma, chroma = opponent_psnr(t + 0.1, t)  # a brighter image: luma error only
+        >>> round(float(luma[0]), 2), float(chroma[0])
+        (15.23, inf)
+    """
+    x, y = _prepare(pred, target, data_range, crop_border, False, min_size=1,
+                    metric="opponent_psnr")  # fmt: skip
+    if x.shape[1] != 3:
+        raise ValueError(f"opponent_psnr needs RGB images (3 channels), got {x.shape[1]}")
+    basis = torch.tensor(_OPPONENT, dtype=x.dtype, device=x.device)
+    basis = basis / basis.norm(dim=1, keepdim=True)
+    err = torch.einsum("oc,bchw->bohw", basis, x - y).square()
+    peak = float(data_range) ** 2
+    luma = 10.0 * torch.log10(peak / err[:, 0].mean(dim=(1, 2)))
+    chroma = 10.0 * torch.log10(peak / err[:, 1:].mean(dim=(1, 2, 3)))
+    return _per_image(luma, pred), _per_image(chroma, pred)
 
 
 def psnr_masked(
@@ -502,6 +548,32 @@ def _colour_cast_metric(
     pred: Tensor, target: Tensor, *, mask: Tensor | None = None, **kw
 ) -> Tensor:
     return colour_cast(pred, target, **kw)
+
+
+_OPPONENT_WORDS = "of the orthonormal opponent basis (opponent_psnr); NaN for gray images or Y"
+
+
+@register_metric("psnr_luma", label="PSNR luma", digits=2,
+                 description=f"PSNR (dB) of the luma {_OPPONENT_WORDS}")  # fmt: skip
+def _psnr_luma_metric(pred: Tensor, target: Tensor, *, mask: Tensor | None = None, **kw) -> Tensor:
+    return _opponent_part(pred, target, 0, **kw)
+
+
+@register_metric("psnr_chroma", label="PSNR chroma", digits=2,
+                 description=f"PSNR (dB) of the chroma {_OPPONENT_WORDS}")  # fmt: skip
+def _psnr_chroma_metric(
+    pred: Tensor, target: Tensor, *, mask: Tensor | None = None, **kw
+) -> Tensor:
+    return _opponent_part(pred, target, 1, **kw)
+
+
+def _opponent_part(
+    pred: Tensor, target: Tensor, part: int, *, y_channel: bool = False, **kw
+) -> Tensor:
+    batch = _batched(pred)
+    if y_channel or batch.shape[1] != 3:  # no colour to split (a gray image's luma is psnr)
+        return _per_image(torch.full((batch.shape[0],), math.nan, dtype=torch.float64), pred)
+    return opponent_psnr(pred, target, **kw)[part]
 
 
 class _MetricModule(nn.Module):

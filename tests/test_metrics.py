@@ -7,6 +7,7 @@ to keep the suite fast; the degraded partners are made here with a fixed seed.
 from __future__ import annotations
 
 import functools
+import math
 import zlib
 
 import numpy as np
@@ -25,6 +26,7 @@ from restorekit.metrics import (
     SSIM_VARIANTS,
     colour_cast,
     edge_gap,
+    opponent_psnr,
     psnr,
     rgb_to_y,
     ssim,
@@ -424,3 +426,40 @@ def test_colour_cast_is_the_largest_channel_mean_drift() -> None:
     assert float(colour_cast(torch.from_numpy(target), torch.from_numpy(target))) == 0.0
     assert float(colour_cast(torch.from_numpy(pred * 255), torch.from_numpy(target * 255),
                              data_range=255.0)) == pytest.approx(want, rel=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_opponent_psnr_is_skimage_psnr_of_the_rotated_channels(name: str) -> None:
+    noisy, clean = _pair(name, "noise")
+    # The opponent basis written out independently: luma, red-green, yellow-blue, unit rows.
+    basis = np.array([[1, 1, 1], [1, -1, 0], [1, 1, -2]]) / np.sqrt([[3], [2], [6]])
+    rot_noisy, rot_clean = noisy @ basis.T, clean @ basis.T
+    # skimage's PSNR of each part, with the data range (peak) of the RGB image, 1.
+    luma = sk_psnr(rot_clean[..., 0], rot_noisy[..., 0], data_range=1.0)
+    chroma = sk_psnr(rot_clean[..., 1:], rot_noisy[..., 1:], data_range=1.0)
+    got_luma, got_chroma = opponent_psnr(_t(noisy), _t(clean))
+    assert float(got_luma[0]) == pytest.approx(luma, rel=PSNR_RTOL)
+    assert float(got_chroma[0]) == pytest.approx(chroma, rel=PSNR_RTOL)
+    # Orthonormal: the parts recombine into the RGB PSNR.
+    whole = -10 * np.log10((10 ** (-luma / 10) + 2 * 10 ** (-chroma / 10)) / 3)
+    assert float(psnr(_t(noisy), _t(clean))[0]) == pytest.approx(whole, rel=PSNR_RTOL)
+
+
+def test_opponent_psnr_tells_a_tint_from_a_brightness_change() -> None:
+    clean = torch.from_numpy(_photo("coffee")).permute(2, 0, 1)
+    brighter, tinted = clean + 0.05, clean * torch.tensor([1.1, 0.9, 1.0]).view(3, 1, 1)
+    luma, chroma = opponent_psnr(brighter, clean)
+    assert luma.ndim == 0 and float(chroma) > 200  # no chroma error (rounding only)
+    luma, chroma = opponent_psnr(tinted, clean)
+    assert float(chroma) < float(luma) - 8  # redder, less green: a red-green error
+    with pytest.raises(ValueError, match="needs RGB"):
+        opponent_psnr(clean[:1], clean[:1])
+
+
+def test_luma_and_chroma_columns_are_nan_where_there_is_no_colour_to_split() -> None:
+    gray, rgb = torch.rand(1, 1, 16, 16), torch.rand(1, 3, 16, 16)
+    for name in ("psnr_luma", "psnr_chroma"):
+        fn = metrics.METRICS[name].fn
+        assert math.isnan(float(fn(gray, gray * 0.9)[0]))
+        assert math.isnan(float(fn(rgb, rgb * 0.9, y_channel=True)[0]))
+        assert math.isfinite(float(fn(rgb, rgb * 0.9)[0]))

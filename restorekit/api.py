@@ -124,10 +124,15 @@ def _brief_protocol(lines: list[str]) -> str:
 def _card_score(name: str, lines: list[str]) -> str:
     """``"33.34 dB / 0.9507 (best classical: bm3d 33.79 / 0.9559)"`` from a card's first
     results table, or ``"see its card"`` when there is none."""
-    rows = {}
+    rows: dict[str, tuple[str, str]] = {}
+    table = False  # inside the first "| method | images | PSNR | SSIM |" table
     for line in lines:
-        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("| ") else []
-        if len(cells) == 4 and cells[0] not in ("method", "---", "degraded input"):
+        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("|") else []
+        if not table:
+            table = len(cells) == 4 and cells[0] == "method"
+        elif not cells:
+            break
+        elif cells[0] not in ("---", "degraded input"):
             rows.setdefault(cells[0], (cells[2].split(" ")[0], cells[3].split(" ")[0]))
     if name not in rows:
         return "see its card"

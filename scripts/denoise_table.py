@@ -26,6 +26,7 @@ quickly. Prints Markdown.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import torch
@@ -35,7 +36,14 @@ from restorekit.baselines import create_baseline
 from restorekit.data import Example, get_source, load_examples
 from restorekit.data.transforms import split_indices
 from restorekit.degrade import imresize
-from restorekit.evaluate import INPUT, Method, evaluate, format_mean_se, synthetic_task
+from restorekit.evaluate import (
+    INPUT,
+    Method,
+    Results,
+    evaluate,
+    format_mean_se,
+    synthetic_task,
+)
 from restorekit.hardware import resolve
 from restorekit.inference import ensemble_label
 
@@ -155,7 +163,33 @@ def _defect(
     lines += ["", f"Protocol: {rows[0]['protocol']}."]
     if baselines:
         lines[-1] += " BM3D: sigma estimated per image."
+    if len(models) >= 2:
+        lines += ["", *_gap_by_noise(results, models[0].name, models[1].name)]
     return "\n".join(lines)
+
+
+def _gap_by_noise(results: Results, masked: str, plain: str) -> list[str]:
+    """The target's two gaps (masked minus plain network, whole image and in the mask) by
+    the noise each triplet drew, read from its input's PSNR (sigma = 10^(-PSNR / 20),
+    slightly low where clipping trims the noise)."""
+    per: dict[tuple, dict[str, dict]] = {}
+    for s in results.scores:
+        per.setdefault((s.image, s.seed), {})[s.method] = s.values
+    bands = ((0.0, 0.06), (0.06, 0.1), (0.1, 0.14), (0.14, 1.0))
+    header = ["sigma (of 1)", "triplets", "gap whole", "gap in mask"]
+    lines = [f"{masked} minus {plain}, by the noise of the triplet:", "",
+             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]  # fmt: skip
+    for lo, hi in (*bands, (0.0, 1.0)):
+        gaps = [
+            (v[masked]["psnr"] - v[plain]["psnr"], v[masked]["psnr_mask"] - v[plain]["psnr_mask"])
+            for v in per.values()
+            if lo <= 10 ** (-v[INPUT]["psnr"] / 20) < hi and math.isfinite(v[plain]["psnr_mask"])
+        ]
+        if gaps:
+            label = "all" if (lo, hi) == (0.0, 1.0) else f"{lo:.2f}-{hi:.2f}"
+            whole, mask = (sum(g) / len(gaps) for g in zip(*gaps, strict=True))
+            lines.append(f"| {label} | {len(gaps)} | {whole:+.2f} | {mask:+.2f} |")
+    return lines
 
 
 def _colour(

@@ -183,6 +183,25 @@ def test_weights_lists_each_shipped_model_with_its_task_and_score(
         assert block.split("\n")[0].endswith("At x3.") and "scale=" not in block.split("\n")[0]
 
 
+def test_a_card_score_is_read_from_its_first_results_table_only() -> None:
+    from restorekit.api import _card_score
+
+    card = """# m
+
+| method | images | PSNR | SSIM |
+|---|---|---|---|
+| degraded input | 2 | 20.00 ± 1.00 | 0.5000 ± 0.1 |
+| m | 2 | 30.00 ± 1.00 | 0.9000 ± 0.1 |
+| bm3d(sigma=None) | 2 | 29.00 ± 1.00 | 0.8800 ± 0.1 |
+
+| sigma (of 1) | triplets | gap whole | gap in mask |
+|---|---|---|---|
+| 0.00-0.06 | 10 | -0.05 | +0.53 |
+""".splitlines()
+    assert _card_score("m", card) == "30.00 dB / 0.9000 (best classical: bm3d 29.00 / 0.8800)"
+    assert _card_score("m", card[4:]) == "see its card"  # no results table: no score
+
+
 def test_degrade_takes_an_operator_with_parameters(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "p"
     args = ["degrade", str(photos), "--out", str(out), "--name", "gaussian"]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from restorekit.layers import SCSE, AttentionGate
-from restorekit.models import backbones, create_model
+from restorekit.models import adapt_state, backbones, create_model
 from restorekit.models.attention_unet import AttentionUNet
 from restorekit.models.resnet_unet import ResNetUNet
 
@@ -163,6 +163,40 @@ def test_resnet_unet_refine_blocks_load_trained_weights_unchanged(check_gradient
     assert all(b.body[-1].weight.grad.abs().sum() > 0 for b in refined.refine)  # they learn
     with pytest.raises(ValueError, match="refine must be an integer >= 0"):
         create_model("resnet_unet", refine=-1, **kw)
+
+
+@pytest.mark.parametrize(
+    ("narrow", "wide"),
+    [
+        ({"decoder_widths": (16, 16, 8, 8, 4), "full_skip": 6},
+         {"decoder_widths": (16, 24, 16, 12, 12), "full_skip": 10}),
+        ({"decoder_widths": (16, 16, 8, 8, 4), "full_skip": 0},  # a full-resolution branch added
+         {"decoder_widths": (16, 16, 8, 8, 8), "full_skip": 4}),
+    ],
+)  # fmt: skip
+def test_resnet_unet_trained_weights_load_into_a_wider_decoder_unchanged(
+    narrow: dict, wide: dict, check_gradients
+) -> None:
+    torch.manual_seed(0)
+    kw = {"encoder": "resnet18", "pretrained": False, "residual": True}
+    trained = create_model("resnet_unet", **narrow, **kw)
+    for name, t in trained.state_dict().items():  # trained-looking: nothing at zero or one
+        if t.is_floating_point():
+            t.copy_(t.abs().add(0.5) if "running_var" in name else torch.randn_like(t) * 0.1)
+    wider = create_model("resnet_unet", **wide, **kw)
+    state = adapt_state(wider, trained.state_dict())
+    missing, unexpected = wider.load_state_dict(state, strict=False)  # shapes all fit
+    assert not unexpected and all(k.startswith("full.") for k in missing)  # a new branch
+    x = torch.rand(2, 3, 21, 34)
+    trained.eval(), wider.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(wider(x), trained(x))  # the new channels are read by nothing
+    wider.train()
+    check_gradients(wider, torch.rand(2, 3, 32, 32))
+    # The zero weights that read the new channels are the ones that learn first.
+    assert wider.head.weight.grad[:, narrow["decoder_widths"][-1] :].abs().sum() > 0
+    same = trained.state_dict()
+    assert adapt_state(trained, same) is same  # same widths: the state passes as it is
 
 
 def test_resnet_unet_gradients_and_round_trip(check_gradients, round_trip) -> None:

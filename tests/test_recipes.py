@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -211,6 +212,31 @@ def test_init_starts_from_weights_and_keeps_fresh_what_does_not_fit(tmp_path: Pa
         build_trainer(edsr)
     with pytest.raises(ConfigError, match="init: 'no_such_weights'"):
         build_trainer(load_recipe(find_recipe("sr_srcnn"), ("init=no_such_weights",)))
+
+
+def test_init_widens_a_narrower_decoder_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from restorekit.models import create_model
+    from restorekit.train.checkpoint import save_weights
+    from restorekit.train.recipe import init_from
+
+    kw = {"encoder": "resnet18", "pretrained": False, "residual": True}
+    torch.manual_seed(0)
+    narrow = create_model("resnet_unet", decoder_widths=(16, 16, 8, 8, 4), full_skip=4, **kw)
+    torch.nn.init.normal_(narrow.head.weight, std=0.1)  # a trained head, not the zero start
+    save_weights(tmp_path / "narrow.safetensors", narrow)
+    wide = create_model("resnet_unet", decoder_widths=(16, 16, 8, 8, 8), full_skip=8, **kw)
+    with caplog.at_level(logging.INFO, logger="restorekit"):
+        init_from(wide, str(tmp_path / "narrow.safetensors"))
+    assert (
+        "234 of 234 tensors" in caplog.text
+        and " widened: the new channels start unread" in caplog.text
+    )
+    assert "fresh:" not in caplog.text
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wide.eval()(x), narrow.eval()(x))
 
 
 def test_sr_recipes_train_on_the_mri_pool_with_photos_mixed_in_training_only() -> None:

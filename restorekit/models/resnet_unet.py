@@ -27,6 +27,13 @@ decoder level and the output conv: more layers where the fine texture is, which 
 encoder (stride 2 from its first layer) and the two-conv ``full_skip`` branch leave thin.
 Each block's last conv starts at zero, so trained weights without the blocks load into a
 network with them and give the same output: training continues from there.
+
+Trained weights also load into a *wider* decoder (larger ``decoder_widths``, a larger or
+new ``full_skip``, same encoder): :meth:`ResNetUNet.adapt_state_dict` puts each trained
+tensor in the corner of its wider one and zeroes the weights that read the new channels,
+so the wider network starts with the narrower one's output (its new channels computed but
+read by nothing) and training grows them from there (Chen et al., "Net2Net", ICLR 2016,
+https://arxiv.org/abs/1511.05641, with zeros in place of copies).
 """
 
 from __future__ import annotations
@@ -158,6 +165,42 @@ class ResNetUNet(Restorer):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
+    def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``state`` as it is, or, from a network with a narrower decoder, widened to this
+        one's shapes so that this network computes what that one did (module docstring).
+
+        A tensor grows only where its shape has as many axes as this network's and no axis
+        is larger; new output channels keep this network's fresh values, new input
+        channels get zero weights. A level's first conv reads the upsampled map and then
+        the skip, so the skip's trained weights move to their new place after the wider
+        upsampled map. Tensors that cannot grow are left as they are (a loader then skips
+        them as before).
+        """
+        own = self.state_dict()
+        if all(k not in own or own[k].shape == v.shape for k, v in state.items()):
+            return state
+        modules = dict(self.named_modules())
+        grown = dict(state)
+        for key, old in state.items():
+            new = own.get(key)
+            if new is None or new.shape == old.shape or not _fits_inside(old, new):
+                continue
+            out = new.detach().clone()
+            if key.startswith("decoder.") and key.endswith(".conv.0.weight"):
+                up_key = key.replace(".conv.0.weight", ".up.weight")
+                up, new_up = state[up_key].shape[1], own[up_key].shape[1]
+                # Input channels: the upsampled map's (old ones first), then the skip's.
+                place = [*range(up), *range(new_up, new_up + old.shape[1] - up)]
+                out[:, [c for c in range(new.shape[1]) if c not in place]] = 0
+                out[: old.shape[0], place] = old.to(out.dtype)
+            else:
+                module = modules[key.rsplit(".", 1)[0]]
+                for axis in _input_axes(module, new.ndim):  # nothing reads the new channels
+                    out.narrow(axis, old.shape[axis], new.shape[axis] - old.shape[axis]).zero_()
+                out[tuple(slice(0, n) for n in old.shape)] = old.to(out.dtype)
+            grown[key] = out
+        return grown
+
     def restore(self, x: Tensor) -> Tensor:
         features = self.encoder.encode(x)
         y = features[-1]
@@ -166,3 +209,15 @@ class ResNetUNet(Restorer):
             y = level(y, skip)
         y = self.head(self.refine(y))
         return x + y if self.residual else y
+
+
+def _fits_inside(old: Tensor, new: Tensor) -> bool:
+    return old.ndim == new.ndim and all(a <= b for a, b in zip(old.shape, new.shape, strict=True))
+
+
+def _input_axes(module: nn.Module, ndim: int) -> tuple[int, ...]:
+    """The axes of ``module``'s weight that run over its input channels (none for
+    biases and BatchNorm's vectors)."""
+    if ndim < 2:
+        return ()
+    return (0,) if isinstance(module, nn.ConvTranspose2d) else (1,)

@@ -466,22 +466,26 @@ def init_file(name_or_path: str) -> Path:
 def init_from(model: nn.Module, name_or_path: str) -> None:
     """Load the weights ``init`` names into ``model`` before training (fine-tuning).
 
-    Tensors whose name and shape match are copied; the others keep their fresh
-    initialisation and are logged (an x4 upsampler started from x2 weights, say). A file
+    Tensors whose name and shape match are copied, after the model's ``adapt_state_dict``
+    (which may widen a narrower network's tensors: ``resnet_unet``); the others keep their
+    fresh initialisation and are logged (an x4 upsampler started from x2 weights, say). A file
     that shares no tensor with the model is an error. A resumed run then loads its own
     checkpoint over this, so ``init`` only decides where step 0 starts.
     """
     file = init_file(name_or_path)
-    state = adapt_state(model, load_weights(file)[0])
+    raw = load_weights(file)[0]
+    state = adapt_state(model, raw)
     own = model.state_dict()
     fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    grown = sum(k in raw and raw[k].shape != v.shape for k, v in fit.items())
     if not fit:
         name = getattr(model, "model_name", type(model).__name__)
         raise ConfigError(f"init: {file} shares no tensor with model {name!r}")
     model.load_state_dict(fit, strict=False)
     fresh = [k for k in own if k not in fit]
     shown = ", ".join(fresh[:5]) + (" ..." if len(fresh) > 5 else "")
-    log.info("init: %d of %d tensors from %s%s", len(fit), len(own), file,
+    log.info("init: %d of %d tensors from %s%s%s", len(fit), len(own), file,
+             f" ({grown} widened: the new channels start unread)" if grown else "",
              f"; fresh: {shown}" if fresh else "")  # fmt: skip
 
 

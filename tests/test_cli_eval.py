@@ -148,6 +148,10 @@ def test_an_unreadable_image_is_skipped_and_counted(
         (["--model", "no_such_model"], "no_such_model"),
         ([], "name at least one --model or --baseline"),
         (["--baseline", "median", "--data", "no_such_source"], "no_such_source"),
+        (
+            ["--baseline", "median", "--metric", "sharpness"],
+            "--metric 'sharpness' is not one of: psnr, ssim, psnr_mask",
+        ),
     ],
 )
 def test_eval_errors_are_one_line(
@@ -157,6 +161,18 @@ def test_eval_errors_are_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_eval_scores_the_metrics_named(
+    faces: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", "--data", str(faces), "--baseline", "median", "--degradation",
+            "gaussian_low", "--metric", "psnr", "--metric", "colour_cast", "--no-report",
+            "--out", str(tmp_path / "o")]  # fmt: skip
+    assert run(argv) == 0
+    row = json.loads((tmp_path / "o" / "results.json").read_text())["summary"][0]
+    assert "psnr" in row and "colour_cast" in row and "ssim" not in row
+    assert "cast" in capsys.readouterr().out  # the printed table has its column
 
 
 def test_eval_on_a_prepared_folder_refuses_a_degradation(

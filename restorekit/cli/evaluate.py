@@ -71,6 +71,15 @@ def eval_cmd(
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Also write report.md and .html.")
     ] = True,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            help="Repeatable: a metric to score (an unknown name lists them), e.g. psnr_chroma "
+            "or colour_cast. Default psnr and ssim, and psnr_mask and ssim_mask where the "
+            "data has masks.",
+        ),
+    ] = None,
     precision: PrecisionOption = "auto",
     memory_format: MemoryFormatOption = "auto",
 ) -> None:
@@ -84,7 +93,11 @@ def eval_cmd(
     that returns NaN is an error, never a score.
     """
     from restorekit.evaluate import Method, evaluate, tasks_for
+    from restorekit.metrics import DEFAULT_METRICS, METRICS
 
+    unknown = [m for m in metric or () if m not in METRICS]
+    if unknown:
+        raise UserError(f"--metric {unknown[0]!r} is not one of: {', '.join(METRICS)}")
     if weights is not None and len(model or []) != 1:
         raise UserError("--weights goes with exactly one --model")
     methods = _eval_methods(model or [], baseline or [], weights)
@@ -106,6 +119,7 @@ def eval_cmd(
     results = evaluate(
         [Method(n, m, note) for n, m, note in methods],
         tasks,
+        metrics=tuple(metric) if metric else DEFAULT_METRICS,
         limit=limit,
         tile=tile,
         progress=True,

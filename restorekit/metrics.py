@@ -18,7 +18,9 @@ differs, so every option that changes a score is explicit here (see BENCHMARKS.m
 Two diagnostics catch what PSNR averages away in dehazing: :func:`edge_gap` (is the
 border frame restored worse than the interior, the mark of a network that learned
 where the image ends) and :func:`colour_cast` (has the output's mean colour drifted from
-the truth's, a tint PSNR hides behind structure).
+the truth's, a tint PSNR hides behind structure). For colour denoising,
+:func:`opponent_psnr` splits the error into luma and chroma (does a network trail CBM3D
+on structure or on colour?).
 
 In-mask variants (:func:`psnr_masked`, :func:`ssim_masked`) score only the pixels a mask
 marks (the defects a defect-aware denoiser must keep); an empty mask has no score (NaN).
@@ -550,7 +552,7 @@ def _colour_cast_metric(
     return colour_cast(pred, target, **kw)
 
 
-_OPPONENT_WORDS = "of the orthonormal opponent basis (opponent_psnr); NaN for gray images or Y"
+_OPPONENT_WORDS = "in an orthonormal opponent basis (opponent_psnr); NaN for gray or Y scoring"
 
 
 @register_metric("psnr_luma", label="PSNR luma", digits=2,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Iterable
 
 import torch
 from cards import add_card_option, load_models, set_card_section
@@ -122,16 +123,8 @@ def _photo(
     for channels, pool in ((1, images), (3, colour)):
         for suffix, protocol in (("", "unclipped"), ("_8bit", "8-bit")):
             for sigma in SIGMAS:
-                degradation = f"gaussian_{sigma}{suffix}"
-                methods = list(models) + [
-                    Method(name, create_baseline(name, sigma=sigma / 255), "") for name in classical
-                ]
-                tasks = [
-                    synthetic_task("photos", pool, degradation, seed=s, channels=channels)
-                    for s in seeds
-                ]
-                results = evaluate(methods, tasks, metrics=("psnr", "ssim"))
-                rows = {r["method"]: r for r in results.summary()}
+                rows = _scores_at(models, classical, pool, f"gaussian_{sigma}{suffix}", sigma,
+                                  seeds, channels, ("psnr", "ssim"))  # fmt: skip
                 if sigma == SIGMAS[0]:
                     protocols.append(next(iter(rows.values()))["protocol"])
                 cells = [_cell(rows[m]) for m in (*names, *classical, INPUT)]
@@ -143,6 +136,21 @@ def _photo(
              f"{cbm3d}Protocols at sigma {SIGMAS[0]} (the other rows differ only in sigma):",
              ""]  # fmt: skip
     return "\n".join(lines + notes + [f"- {p}" for p in dict.fromkeys(protocols)])
+
+
+def _scores_at(
+    models: list[Method], classical: Iterable[str], pool: list[Example], degradation: str,
+    sigma: int, seeds: list[int], channels: int, metrics: tuple[str, ...],
+) -> dict[str, dict]:  # fmt: skip
+    """Summary rows by method name: the networks, the ``classical`` baselines given the true
+    ``sigma`` (of 255) and the input, on ``pool`` under ``degradation``, over ``seeds``."""
+    methods = list(models) + [
+        Method(name, create_baseline(name, sigma=sigma / 255), "") for name in classical
+    ]
+    tasks = [synthetic_task("photos", pool, degradation, seed=s, channels=channels)
+             for s in seeds]  # fmt: skip
+    results = evaluate(methods, tasks, metrics=metrics)
+    return {r["method"]: r for r in results.summary()}
 
 
 def _defect(
@@ -199,15 +207,11 @@ def _colour(
     names = [m.name for m in models] + (["CBM3D (true sigma)"] if baselines else []) + ["input"]
     header = ["sigma", "images", *names]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    classical = ["bm3d"] if baselines else []
     for sigma in SIGMAS:
-        methods = list(models)
-        if baselines:
-            methods.append(Method("bm3d", create_baseline("bm3d", sigma=sigma / 255), ""))
-        tasks = [synthetic_task("photos", colour, f"gaussian_{sigma}", seed=s, channels=3)
-                 for s in seeds]  # fmt: skip
-        results = evaluate(methods, tasks, metrics=("psnr", "psnr_luma", "psnr_chroma"))
-        rows = {r["method"]: r for r in results.summary()}
-        order = [m.name for m in methods] + [INPUT]
+        rows = _scores_at(models, classical, colour, f"gaussian_{sigma}", sigma, seeds, 3,
+                          ("psnr", "psnr_luma", "psnr_chroma"))  # fmt: skip
+        order = [m.name for m in models] + classical + [INPUT]
         cells = [" / ".join(f"{rows[m][k]:.2f}" for k in ("psnr", "psnr_luma", "psnr_chroma"))
                  for m in order]  # fmt: skip
         lines.append(f"| {sigma} | {len(colour)} | " + " | ".join(cells) + " |")

@@ -191,7 +191,7 @@ class ResNetUNet(Restorer):
                 up, new_up = state[up_key].shape[1], own[up_key].shape[1]
                 # Input channels: the upsampled map's (old ones first), then the skip's.
                 place = [*range(up), *range(new_up, new_up + old.shape[1] - up)]
-                out[:, [c for c in range(new.shape[1]) if c not in place]] = 0
+                out[:, sorted(set(range(new.shape[1])) - set(place))] = 0
                 out[: old.shape[0], place] = old.to(out.dtype)
             else:
                 module = modules[key.rsplit(".", 1)[0]]

@@ -410,24 +410,6 @@ def _gan_term(x: LossInputs) -> Tensor:
     return x.gan.generator_loss(x.judge(x.pred))
 
 
-@register_loss("defect_bce", kind="auxiliary",
-               description="balanced BCE of the mask head's defect logits against the "
-               "triplet's mask")  # fmt: skip
-def _defect_bce_term(x: LossInputs) -> Tensor:
-    """The mean of the binary cross-entropy over the defect pixels and over the rest, each
-    region's mean over its own pixels in the batch (the defects cover a few percent of an
-    image: pooled, the loss would learn "no defect anywhere" first)."""
-    if "defect_logit" not in x.maps:
-        raise ValueError("loss 'defect_bce' needs a model with mask_head=True (no defect_logit)")
-    if x.mask is None:
-        raise ValueError("loss 'defect_bce' needs data with masks (defect triplets)")
-    target = x.mask.float()[:, :1]
-    logit = x.maps["defect_logit"].float()[..., : target.shape[-2], : target.shape[-1]]
-    bce = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
-    regions = [w for w in (target, 1 - target) if w.sum() > 0]
-    return torch.stack([(bce * w).sum() / w.sum() for w in regions]).mean()
-
-
 _MIN_T = 0.05  # the scattering output's own lower clamp of t (restorekit.models.ffa)
 
 

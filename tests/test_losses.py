@@ -269,23 +269,3 @@ def test_scattering_term_is_the_l1_of_log_inverse_transmission_and_airlight() ->
         term(LossInputs(pred, pred, pred, targets=targets))
     with pytest.raises(ValueError, match="needs synthetic haze data"):
         term(LossInputs(pred, pred, pred, maps=maps))
-
-
-def test_defect_bce_term_balances_the_defect_pixels_against_the_rest() -> None:
-    term = LOSSES["defect_bce"]
-    assert LOSSES.entry("defect_bce").kind == "auxiliary"
-    pred = torch.zeros(1, 3, 2, 3)
-    mask = torch.tensor([[[[1.0, 0, 0], [0, 0, 0]]]])  # one defect pixel of six
-    logit = torch.tensor([[[[2.0, -1, 0], [1, 3, -2]]]])
-    padded = F.pad(logit, (0, 5, 0, 2), value=9.0)  # a padded forward: the term crops it
-    got = term(LossInputs(pred, pred, pred, mask=mask, maps={"defect_logit": padded}))
-    # -log(sigmoid(2)) inside; -log(1 - sigmoid(l)) averaged over the other five.
-    outside = sum(math.log1p(math.exp(v)) for v in (-1, 0, 1, 3, -2)) / 5
-    assert got.item() == pytest.approx((math.log1p(math.exp(-2)) + outside) / 2, rel=1e-6)
-    empty = term(LossInputs(pred, pred, pred, mask=mask * 0, maps={"defect_logit": logit}))
-    everywhere = sum(math.log1p(math.exp(v)) for v in (2, -1, 0, 1, 3, -2)) / 6
-    assert empty.item() == pytest.approx(everywhere, rel=1e-6)  # no defects: the rest alone
-    with pytest.raises(ValueError, match="mask_head=True"):
-        term(LossInputs(pred, pred, pred, mask=mask))
-    with pytest.raises(ValueError, match="needs data with masks"):
-        term(LossInputs(pred, pred, pred, maps={"defect_logit": logit}))

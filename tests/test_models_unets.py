@@ -199,31 +199,6 @@ def test_resnet_unet_trained_weights_load_into_a_wider_decoder_unchanged(
     assert adapt_state(trained, same) is same  # same widths: the state passes as it is
 
 
-def test_resnet_unet_mask_head_leaves_defect_logits_and_not_the_image() -> None:
-    torch.manual_seed(0)
-    kw = {"encoder": "resnet18", "pretrained": False, "decoder_widths": (16, 16, 8, 8, 4),
-          "full_skip": 6, "residual": True}  # fmt: skip
-    trained = create_model("resnet_unet", **kw)
-    for p in trained.parameters():
-        p.data.normal_(0, 0.1)
-    headed = create_model("resnet_unet", mask_head=True, **kw)
-    missing, unexpected = headed.load_state_dict(trained.state_dict(), strict=False)
-    assert not unexpected and sorted(missing) == ["mask_head.bias", "mask_head.weight"]
-    x = torch.rand(2, 3, 21, 34)
-    trained.eval(), headed.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(headed(x), trained(x))  # the image does not read the head
-    assert headed.aux_outputs == {}  # eval forwards leave nothing
-    probs = headed.defect_map(x)
-    assert probs.shape == (2, 1, 21, 34) and ((probs > 0) & (probs < 1)).all()
-    headed.train()
-    headed(torch.rand(2, 3, 21, 34))
-    logits = headed.aux_outputs["defect_logit"]  # padded to 32 x 64: the loss crops it
-    assert logits.shape == (2, 1, 32, 64) and logits.requires_grad
-    with pytest.raises(ValueError, match="mask_head=True"):
-        trained.defect_map(x)
-
-
 def test_resnet_unet_gradients_and_round_trip(check_gradients, round_trip) -> None:
     torch.manual_seed(0)
     model = create_model(

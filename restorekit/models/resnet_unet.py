@@ -28,15 +28,6 @@ encoder (stride 2 from its first layer) and the two-conv ``full_skip`` branch le
 Each block's last conv starts at zero, so trained weights without the blocks load into a
 network with them and give the same output: training continues from there.
 
-``mask_head`` adds a 1x1 conv beside the output conv that reads the same full-resolution
-features and predicts where the defects are (logits, one channel). A training forward
-leaves them in ``aux_outputs["defect_logit"]`` for the ``defect_bce`` loss term, which
-compares them with the triplet's mask: the decoder learns to tell a defect from noise,
-which the masked image loss only rewards indirectly (restorekit's addition; the seed
-uses the mask in the loss alone). :meth:`ResNetUNet.defect_map` gives the probabilities
-at inference. The image output does not read the head, so weights without it load and
-give the same images.
-
 Trained weights also load into a *wider* decoder (larger ``decoder_widths``, a larger or
 new ``full_skip``, same encoder): :meth:`ResNetUNet.adapt_state_dict` puts each trained
 tensor in the corner of its wider one and zeroes the weights that read the new channels,
@@ -55,7 +46,7 @@ from torch import Tensor, nn
 from restorekit.layers import SCSE, ConvBlock, ResBlock
 from restorekit.models import register
 from restorekit.models.backbones import create_backbone, load_pretrained
-from restorekit.models.base import Restorer, check_choice, pad_to_multiple
+from restorekit.models.base import Restorer, check_choice
 
 __all__ = ["ResNetUNet"]
 
@@ -107,7 +98,6 @@ class ResNetUNet(Restorer):
             the last decoder level (0: none, as the seed's network).
         refine: residual blocks at full resolution before the output conv (module
             docstring), each starting as the identity.
-        mask_head: also predict the defect mask (module docstring).
 
     Attributes:
         encoder_source: which weights the encoder started from (quote it in results).
@@ -134,7 +124,6 @@ class ResNetUNet(Restorer):
         residual: bool = False,
         full_skip: int = 0,
         refine: int = 0,
-        mask_head: bool = False,
     ) -> None:
         super().__init__()
         check_choice("in_channels", in_channels, (1, 3))
@@ -172,7 +161,6 @@ class ResNetUNet(Restorer):
             nn.init.zeros_(block.body[-1].weight)
             nn.init.zeros_(block.body[-1].bias)
         self.head = nn.Conv2d(widths[-1], in_channels, 1)
-        self.mask_head = nn.Conv2d(widths[-1], 1, 1) if mask_head else None
         if residual:  # start as the identity (module docstring)
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
@@ -214,30 +202,13 @@ class ResNetUNet(Restorer):
         return grown
 
     def restore(self, x: Tensor) -> Tensor:
-        y = self._features(x)
-        if self.mask_head is not None:  # for the defect_bce term (training forwards only)
-            self.aux_outputs = {"defect_logit": self.mask_head(y)} if self.training else {}
-        y = self.head(y)
-        return x + y if self.residual else y
-
-    @torch.no_grad()
-    def defect_map(self, x: Tensor) -> Tensor:
-        """The probability that each pixel of ``x`` (B, in_channels, H, W) is a defect,
-        (B, 1, H, W); needs ``mask_head=True``."""
-        if self.mask_head is None:
-            raise ValueError("defect_map needs a network built with mask_head=True")
-        h, w = x.shape[-2:]
-        y = self._features(pad_to_multiple(x, self.size_multiple))
-        return torch.sigmoid(self.mask_head(y))[..., :h, :w]
-
-    def _features(self, x: Tensor) -> Tensor:
-        """The full-resolution features both heads read."""
         features = self.encoder.encode(x)
         y = features[-1]
         skips = [*reversed(features[:-1]), None if self.full is None else self.full(x)]
         for level, skip in zip(self.decoder, skips, strict=True):
             y = level(y, skip)
-        return self.refine(y)
+        y = self.head(self.refine(y))
+        return x + y if self.residual else y
 
 
 def _fits_inside(old: Tensor, new: Tensor) -> bool:

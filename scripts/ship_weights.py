@@ -286,12 +286,25 @@ def _lineage(config: dict) -> tuple[list[dict], list[str]]:
     return chain, names
 
 
+_PAUSE_S = 15 * 60
+
+
+def _training_hours(rows: list[dict[str, str]], until_step: int) -> float:
+    """Hours of training up to the shipped step: the sum of the intervals between log
+    rows, less the pauses (an interval over 15 minutes: a run stopped and resumed, perhaps
+    in another session; a resume also logs its steps again from its checkpoint)."""
+    times = [int(r["time"]) for r in rows if int(r["step"]) <= until_step]
+    gaps = (b - a for a, b in zip(times, times[1:]))
+    return sum(g for g in gaps if 0 < g <= _PAUSE_S) / 3600
+
+
 def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
     with open(args.run / "log.csv", newline="") as f:
-        log = [r for r in csv.DictReader(f) if r["psnr"]]
-    hours = (int(log[-1]["time"]) - int(log[0]["time"])) / 3600 if len(log) > 1 else 0
+        rows_logged = list(csv.DictReader(f))
+    log = [r for r in rows_logged if r["psnr"]]
+    hours = _training_hours(rows_logged, int(meta.get("step", 0)))
     train, data = config["train"], config["data"]
     chain, names = _lineage(config)
     # A run folder means nothing to a reader: name it as the Reproduce line does.

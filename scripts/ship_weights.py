@@ -21,6 +21,7 @@ import json
 import shlex
 import sys
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -294,7 +295,7 @@ def _training_hours(rows: list[dict[str, str]], until_step: int) -> float:
     rows, less the pauses (an interval over 15 minutes: a run stopped and resumed, perhaps
     in another session; a resume also logs its steps again from its checkpoint)."""
     times = [int(r["time"]) for r in rows if int(r["step"]) <= until_step]
-    gaps = (b - a for a, b in zip(times, times[1:]))
+    gaps = (b - a for a, b in pairwise(times))
     return sum(g for g in gaps if 0 < g <= _PAUSE_S) / 3600
 
 

@@ -303,9 +303,9 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     rows = results.summary()
     (protocol,) = {r["protocol"] for r in rows}
     with open(args.run / "log.csv", newline="") as f:
-        rows_logged = list(csv.DictReader(f))
-    log = [r for r in rows_logged if r["psnr"]]
-    hours = _training_hours(rows_logged, int(meta.get("step", 0)))
+        log_rows = list(csv.DictReader(f))
+    log = [r for r in log_rows if r["psnr"]]  # the validations
+    hours = _training_hours(log_rows, int(meta.get("step", 0)))
     train, data = config["train"], config["data"]
     chain, names = _lineage(config)
     # A run folder means nothing to a reader: name it as the Reproduce line does.

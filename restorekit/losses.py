@@ -155,7 +155,13 @@ def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
 
 
 def masked_psnr_loss(
-    pred: Tensor, target: Tensor, mask: Tensor, *, lam: float = 1.0, eps: float = 1e-4
+    pred: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    *,
+    lam: float = 1.0,
+    eps: float = 1e-4,
+    dilate: int = 0,
 ) -> Tensor:
     """:func:`masked_mse` in decibels, per image: the mean over images of
     10 log10(MSE outside + eps) + ``lam`` x 10 log10(MSE inside + eps).
@@ -171,6 +177,10 @@ def masked_psnr_loss(
         mask: (B, 1, H, W) or (B, C, H, W), 1 on defect pixels.
         lam: weight of the inside term.
         eps: added to each MSE (1e-4: 40 dB), capping the weight of near-perfect regions.
+        dilate: grow the inside region by this many pixels (a square of side 2 x dilate
+            + 1), so that a defect's rim counts with it: with the inside weighed above
+            the outside, the pixels just outside a defect are where a network errs on the
+            defect's side (bleeding it wider) at the outside's low price.
 
     >>> pred, gt = torch.zeros(1, 1, 1, 2), torch.tensor([[[[0.1, 0.01]]]])
     >>> m = torch.tensor([[[[0.0, 1.0]]]])
@@ -179,7 +189,11 @@ def masked_psnr_loss(
     """
     _check_pair(pred, target)
     _check_eps(eps, "masked psnr")
+    if dilate < 0:
+        raise ValueError(f"masked psnr: dilate must be >= 0, got {dilate}")
     err = (pred.float() - target.float()).square()
+    if dilate:
+        mask = F.max_pool2d(mask.float(), 2 * dilate + 1, stride=1, padding=dilate)
     inside = mask.float().expand_as(err).flatten(1)
     err = err.flatten(1)
 
@@ -386,10 +400,12 @@ def _masked_mse_term(x: LossInputs, *, lam: float = 1.0) -> Tensor:
 @register_loss("masked_psnr", kind="pixel",
                description="per image, dB of the MSE outside the mask + lam x dB inside; "
                "the psnr loss for batches without a mask")  # fmt: skip
-def _masked_psnr_term(x: LossInputs, *, lam: float = 1.0, eps: float = 1e-4) -> Tensor:
+def _masked_psnr_term(
+    x: LossInputs, *, lam: float = 1.0, eps: float = 1e-4, dilate: int = 0
+) -> Tensor:
     if x.mask is None:
         return psnr_loss(x.pred, x.gt, eps=eps)
-    return masked_psnr_loss(x.pred, x.gt, x.mask, lam=lam, eps=eps)
+    return masked_psnr_loss(x.pred, x.gt, x.mask, lam=lam, eps=eps, dilate=dilate)
 
 
 @register_loss("psnr", kind="pixel",

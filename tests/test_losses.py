@@ -125,6 +125,28 @@ def test_masked_psnr_loss_is_minus_scikit_image_psnr_per_region(
         masked_psnr_loss(pred, gt, mask, eps=-1.0)
 
 
+def test_masked_psnr_loss_dilate_moves_a_defects_rim_inside(
+    pair: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    from scipy.ndimage import binary_dilation
+
+    pred, gt = pair
+    mask = torch.zeros(2, 1, 9, 7)
+    mask[0, 0, 4, 3] = 1  # one defect pixel; its 3x3 rim joins it with dilate=1
+    mask[1, 0, 0, 6] = 1  # at a corner: the rim stops at the border
+    grown = np.stack([binary_dilation(m[0], np.ones((3, 3)))[None] for m in mask.numpy()])
+    assert grown[0].sum() == 9 and grown[1].sum() == 4
+    expected = masked_psnr_loss(pred, gt, torch.from_numpy(grown).float(), lam=0.7)
+    got = masked_psnr_loss(pred, gt, mask, lam=0.7, dilate=1)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert got.item() != pytest.approx(masked_psnr_loss(pred, gt, mask, lam=0.7).item())
+    term = LOSSES.get("masked_psnr")
+    inputs = LossInputs(pred=pred, gt=gt, lq=gt, mask=mask)
+    assert term(inputs, lam=0.7, dilate=1).item() == pytest.approx(got.item())
+    with pytest.raises(ValueError, match="dilate must be >= 0"):
+        masked_psnr_loss(pred, gt, mask, dilate=-1)
+
+
 def test_masked_psnr_loss_has_finite_gradients_for_a_full_mask_even_without_eps(
     pair: tuple[torch.Tensor, torch.Tensor],
 ) -> None:

@@ -20,7 +20,10 @@ retina, ihc), the two sklearn photos and the 13 ``lomiri_photos`` (when installe
 ones shrunk and each cut to its central 256 x 256 at most so that BM3D fits the time.
 ``--card NAME`` appends the table to that shipped model's card (replacing an earlier
 one); ``--no-baselines`` leaves BM3D and NLM out (most of the time), to compare runs
-quickly. Prints Markdown.
+quickly. ``--validation`` scores the validation photos only (camera, moon, retina: the
+split the recipes validate on), the same way: for picking a run's step with many noise
+seeds, on whole photos rather than the trainer's crops, and without the other 16.
+Prints Markdown.
 """
 
 from __future__ import annotations
@@ -69,32 +72,46 @@ def main() -> None:
     parser.add_argument(
         "--no-baselines", action="store_true", help="networks and input only (quick)"
     )
+    parser.add_argument(
+        "--validation", action="store_true",
+        help="the validation photos only (for picking a step; never with --card)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.validation and args.card:
+        parser.error("--validation scores the photos steps are picked on: not a card's table")
     loaded = load_models(args.models)
     models = [Method(n, m, "") for n, m in loaded.items()]
     if args.ensemble:
         models += [Method(ensemble_label(n, m), m, "", ensemble=True) for n, m in loaded.items()]
-    images, where = held_out_photos()
+    images, where = held_out_photos(validation_only=args.validation)
     seeds = list(range(args.seeds))
     table = {"photo": _photo, "defect": _defect, "colour": _colour}[args.table]
     body = table(models, images, seeds, baselines=not args.no_baselines)
-    text = f"{HEADINGS[args.table]}\n\n{where}, {args.seeds} noise seed(s) each.\n\n{body}"
+    heading = (
+        HEADINGS[args.table].replace("Held-out", "Validation")
+        if args.validation
+        else (HEADINGS[args.table])
+    )
+    text = f"{heading}\n\n{where}, {args.seeds} noise seed(s) each.\n\n{body}"
     print(text)
     for name in args.card:
         set_card_section(name, text)
 
 
-def held_out_photos() -> tuple[list[Example], str]:
-    """The photos no denoiser trains on: large ones (shorter side over 2 x SHRINK) shrunk
-    to SHRINK on the shorter side, then each cut to its central SIDE x SIDE at most."""
+def held_out_photos(*, validation_only: bool = False) -> tuple[list[Example], str]:
+    """The photos no denoiser trains on (or only those of them the recipes validate on):
+    large ones (shorter side over 2 x SHRINK) shrunk to SHRINK on the shorter side, then
+    each cut to its central SIDE x SIDE at most."""
     _, photos = load_examples("skimage_photos")
     _, val, test = split_indices(len(photos), seed=0)
-    chosen = [photos[i] for i in (*val, *test)] + load_examples("sklearn_photos")[1]
-    lomiri = get_source("lomiri_photos")
-    if lomiri.available():
-        chosen += lomiri.load()
-    else:
-        print(f"lomiri_photos left out: {lomiri.unavailable_reason()}", file=sys.stderr)
+    chosen = [photos[i] for i in val]
+    if not validation_only:
+        chosen += [photos[i] for i in test] + load_examples("sklearn_photos")[1]
+        lomiri = get_source("lomiri_photos")
+        if lomiri.available():
+            chosen += lomiri.load()
+        else:
+            print(f"lomiri_photos left out: {lomiri.unavailable_reason()}", file=sys.stderr)
     out = []
     for e in chosen:
         img = e.image
@@ -108,7 +125,8 @@ def held_out_photos() -> tuple[list[Example], str]:
     names = ", ".join(e.name for e in out)
     how = (f"photos over {2 * SHRINK} pixels on the shorter side shrunk to {SHRINK} there "
            f"(MATLAB bicubic), then the central {SIDE}x{SIDE} at most")  # fmt: skip
-    return out, f"{len(out)} photos never trained on ({names}; {how})"
+    what = "validation photos" if validation_only else "photos never trained on"
+    return out, f"{len(out)} {what} ({names}; {how})"
 
 
 def _photo(

@@ -398,8 +398,9 @@ def _masked_mse_term(x: LossInputs, *, lam: float = 1.0) -> Tensor:
 
 
 @register_loss("masked_psnr", kind="pixel",
-               description="per image, dB of the MSE outside the mask + lam x dB inside; "
-               "the psnr loss for batches without a mask")  # fmt: skip
+               description="per image, dB of the MSE outside the mask + lam x dB inside (the "
+               "mask grown by dilate pixels); the psnr loss for batches without a "
+               "mask")  # fmt: skip
 def _masked_psnr_term(
     x: LossInputs, *, lam: float = 1.0, eps: float = 1e-4, dilate: int = 0
 ) -> Tensor:

@@ -50,6 +50,7 @@ __all__ = [
     "PerceptualLoss",
     "PixelLoss",
     "charbonnier_loss",
+    "dilate_mask",
     "l1_loss",
     "l2_loss",
     "masked_mse",
@@ -154,6 +155,20 @@ def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
     return (10 * torch.log10(mse + eps)).mean()
 
 
+def dilate_mask(mask: Tensor, pixels: int) -> Tensor:
+    """``mask`` (B, C, H, W), values in [0, 1], grown by ``pixels`` (a square of side 2 x
+    pixels + 1; the border is not padded with ones); float, same shape.
+
+    >>> m = torch.zeros(1, 1, 5, 5); m[0, 0, 2, 2] = 1
+    >>> int(dilate_mask(m, 1).sum()), int(dilate_mask(m, 0).sum())
+    (9, 1)
+    """
+    if pixels < 0:
+        raise ValueError(f"dilate must be >= 0, got {pixels}")
+    mask = mask.float()
+    return F.max_pool2d(mask, 2 * pixels + 1, stride=1, padding=pixels) if pixels else mask
+
+
 def masked_psnr_loss(
     pred: Tensor,
     target: Tensor,
@@ -189,12 +204,8 @@ def masked_psnr_loss(
     """
     _check_pair(pred, target)
     _check_eps(eps, "masked psnr")
-    if dilate < 0:
-        raise ValueError(f"masked psnr: dilate must be >= 0, got {dilate}")
     err = (pred.float() - target.float()).square()
-    if dilate:
-        mask = F.max_pool2d(mask.float(), 2 * dilate + 1, stride=1, padding=dilate)
-    inside = mask.float().expand_as(err).flatten(1)
+    inside = dilate_mask(mask, dilate).expand_as(err).flatten(1)
     err = err.flatten(1)
 
     def region_db(w: Tensor) -> Tensor:

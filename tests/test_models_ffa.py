@@ -310,6 +310,30 @@ def test_a_fresh_dcp_guide_loads_unguided_weights_and_computes_the_same(output: 
         assert guided.guide_gain.weight.grad.abs().sum() > 0
 
 
+def test_a_fresh_global_gain_loads_plain_weights_computes_the_same_then_scales() -> None:
+    torch.manual_seed(0)
+    plain = FFA(groups=2, blocks=1, channels=8)
+    with torch.no_grad():  # a trained-looking network, not the identity
+        plain.tail[1].weight.normal_(0, 0.1)
+    gained = FFA(groups=2, blocks=1, channels=8, global_gain=True)
+    missing, unexpected = gained.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("global_gain.") for k in missing)
+    # 4 stride-2 convs 6-16-32-32-64 (in and residual) and a 64-64-1 MLP
+    assert count_parameters(gained) - count_parameters(plain) == (
+        6 * 9 * 16 + 16 + 16 * 9 * 32 + 32 + 32 * 9 * 32 + 32 + 32 * 9 * 64 + 64 + 64 * 65 + 65
+    )
+    x = torch.rand(2, 3, 20, 24) * 0.5 + 0.4
+    torch.testing.assert_close(gained(x), plain(x), rtol=0, atol=0)  # the gain starts at 1
+    (gained(x) * torch.randn_like(x)).sum().backward()
+    assert gained.global_gain.mlp[2].weight.grad.abs().sum() > 0  # the zero layer learns first
+    residual = plain(x) - x
+    with torch.no_grad():  # gain 3 sigmoid(b) per image, the same over its pixels
+        gained.global_gain.mlp[2].bias.fill_(0.0)
+        torch.testing.assert_close(gained(x) - x, 1.5 * residual, rtol=1e-5, atol=1e-6)
+        gained.global_gain.mlp[2].bias.fill_(-30.0)
+        torch.testing.assert_close(gained(x), x, rtol=0, atol=1e-6)  # gain 0: the input
+
+
 def test_dcp_guide_gain_adds_the_dark_channel_priors_log_inverse_transmission() -> None:
     """At gain 1 and a fresh tail, the network's log(1/t) is DCP's (t clamped at 0.05-1);
     a gain conv that varies over the image scales it per pixel."""
@@ -384,6 +408,10 @@ def test_odd_sizes_both_channel_counts_deterministic_in_eval(name: str, in_chann
         ({"guide": "depth"}, "guide must be none or dcp"),
         ({"deadzone": 0.05}, "deadzone must be 0 unless output='scattering'"),
         ({"deadzone": -0.1, "output": "scattering"}, "deadzone must be >= 0, got -0.1"),
+        (
+            {"global_gain": True, "output": "scattering"},
+            "global_gain must be False unless output='residual'",
+        ),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs: dict, message: str) -> None:

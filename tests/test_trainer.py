@@ -359,6 +359,39 @@ def test_lr_scale_gives_a_module_its_own_rate_through_the_schedule(tmp_path: Pat
     assert moved["body.3.weight"] > 10 * moved["body.0.weight"]
 
 
+def test_frozen_modules_keep_their_weights_for_that_stage_only(tmp_path: Path) -> None:
+    stages = (Stage(steps=3, lr=1e-2, frozen=("body.0",)), Stage(steps=3, lr=1e-2))
+    trainer = make_trainer(tmp_path, TrainOptions(stages=stages, batch_size=4, val_every=3,
+                                                  progress=False))  # fmt: skip
+    model = trainer.model
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    seen = {}
+    real_step = trainer._train_step
+
+    def step(batch: dict) -> float:
+        if trainer.step == 2:  # the first stage's last step
+            seen["optimised"] = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+        if trainer.step == 3:  # the first stage is over: what did it train?
+            seen["moved"] = {n for n, p in model.named_parameters() if not p.equal(start[n])}
+            seen["grad"] = model.body[0].weight.grad
+        return real_step(batch)
+
+    trainer._train_step = step
+    trainer.fit()
+    assert seen["moved"] == {"body.3.weight", "body.3.bias"}
+    assert seen["optimised"] == {id(model.body[3].weight), id(model.body[3].bias)}
+    assert seen["grad"] is None  # no gradient was computed for it
+    assert model.body[0].weight.requires_grad  # the second stage trains it again
+    assert not model.body[0].weight.equal(start["body.0.weight"])
+
+
+def test_frozen_naming_no_parameters_is_refused(tmp_path: Path) -> None:
+    stage = Stage(steps=2, frozen=("head",))
+    trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), batch_size=4, progress=False))
+    with pytest.raises(ConfigError, match=r"frozen.head names no parameters of TinyNet"):
+        trainer.fit()
+
+
 def test_lr_scale_naming_no_parameters_is_refused(tmp_path: Path) -> None:
     stage = Stage(steps=2, lr_scale={"airlight": 10.0})
     trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), batch_size=4, progress=False))

@@ -22,7 +22,7 @@ import csv
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -81,7 +81,10 @@ class Stage:
     learning rate of the parameters under a module name (``{airlight: 100}``): Adam moves
     a parameter by about ``lr`` a step whatever its gradient, so a head that must travel
     far from its start (a bias from logit 0.9 to logit 0.75) needs its own rate; the
-    schedule scales every group alike.
+    schedule scales every group alike. ``frozen`` names modules whose parameters this
+    stage does not train (``[head, groups]``): they get no gradient, so the backward pass
+    stops where nothing trainable lies below it (a small head on a frozen body trains at
+    the cost of the body's forward).
     """
 
     name: str = "main"
@@ -97,6 +100,7 @@ class Stage:
     losses: tuple[LossTerm, ...] = (LossTerm(),)
     model_options: dict[str, Any] = field(default_factory=dict)
     lr_scale: dict[str, PositiveFloat] = field(default_factory=dict)
+    frozen: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.steps <= 0:
@@ -504,6 +508,7 @@ class Trainer:
             if stage.model_options:  # the model's hook (Restorer.on_stage)
                 self.model.on_stage(**stage.model_options)
             self._val_loss = PixelLoss(stage.val_loss)  # the validation's loss column
+            _freeze(stage, self.model)
             self.optimizer = _optimizer(stage, self.model)
             self.d_optimizer = _optimizer(stage, self.disc, scaled=False) if self.disc else None
             self.scheduler = _scheduler(stage, self.optimizer)
@@ -703,14 +708,34 @@ def _own_rng(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _held(name: str, prefixes: Iterable[str]) -> list[str]:
+    """The module names in ``prefixes`` that hold parameter ``name``."""
+    return [p for p in prefixes if name == p or name.startswith(p + ".")]
+
+
+def _freeze(stage: Stage, model: nn.Module) -> None:
+    """Stop the gradient of the parameters under ``stage.frozen``; train all others."""
+    held = set()
+    for name, param in model.named_parameters():
+        under = _held(name, stage.frozen)
+        param.requires_grad_(not under)
+        held.update(under)
+    if missing := [p for p in stage.frozen if p not in held]:
+        raise ConfigError(f"stage {stage.name!r}: frozen.{missing[0]} names no parameters "
+                          f"of {type(model).__name__}")  # fmt: skip
+
+
 def _optimizer(stage: Stage, module: nn.Module, *, scaled: bool = True) -> torch.optim.Optimizer:
-    """The stage's optimiser over ``module``: one parameter group at ``stage.lr`` (the
-    first, which the log reports), then one per ``lr_scale`` entry (``scaled``)."""
+    """The stage's optimiser over ``module``'s trainable parameters: one group at
+    ``stage.lr`` (the first, which the log reports), then one per ``lr_scale`` entry
+    (``scaled``)."""
     scales = stage.lr_scale if scaled else {}
     groups: dict[str, list[nn.Parameter]] = {"": [], **{prefix: [] for prefix in scales}}
     for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
         # The longest name that holds it: {body: 10, body.3: 100} gives body.3 its own.
-        held = [p for p in scales if name == p or name.startswith(p + ".")]
+        held = _held(name, scales)
         prefix = max(held, key=len, default="")
         groups[prefix].append(param)
     for prefix, params in groups.items():

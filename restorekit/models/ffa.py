@@ -66,15 +66,15 @@ git 61613d6; such weights load as a gain conv with that bias and zero weights.)
 
 ``global_gain=True`` (restorekit's) multiplies the global residual by one gain per image,
 in (0, 3), read from the input and the residual through four stride-2 convs averaged
-over the whole image. Why: the residual's direction is right far more often than its size.
+over the image. Why: the residual's direction is right far more often than its size.
 Scaling the shipped ffa_light's residual by the best gain for each held-out image (stop 39)
 gave 0 on clear images (the input back, where the network darkened it to 24-36 dB), 0.1-0.8
-in faint haze, 0.6-1.8 in light and 1.4-2 in dense haze (the sklearn flower: 13.6 dB at
-gain 1, 20.0 at 2): the 3x3 body sees about 65 pixels and cannot tell how hazy the image
-is, while the gain sees all of it at test time. The last layer starts at zero with the
-gain at 1, so weights trained without it load (strict=False) and compute the same network;
-training the gain alone (``frozen: [head, groups, fusion, fusion_pa, ea, tail]``) needs
-no gradient through the body.
+in faint haze, 0.6-1.8 in light and 1.4-2.5 in dense haze (the sklearn flower: 13.6 dB at
+gain 1, 22.0 at 2.5), and training crops show the same spread. The last layer starts at
+zero with the gain at 1, so weights trained without it load (strict=False) and compute the
+same network; training the gain alone (``frozen: [head, groups, fusion, fusion_pa, ea,
+tail]``) needs no gradient through the body. Not shipped: trained on crops, the gain
+learned the crops' content and scale rather than their haze (ffa_light's card, stop 39).
 """
 
 from __future__ import annotations

@@ -385,6 +385,19 @@ def test_frozen_modules_keep_their_weights_for_that_stage_only(tmp_path: Path) -
     assert not model.body[0].weight.equal(start["body.0.weight"])
 
 
+def test_a_part_the_model_freezes_itself_stays_frozen_through_the_stages(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = TinyNet()
+    model.body[0].bias.requires_grad_(False)  # as a pretrained, frozen part would be
+    start = model.body[0].bias.detach().clone()
+    stages = (Stage(steps=2, frozen=("body.3",)), Stage(steps=2))
+    opts = TrainOptions(stages=stages, batch_size=4, val_every=2, progress=False)
+    trainer = Trainer(model, NoisySquares(24), NoisySquares(4, seed=1), opts, tmp_path)
+    trainer.fit()
+    assert not model.body[0].bias.requires_grad and model.body[0].bias.equal(start)
+    assert model.body[3].weight.requires_grad  # the second stage trains it again
+
+
 def test_frozen_naming_no_parameters_is_refused(tmp_path: Path) -> None:
     stage = Stage(steps=2, frozen=("head",))
     trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), batch_size=4, progress=False))

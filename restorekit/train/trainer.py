@@ -278,6 +278,8 @@ class Trainer:
             raise ValueError("a stage has a perceptual loss term but no feature network was given")
         self.numerics = resolve(options.amp, options.memory_format, device=device, model=model)
         self.model = model.to(self.device, memory_format=self.numerics.memory_format)
+        # What the model itself trains (a frozen pretrained part stays frozen in every stage).
+        self._trainable = {n for n, p in self.model.named_parameters() if p.requires_grad}
         self.disc = discriminator.to(self.device) if discriminator is not None else None
         if perceptual is not None and not isinstance(perceptual, PerceptualLoss):
             perceptual = PerceptualLoss(perceptual)
@@ -508,7 +510,7 @@ class Trainer:
             if stage.model_options:  # the model's hook (Restorer.on_stage)
                 self.model.on_stage(**stage.model_options)
             self._val_loss = PixelLoss(stage.val_loss)  # the validation's loss column
-            _freeze(stage, self.model)
+            _freeze(stage, self.model, self._trainable)
             self.optimizer = _optimizer(stage, self.model)
             self.d_optimizer = _optimizer(stage, self.disc, scaled=False) if self.disc else None
             self.scheduler = _scheduler(stage, self.optimizer)
@@ -713,12 +715,13 @@ def _held(name: str, prefixes: Iterable[str]) -> list[str]:
     return [p for p in prefixes if name == p or name.startswith(p + ".")]
 
 
-def _freeze(stage: Stage, model: nn.Module) -> None:
-    """Stop the gradient of the parameters under ``stage.frozen``; train all others."""
+def _freeze(stage: Stage, model: nn.Module, trainable: set[str]) -> None:
+    """Stop the gradient of the parameters under ``stage.frozen``; train the others of
+    ``trainable`` (those the model itself trains)."""
     held = set()
     for name, param in model.named_parameters():
         under = _held(name, stage.frozen)
-        param.requires_grad_(not under)
+        param.requires_grad_(name in trainable and not under)
         held.update(under)
     if missing := [p for p in stage.frozen if p not in held]:
         raise ConfigError(f"stage {stage.name!r}: frozen.{missing[0]} names no parameters "

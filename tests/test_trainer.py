@@ -403,6 +403,10 @@ def test_frozen_naming_no_parameters_is_refused(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), batch_size=4, progress=False))
     with pytest.raises(ConfigError, match=r"frozen.head names no parameters of TinyNet"):
         trainer.fit()
+    stage = Stage(steps=2, frozen=("body.3",), lr_scale={"body.3": 10.0})  # nothing to scale
+    trainer = make_trainer(tmp_path, TrainOptions(stages=(stage,), batch_size=4, progress=False))
+    with pytest.raises(ConfigError, match=r"lr_scale.body.3 names no parameters of TinyNet that"):
+        trainer.fit()
 
 
 def test_lr_scale_naming_no_parameters_is_refused(tmp_path: Path) -> None:

@@ -715,17 +715,29 @@ def _held(name: str, prefixes: Iterable[str]) -> list[str]:
     return [p for p in prefixes if name == p or name.startswith(p + ".")]
 
 
+def _refuse_empty(
+    stage: Stage,
+    key: str,
+    prefixes: Iterable[str],
+    names: list[str],
+    module: nn.Module,
+    suffix: str = "",
+) -> None:
+    """A ConfigError naming the first of the stage's ``key`` entries (module names) that
+    holds none of the parameter ``names``: a typo must not train silently."""
+    for prefix in prefixes:
+        if not any(_held(name, (prefix,)) for name in names):
+            raise ConfigError(f"stage {stage.name!r}: {key}.{prefix} names no parameters of "
+                              f"{type(module).__name__}{suffix}")  # fmt: skip
+
+
 def _freeze(stage: Stage, model: nn.Module, trainable: set[str]) -> None:
     """Stop the gradient of the parameters under ``stage.frozen``; train the others of
     ``trainable`` (those the model itself trains)."""
-    held = set()
+    names = [name for name, _ in model.named_parameters()]
+    _refuse_empty(stage, "frozen", stage.frozen, names, model)
     for name, param in model.named_parameters():
-        under = _held(name, stage.frozen)
-        param.requires_grad_(name in trainable and not under)
-        held.update(under)
-    if missing := [p for p in stage.frozen if p not in held]:
-        raise ConfigError(f"stage {stage.name!r}: frozen.{missing[0]} names no parameters "
-                          f"of {type(model).__name__}")  # fmt: skip
+        param.requires_grad_(name in trainable and not _held(name, stage.frozen))
 
 
 def _optimizer(stage: Stage, module: nn.Module, *, scaled: bool = True) -> torch.optim.Optimizer:
@@ -733,18 +745,13 @@ def _optimizer(stage: Stage, module: nn.Module, *, scaled: bool = True) -> torch
     ``stage.lr`` (the first, which the log reports), then one per ``lr_scale`` entry
     (``scaled``)."""
     scales = stage.lr_scale if scaled else {}
+    trained = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+    _refuse_empty(stage, "lr_scale", scales, [name for name, _ in trained], module,
+                  " that the stage trains")  # fmt: skip
     groups: dict[str, list[nn.Parameter]] = {"": [], **{prefix: [] for prefix in scales}}
-    for name, param in module.named_parameters():
-        if not param.requires_grad:
-            continue
+    for name, param in trained:
         # The longest name that holds it: {body: 10, body.3: 100} gives body.3 its own.
-        held = _held(name, scales)
-        prefix = max(held, key=len, default="")
-        groups[prefix].append(param)
-    for prefix, params in groups.items():
-        if prefix and not params:
-            raise ConfigError(f"stage {stage.name!r}: lr_scale.{prefix} names no parameters "
-                              f"of {type(module).__name__}")  # fmt: skip
+        groups[max(_held(name, scales), key=len, default="")].append(param)
     param_groups = [{"params": p, "lr": stage.lr * scales.get(k, 1.0)} for k, p in groups.items()]
     kind = torch.optim.AdamW if stage.optimizer == "adamw" else torch.optim.Adam
     return kind(param_groups, lr=stage.lr, betas=stage.betas, weight_decay=stage.weight_decay)

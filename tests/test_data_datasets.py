@@ -285,6 +285,15 @@ def test_zoom_cuts_crops_at_a_drawn_scale_and_shrinks_them() -> None:
     far = SyntheticPairs([photo], "gaussian_low", seed=0, crop=32, augment=False,
                          zoom=(0.1, 0.1))[0]  # fmt: skip
     assert torch.equal(far["gt"], item["gt"])
+    # An image smaller than the crop gives its shorter side's window, enlarged to the crop
+    # (without zoom it is an error that names the image).
+    small = torch.rand(3, 24, 24, generator=g)
+    up = SyntheticPairs([small], "gaussian_low", seed=0, crop=32, augment=False,
+                        zoom=(1.0, 1.0))[0]  # fmt: skip
+    expected = imresize(small[None].double(), size=(32, 32))[0].clamp(0, 1).float()
+    assert torch.equal(up["gt"], expected)
+    with pytest.raises(ValueError, match="image 'p': cannot take a 32x32 crop"):
+        SyntheticPairs([Example("p", small)], "gaussian_low", seed=0, crop=32)[0]
     for bad in ((0.0, 0.5), (0.6, 0.5), (0.5, 1.5)):
         with pytest.raises(ValueError, match="zoom"):
             SyntheticPairs([photo], "gaussian_low", seed=0, crop=32, zoom=bad)

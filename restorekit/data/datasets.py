@@ -423,7 +423,9 @@ class SyntheticPairs(_Epochs):
             this range, a window of ``crop / scale`` pixels (at most the image's shorter
             side) shrunk to ``crop`` (MATLAB bicubic, antialiased; the depth map with it).
             Large photos then also show whole objects in a crop, at the scale of the
-            smaller images a user restores, not only zoomed-in texture. None: no zoom.
+            smaller images a user restores, not only zoomed-in texture. An image whose
+            shorter side is below ``crop`` gives a window of that side, enlarged to
+            ``crop`` (without zoom it is an error). None: no zoom.
         gray_fraction: this share of the RGB items is made gray: the clean crop is turned
             to luma, degraded as one channel and both sides repeated to three, so an RGB
             network also learns gray images, whose noise is the same in every channel
@@ -509,7 +511,7 @@ class SyntheticPairs(_Epochs):
         assert self.zoom is not None and self.crop is not None
         lo, hi = self.zoom
         scale = lo + (hi - lo) * float(torch.rand((), generator=gen, dtype=torch.float64))
-        return max(self.crop, min(round(self.crop / scale), *image.shape[-2:]))
+        return min(max(self.crop, round(self.crop / scale)), *image.shape[-2:])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         with single_thread():  # small crops: threads cost more than they save

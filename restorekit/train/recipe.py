@@ -114,7 +114,8 @@ class DataSpec:
         None  # clean crops resized down to N px and back (LFW-like)
     )
     # Random resized crops: each training crop cut at a scale drawn from [lo, hi] (0 < lo
-    # <= hi <= 1) and shrunk to data.crop, so large photos also show whole objects.
+    # <= hi <= 1) and shrunk to data.crop, so large photos also show whole objects; a
+    # photo smaller than the crop is taken whole and enlarged to it ([1, 1]: only that).
     zoom: tuple[float, float] | None = None
     # RGB training items made gray (luma, one-channel noise, repeated): RGB denoisers
     # that must also take gray photos.

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,3 +76,56 @@ def tiny_sr_weights(tmp_path: Path) -> Path:
     file = tmp_path / "sr.safetensors"
     save_weights(file, model)
     return file
+
+
+def _write_rcc(
+    path: Path, files: dict[str, bytes], *, zlib_files: tuple[str, ...] = (),
+    zstd_files: tuple[str, ...] = (), version: int = 2,
+) -> Path:  # fmt: skip
+    """Write a Qt resource bundle laid out as Qt's rcc writes one (restorekit/data/rcc.py
+    documents the layout), directories from the paths' folders; ``zlib_files`` are
+    stored as qCompress writes them, ``zstd_files`` only flagged (their bytes kept)."""
+    tree: dict = {}
+    for name in files:
+        *folders, leaf = name.split("/")
+        node = tree
+        for f in folders:
+            node = node.setdefault(f, {})
+        node[leaf] = name
+    nodes: list[tuple[str, object]] = [("", tree)]  # (name, dict for a folder, path for a file)
+    children: dict[int, tuple[int, int]] = {}
+    i = 0
+    while i < len(nodes):  # breadth first: each folder's children are contiguous
+        _, entry = nodes[i]
+        if isinstance(entry, dict):
+            children[i] = (len(entry), len(nodes))
+            nodes.extend(entry.items())
+        i += 1
+    names = data = b""
+    tree_bytes = b""
+    for k, (name, entry) in enumerate(nodes):
+        name_at = len(names)
+        utf16 = name.encode("utf-16-be")
+        names += struct.pack(">HI", len(utf16) // 2, 0) + utf16
+        if isinstance(entry, dict):
+            tree_bytes += struct.pack(">IHII", name_at, 2, *children[k])
+        else:
+            raw = files[entry]
+            flags = 1 if entry in zlib_files else 4 if entry in zstd_files else 0
+            payload = struct.pack(">I", len(raw)) + zlib.compress(raw) if flags == 1 else raw
+            tree_bytes += struct.pack(">IHHHI", name_at, flags, 0, 0, len(data))
+            data += struct.pack(">I", len(payload)) + payload
+        if version >= 2:
+            tree_bytes += struct.pack(">Q", 0)  # modification time
+    head = 24 if version >= 3 else 20
+    offsets = (head, head + len(tree_bytes), head + len(tree_bytes) + len(data))
+    header = b"qres" + struct.pack(">4I", version, *offsets)
+    if version >= 3:
+        header += struct.pack(">I", 0)
+    path.write_bytes(header + tree_bytes + data + names)
+    return path
+
+
+@pytest.fixture
+def write_rcc() -> Callable[..., Path]:
+    return _write_rcc

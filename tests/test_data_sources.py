@@ -204,3 +204,65 @@ def test_missing_package_names_the_install_command() -> None:
     assert "pip install no-such-pkg" in src.unavailable_reason()
     with pytest.raises(SourceUnavailableError, match=r"source 'ghost'.*pip install no-such-pkg"):
         src.load()
+
+
+# ------------------------------------------------------------- gcompris photos (apt)
+
+
+def _webp(width: int, height: int, seed: int) -> bytes:
+    """A lossless WebP of a smooth random image (small to store, exact to decode)."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (height // 20 + 1, width // 20 + 1, 3), dtype=np.uint8)
+    im = Image.fromarray(arr).resize((width, height), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, format="WEBP", lossless=True)
+    return buf.getvalue()
+
+
+def test_gcompris_photos_from_fake_bundles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_rcc
+) -> None:
+    """Each bundle's images of at least 300 pixels a side, named <bundle>_<stem>, held
+    encoded and decoded exactly; icons and other files are skipped; a missing bundle
+    names the apt package."""
+    import io
+
+    from PIL import Image
+
+    from restorekit.data import GCOMPRIS_ENV
+    from restorekit.data.sources import GCOMPRIS_BUNDLES
+
+    photo = _webp(320, 300, seed=0)
+    for k, bundle in enumerate(GCOMPRIS_BUNDLES):
+        files = {f"gcompris/src/activities/{bundle}/resource/icon.webp": _webp(64, 64, 1)}
+        files[f"gcompris/src/activities/{bundle}/Activity.qml"] = b"import QtQuick 2.12"
+        if k < 2:
+            files[f"gcompris/src/activities/{bundle}/resource/p{k}.webp"] = photo
+        write_rcc(tmp_path / f"{bundle}.rcc", files, zlib_files=tuple(files)[1:])
+    monkeypatch.setenv(GCOMPRIS_ENV, str(tmp_path))
+    src = get_source("gcompris_photos")
+    photos = src.load()
+    assert [e.name for e in photos] == [f"{GCOMPRIS_BUNDLES[0]}_p0", f"{GCOMPRIS_BUNDLES[1]}_p1"]
+    assert all(e.data == photo for e in photos)
+    expected = torch.from_numpy(np.array(Image.open(io.BytesIO(photo)))).permute(2, 0, 1)
+    assert torch.equal(photos[0].image, expected.float() / 255)
+    assert src.summary() == "2 RGB 300x320"
+    (tmp_path / f"{GCOMPRIS_BUNDLES[2]}.rcc").unlink()
+    assert f"lacks {GCOMPRIS_BUNDLES[2]}.rcc" in src.unavailable_reason()
+    with pytest.raises(SourceUnavailableError, match="apt-get install gcompris-qt-data"):
+        src.load()
+
+
+def test_gcompris_photos_on_this_machine() -> None:
+    """Where gcompris-qt-data is installed: the 106 photos the docs count."""
+    src = get_source("gcompris_photos")
+    if not src.available():
+        pytest.skip("gcompris-qt-data is not installed here")
+    shapes = dict(zip([e.name for e in src.load()], src.shapes(), strict=True))
+    assert len(shapes) == 106
+    assert shapes["erase_alpaca"] == (3, 1080, 1920)
+    assert sum(n.startswith("explore_monuments_") for n in shapes) == 49

@@ -22,6 +22,7 @@ from restorekit.io import (
     IMAGE_SUFFIXES,
     ImageInfo,
     ImageReadError,
+    decode_image,
     list_images,
     read_image,
     read_image_info,
@@ -846,3 +847,34 @@ def test_the_default_pixel_limit_comes_from_the_memory(
     ram(16)
     with pytest.raises(ValueError, match=r"big\.png: 12000x12000 .*set from this machine's memory"):
         images.read_image(tmp_path / "big.png")
+
+
+# ------------------------------------------------------------------ decode_image (bytes)
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG", "JPEG"])
+def test_decode_image_reads_bytes_as_read_image_reads_the_file(tmp_path: Path, fmt: str) -> None:
+    """The same array as the file read (WebP: Pillow's own decode, lossless exact)."""
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    file = tmp_path / "x.img"
+    Image.fromarray(arr).save(file, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    x = decode_image(file.read_bytes(), "bundle.rcc/x")
+    assert x.shape == (3, 9, 11) and x.dtype == torch.float32
+    if fmt == "WEBP":
+        assert torch.equal(x, torch.from_numpy(arr).permute(2, 0, 1).float() / 255)
+    else:
+        assert torch.equal(x, read_image(file))
+
+
+def test_decode_image_refuses_what_it_cannot_read_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ImageReadError, match=r"^bundle\.rcc/a: not an 8-bit PNG, JPEG"):
+        decode_image(b"GIF89a....", "bundle.rcc/a")
+    write_image(tmp_path / "d.png", torch.rand(1, 4, 4), bit_depth=16)
+    with pytest.raises(ImageReadError, match="not an 8-bit"):  # 16-bit: read_image keeps 16
+        decode_image((tmp_path / "d.png").read_bytes(), "d")
+    write_image(tmp_path / "t.jpg", torch.rand(3, 16, 16))
+    with pytest.raises(ImageReadError, match=r"^t: cannot decode JPEG"):
+        decode_image((tmp_path / "t.jpg").read_bytes()[:200], "t")
+    with pytest.raises(ImageReadError, match="exceeds the limit of 100"):
+        decode_image((tmp_path / "t.jpg").read_bytes(), "t", max_pixels=100)

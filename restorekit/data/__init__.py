@@ -29,6 +29,7 @@ from restorekit.data.formats import read_fastmri, read_fer2013, read_image_folde
 from restorekit.data.prepare import DEFAULT_DEGRADATION, load_examples, prepare_dataset
 from restorekit.data.sources import (
     BACKGROUNDS_ENV,
+    GCOMPRIS_ENV,
     KINDS,
     LOMIRI_PHOTOS,
     SOURCES,
@@ -55,6 +56,7 @@ __all__ = [
     "BACKGROUNDS_ENV",
     "DATASET_JSON",
     "DEFAULT_DEGRADATION",
+    "GCOMPRIS_ENV",
     "KINDS",
     "LAYOUTS",
     "LOMIRI_PHOTOS",

@@ -501,7 +501,7 @@ class SyntheticPairs(_Epochs):
         gt = ex.image.to(torch.float32)
         if self.channels is not None:
             gt = to_channels(gt, self.channels)
-        if isinstance(ex.data, Path) and self._cached + gt.nbytes <= self.cache_bytes:
+        if not isinstance(ex.data, torch.Tensor) and self._cached + gt.nbytes <= self.cache_bytes:
             self._cache[ex] = gt
             self._cached += gt.nbytes
         return gt

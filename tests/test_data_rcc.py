@@ -42,3 +42,14 @@ def test_zstd_files_are_named_not_misread(tmp_path: Path, write_rcc: Callable) -
     bundle = write_rcc(tmp_path / "z.rcc", FILES, zstd_files=("pics/deep/b.png",))
     with pytest.raises(RccError, match=r"pics/deep/b\.png is zstd-compressed"):
         read_rcc(bundle)
+
+
+def test_a_tree_that_loops_is_an_error(tmp_path: Path, write_rcc: Callable) -> None:
+    """A folder listing the root as its child (a damaged bundle) ends in an error."""
+    blob = bytearray(write_rcc(tmp_path / "x.rcc", {"d/f.txt": b"x"}).read_bytes())
+    # Node 1 is folder d (breadth first): its first child, at offset 10 of the node, -> 0.
+    at = 20 + 22 + 10
+    blob[at : at + 4] = (0).to_bytes(4, "big")
+    (tmp_path / "loop.rcc").write_bytes(bytes(blob))
+    with pytest.raises(RccError, match=r"loop\.rcc: damaged .*node 0 twice"):
+        read_rcc(tmp_path / "loop.rcc")

@@ -50,9 +50,12 @@ def read_rcc(path: str | Path) -> dict[str, bytes]:
             raise RccError(f"{path}: Qt resource bundle version {version} is not supported")
         node_size = 14 if version == 1 else 22
         out: dict[str, bytes] = {}
-        stack = [(0, "")]
+        stack, seen = [(0, "")], set()
         while stack:
             index, prefix = stack.pop()
+            if index in seen:  # a damaged tree could loop
+                raise RccError(f"{path}: damaged Qt resource bundle (node {index} twice)")
+            seen.add(index)
             at = tree + index * node_size
             name_at, flags = struct.unpack_from(">IH", blob, at)
             name = "" if index == 0 else _name(blob, names + name_at)

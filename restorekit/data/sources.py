@@ -408,7 +408,7 @@ class GComprisPhotos(Source):
                 if Path(inside).suffix.lower() not in (".webp", ".jpg", ".jpeg", ".png"):
                     continue
                 with Image.open(io.BytesIO(blob)) as im:  # the header only
-                    shape = (1 if im.mode in ("L", "LA", "I;16") else 3, im.height, im.width)
+                    shape = (1 if im.mode in ("1", "L", "LA", "I;16") else 3, im.height, im.width)
                 if min(shape[1:]) >= GCOMPRIS_MIN_SIDE:
                     out.append((f"{bundle}_{Path(inside).stem}", blob, shape))
         return out

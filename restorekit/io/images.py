@@ -84,7 +84,7 @@ _MAGIC = (
 # Opening through the format's own class skips Image.open's built-in bomb check (a
 # warning above ~89 MP, an error above ~179 MP), which would override max_pixels; the
 # size is checked here instead, from the header, before any pixel is decoded.
-_PIL_CLASSES: dict[str, Callable[[str], Any]] = {
+_PIL_CLASSES: dict[str, Callable[[Any], Any]] = {  # a path, or a file object
     "PNG": PngImagePlugin.PngImageFile,
     "JPEG": JpegImagePlugin.JpegImageFile,
     "BMP": BmpImagePlugin.BmpImageFile,
@@ -272,6 +272,7 @@ def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> to
     fmt = next((f for magic, f in _MAGIC if head.startswith(magic)), None)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         fmt = "WEBP"
+    # Byte 24 of a PNG is IHDR's bit depth: 16-bit PNG needs read_image's pypng path.
     if fmt not in ("PNG", "JPEG", "BMP", "WEBP") or (fmt == "PNG" and data[24:25] == b"\x10"):
         raise ImageReadError(f"{file}: not an 8-bit PNG, JPEG, BMP or WebP image")
     arr, scale = _read_pil(file, fmt, _resolve_max_pixels(max_pixels), io.BytesIO(data))

@@ -256,8 +256,12 @@ def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> to
         name: What error messages call it (the bundle and the path inside it).
         max_pixels: As for :func:`read_image`.
 
+    Returns:
+        (C, H, W) float32 in [0, 1]; C is 1, 2, 3 or 4 as :func:`read_image` gives it.
+
     Raises:
-        ImageReadError: empty, not one of these formats, corrupt, or over ``max_pixels``.
+        ImageReadError: empty, not one of these formats, corrupt, or over ``max_pixels``
+            (the message starts with ``name``).
 
     Example:
         >>> from PIL import Image

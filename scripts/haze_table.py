@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="haze seeds per image")
     parser.add_argument("--no-baselines", action="store_true", help="networks and input only")
     args = parser.parse_args()
+    if args.table in ("scattering", "lomiri") and (args.card or args.report):
+        parser.error(f"{args.table} only prints its table: --card and --report are for the others")
     models = load_models(args.models)
     if args.table == "scattering":
         print(_scattering(models, seeds=args.seeds))

@@ -197,14 +197,14 @@ def _lomiri(models: dict[str, torch.nn.Module], short_side: int = 400, cap: floa
         images.append(imresize(example.image[None], scale)[0].clamp(0, 1))
     names = ["input", *models]
     score = {(name, lv): [] for name in names for lv in LEVELS}
-    cast = {name: [] for name in models}
+    cast = {name: [] for name in names}
     for level in LEVELS:
         for pair in synthetic_task("lomiri_photos", images, level, seed=0, channels=3).pairs:
             hazy, truth = pair["lq"][None], pair["gt"][None]
             outputs = {"input": hazy} | {n: restore_tensor(m, hazy) for n, m in models.items()}
             for name, out in outputs.items():
                 score[name, level].append(min(cap, float(psnr(out, truth))))
-                if level == "haze_clear" and name in cast:
+                if level == "haze_clear":
                     cast[name].append(float(colour_cast(out, truth)))
     mean, numerics = statistics.fmean, resolve(quiet=True).describe()
     lines = [
@@ -217,7 +217,7 @@ def _lomiri(models: dict[str, torch.nn.Module], short_side: int = 400, cap: floa
     ]
     for name in names:
         cells = [f"{mean(score[name, lv]):.2f}" for lv in LEVELS]
-        cells.append(f"{mean(cast[name]):.3f}" if name in cast else "0.000")
+        cells.append(f"{mean(cast[name]):.3f}")
         lines.append(f"| {name} | {' | '.join(cells)} |")
     return "\n".join(lines)
 

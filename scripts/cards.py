@@ -14,11 +14,20 @@ from restorekit.api import WEIGHTS_DIR, load_model
 
 
 def load_models(names: list[str]) -> dict[str, nn.Module]:
-    """Each shipped name, run folder or weights file loaded, labelled by its last path
-    part, or by the whole argument where two share it (``RUN_A/step-00000500/ema.safetensors``
-    beside ``RUN_B/...``), so that no model silently replaces another in a table."""
-    counts = Counter(Path(n).name for n in names)
-    return {(Path(n).name if counts[Path(n).name] == 1 else n): load_model(n) for n in names}
+    """Each shipped name, run folder or weights file loaded, labelled by its short name
+    (a weights file with its folder: ``step-00000500/ema.safetensors``), or by the whole
+    argument where two share it (``RUN_A/step-00000500/...`` beside ``RUN_B/...``), so
+    that no model silently replaces another in a table."""
+    short = {n: _short_name(n) for n in names}
+    counts = Counter(short.values())
+    return {(short[n] if counts[short[n]] == 1 else n): load_model(n) for n in names}
+
+
+def _short_name(name: str) -> str:
+    path = Path(name)
+    if path.suffix == ".safetensors" and path.parent.name:  # `ema.safetensors` alone says little
+        return f"{path.parent.name}/{path.name}"
+    return path.name
 
 
 def add_card_option(parser: argparse.ArgumentParser) -> None:

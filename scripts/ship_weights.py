@@ -389,14 +389,23 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     if rows and rows[0]["seeds"] > 1:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
                   "standard error over images."]  # fmt: skip
-    shipping = shlex.join(["python", "scripts/ship_weights.py", "RUN", args.name, *sys.argv[3:]])
+    shipping = shlex.join(["python", "scripts/ship_weights.py", "RUN", args.name, *_named_notes()])
     # Runs of ours that this one started from: their commands come first, oldest first.
     steps = []
     for i in reversed(range(len(chain))):
         run = chain[i] if i == len(chain) - 1 else {**chain[i], "init": names[i + 1]}
         steps.append(_command(run, names[i]))
-    lines += ["", f"Reproduce: `{'`, then `'.join(steps)}`, then `{shipping}`.", ""]
+    named = " (each NOTE is a Note line above, in order)" if args.note else ""
+    lines += ["", f"Reproduce: `{'`, then `'.join(steps)}`, then `{shipping}`{named}.", ""]
     return "\n".join(lines)
+
+
+def _named_notes() -> list[str]:
+    """This command's arguments with each ``--note`` text as NOTE: the card prints it above."""
+    return [
+        "NOTE" if before == "--note" else "--note=NOTE" if arg.startswith("--note=") else arg
+        for before, arg in pairwise(["", *sys.argv[3:]])
+    ]
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from restorekit.inference import restore_tensor
 from restorekit.metrics import colour_cast, edge_gap, psnr
 
 # Clear crops as the shipped weights return them (PSNR, colour cast), measured when
-# shipped: ffa_light (stop 45) 37.6-45.0 dB, casts 0.002-0.006; ffa_light_scatter
+# shipped: ffa_light (stop 46) 39.7-45.5 dB, casts 0.002-0.008; ffa_light_scatter
 # (stop 25) 31.2-37.4 dB, casts 0.017-0.027. Issue 11 wants them untouched; these bounds
 # catch a regression.
-CLEAR = {"ffa_light": (36.5, 0.02), "ffa_light_scatter": (30.5, 0.03)}
+CLEAR = {"ffa_light": (38.5, 0.02), "ffa_light_scatter": (30.5, 0.03)}
 # Haze levels where both beat the hazy input on average over the crops.
 DEHAZED_LEVELS = ("haze_light", "haze_dense")
 

@@ -389,7 +389,9 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     if rows and rows[0]["seeds"] > 1:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
                   "standard error over images."]  # fmt: skip
-    shipping = shlex.join(["python", "scripts/ship_weights.py", "RUN", args.name, *_named_notes()])
+    shipping = shlex.join(
+        ["python", "scripts/ship_weights.py", "RUN", args.name, *_named_notes(sys.argv[3:])]
+    )
     # Runs of ours that this one started from: their commands come first, oldest first.
     steps = []
     for i in reversed(range(len(chain))):
@@ -400,11 +402,12 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     return "\n".join(lines)
 
 
-def _named_notes() -> list[str]:
-    """This command's arguments with each ``--note`` text as NOTE: the card prints it above."""
+def _named_notes(argv: list[str]) -> list[str]:
+    """``argv`` (command-line arguments) with each ``--note`` text replaced by NOTE: the
+    card prints the notes above its Reproduce line, so the command need not repeat them."""
     return [
         "NOTE" if before == "--note" else "--note=NOTE" if arg.startswith("--note=") else arg
-        for before, arg in pairwise(["", *sys.argv[3:]])
+        for before, arg in pairwise(["", *argv])
     ]
 
 

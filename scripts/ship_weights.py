@@ -389,6 +389,7 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
     if rows and rows[0]["seeds"] > 1:
         lines += ["", f"Each image averaged over {rows[0]['seeds']} noise seeds; ± is the "
                   "standard error over images."]  # fmt: skip
+    # sys.argv[3:]: the options after the script, RUN and NAME (the usage puts them first).
     shipping = shlex.join(
         ["python", "scripts/ship_weights.py", "RUN", args.name, *_named_notes(sys.argv[3:])]
     )

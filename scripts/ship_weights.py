@@ -329,7 +329,9 @@ def _card(args, config, meta, model, results, state, bf16_drop: float) -> str:
         + "; "
         + "; ".join(
             f"stage {s['name']}: {s['steps']} steps, {s['optimizer']} lr {s['lr']:g}, "
-            f"{s['scheduler']} schedule, loss "
+            f"{s['scheduler']} schedule"
+            + (f" to lr {s['min_lr']:g}" if s["scheduler"] == "cosine" else "")
+            + ", loss "
             + " + ".join(f"{t['weight']:g} x {t['name']}" for t in s["losses"])
             + (
                 f" (against `{config['discriminator']['name']}`)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -122,6 +123,31 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, monkeypatch) -
     assert resumed.optimizer.param_groups[0]["lr"] == reference.optimizer.param_groups[0]["lr"]
     steps = [int(r["step"]) for r in read_log(tmp_path / "run" / "log.csv")]
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # no duplicated tail
+
+
+def test_cosine_schedule_falls_to_min_lr_and_resumes_on_its_curve(
+    tmp_path: Path, monkeypatch
+) -> None:
+    def cosine(**kw) -> TrainOptions:
+        stage = Stage(steps=12, lr=1e-2, scheduler="cosine", min_lr=1e-3)
+        return TrainOptions(stages=(stage,), batch_size=4, val_every=4, log_every=2,
+                            progress=False, **kw)  # fmt: skip
+
+    reference = make_trainer(tmp_path / "ref", cosine())
+    reference.fit()
+    kill_at_step(make_trainer(tmp_path / "run", cosine()), 6, monkeypatch)
+    resumed = make_trainer(tmp_path / "run", cosine())
+    resumed.fit()
+    for key, value in resumed.model.state_dict().items():
+        assert torch.equal(value, reference.model.state_dict()[key]), key
+    # The rate after k of the 12 steps: 1e-3 + 9e-3 x (1 + cos(pi k / 12)) / 2.
+    rows = read_log(tmp_path / "run" / "log.csv")
+    lrs = {int(r["step"]): float(r["lr"]) for r in rows}
+    expected = {k: 1e-3 + 9e-3 * (1 + math.cos(math.pi * k / 12)) / 2 for k in lrs}
+    assert lrs == pytest.approx(expected, rel=1e-5)
+    assert lrs[12] == pytest.approx(1e-3) and lrs[6] == pytest.approx(5.5e-3)
+    with pytest.raises(ValueError, match="min_lr must be below lr"):
+        Stage(lr=1e-3, scheduler="cosine", min_lr=1e-3)
 
 
 def test_stages_switch_optimiser_schedule_and_losses(tmp_path: Path) -> None:

@@ -93,8 +93,9 @@ class Stage:
     lr: PositiveFloat = 1e-4
     betas: tuple[Beta, Beta] = (0.9, 0.999)
     weight_decay: NonNegativeFloat = 0.0
-    scheduler: Literal["none", "step", "plateau"] = "none"
+    scheduler: Literal["none", "step", "cosine", "plateau"] = "none"
     step_size: PositiveInt = 1000  # "step": lr *= gamma every step_size steps of this stage
+    min_lr: NonNegativeFloat = 0.0  # "cosine": lr falls from lr to min_lr over the stage
     gamma: Annotated[float, Range(gt=0, le=1)] = 0.5
     patience: PositiveInt = 5  # "plateau": validations without improvement before lr *= gamma
     losses: tuple[LossTerm, ...] = (LossTerm(),)
@@ -107,6 +108,8 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: steps must be positive")
         if self.lr <= 0:
             raise ValueError(f"stage {self.name!r}: lr must be positive")
+        if self.scheduler == "cosine" and self.min_lr >= self.lr:
+            raise ValueError(f"stage {self.name!r}: min_lr must be below lr for a cosine fall")
         if not self.losses:
             raise ValueError(f"stage {self.name!r}: losses is empty")
 
@@ -393,7 +396,7 @@ class Trainer:
         self.optimizer.step()
         if stage.uses("adversarial"):
             self._discriminator_step(lq, pred.detach().float(), gt)
-        if self.scheduler is not None and stage.scheduler == "step":
+        if self.scheduler is not None and stage.scheduler in ("step", "cosine"):
             self.scheduler.step()
         if self.ema is not None:
             with torch.no_grad():
@@ -760,6 +763,8 @@ def _optimizer(stage: Stage, module: nn.Module, *, scaled: bool = True) -> torch
 def _scheduler(stage: Stage, optimizer: torch.optim.Optimizer) -> Any:
     if stage.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, stage.step_size, gamma=stage.gamma)
+    if stage.scheduler == "cosine":  # half a cosine, once (Loshchilov & Hutter, SGDR, 2017)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, stage.steps, stage.min_lr)
     if stage.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=stage.gamma, patience=stage.patience

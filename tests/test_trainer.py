@@ -148,6 +148,12 @@ def test_cosine_schedule_falls_to_min_lr_and_resumes_on_its_curve(
     assert lrs[12] == pytest.approx(1e-3) and lrs[6] == pytest.approx(5.5e-3)
     with pytest.raises(ValueError, match="min_lr must be below lr"):
         Stage(lr=1e-3, scheduler="cosine", min_lr=1e-3)
+    # An lr_scale group falls alike, to its own scaled floor.
+    scaled = Stage(steps=12, lr=1e-2, scheduler="cosine", min_lr=1e-3, lr_scale={"body.3": 10.0})
+    options = TrainOptions(stages=(scaled,), batch_size=4, val_every=12, progress=False)
+    trainer = make_trainer(tmp_path / "scaled", options)
+    trainer.fit()
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([1e-3, 1e-2])
 
 
 def test_stages_switch_optimiser_schedule_and_losses(tmp_path: Path) -> None:

@@ -96,6 +96,7 @@ class Stage:
     scheduler: Literal["none", "step", "cosine", "plateau"] = "none"
     step_size: PositiveInt = 1000  # "step": lr *= gamma every step_size steps of this stage
     min_lr: NonNegativeFloat = 0.0  # "cosine": lr falls from lr to min_lr over the stage
+    # (an lr_scale group from its scaled lr to its scaled min_lr)
     gamma: Annotated[float, Range(gt=0, le=1)] = 0.5
     patience: PositiveInt = 5  # "plateau": validations without improvement before lr *= gamma
     losses: tuple[LossTerm, ...] = (LossTerm(),)
@@ -764,7 +765,12 @@ def _scheduler(stage: Stage, optimizer: torch.optim.Optimizer) -> Any:
     if stage.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, stage.step_size, gamma=stage.gamma)
     if stage.scheduler == "cosine":  # half a cosine, once (Loshchilov & Hutter, SGDR, 2017)
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, stage.steps, stage.min_lr)
+        # A factor on each group's rate, so an lr_scale group falls to its scaled floor
+        # (torch's CosineAnnealingLR takes every group to the same eta_min).
+        floor = stage.min_lr / stage.lr
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda k: floor + (1 - floor) * (1 + math.cos(math.pi * k / stage.steps)) / 2
+        )
     if stage.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=stage.gamma, patience=stage.patience

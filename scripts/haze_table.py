@@ -7,6 +7,7 @@
     python scripts/haze_table.py validation RUN_OR_NAME ... [--seeds N] [--no-baselines]
     python scripts/haze_table.py scattering NAME ... [--seeds N]
     python scripts/haze_table.py lomiri RUN_OR_NAME ...
+    python scripts/haze_table.py clear RUN_OR_NAME ...
 
 ``ablation`` scores each variant on the validation scenes (the ``skimage_photos``
 validation split, which training validates on) in light and dense haze, with its
@@ -24,7 +25,10 @@ made with (does it leave haze in? does its airlight follow the scene?). ``lomiri
 checkpoints on the 13 ``lomiri_photos`` (optional apt data, never trained on), whole and
 shrunk to 400 pixels on the short side, at the four levels with haze seed 0, each image's
 PSNR capped at 50 dB so that a clear input counts as 50: the set ffa_light's checkpoints
-are chosen on since stop 41 (its card's tables). Prints Markdown.
+are chosen on since stop 41 (its card's tables). ``clear`` takes those photos without
+haze, one row a photo: what a network does to a clear image (PSNR against it, the mean
+shift of each channel, and the PSNR once that shift is taken away: how much of the damage
+is brightness). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ VALIDATION_HEADING = "## Validation scenes, haze from none to dense"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "table", choices=("ablation", "heldout", "validation", "scattering", "lomiri")
+        "table", choices=("ablation", "heldout", "validation", "scattering", "lomiri", "clear")
     )
     parser.add_argument("models", nargs="+", help="shipped names or training run folders")
     add_card_option(parser)
@@ -74,7 +78,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="haze seeds per image")
     parser.add_argument("--no-baselines", action="store_true", help="networks and input only")
     args = parser.parse_args()
-    if args.table in ("scattering", "lomiri") and (args.card or args.report):
+    if args.table in ("scattering", "lomiri", "clear") and (args.card or args.report):
         parser.error(f"{args.table} only prints its table: --card and --report are for the others")
     models = load_models(args.models)
     if args.table == "scattering":
@@ -82,6 +86,9 @@ def main() -> None:
         return
     if args.table == "lomiri":
         print(_lomiri(models))
+        return
+    if args.table == "clear":
+        print(_clear(models))
         return
     if args.table == "ablation":
         tasks = tasks_for("skimage_photos", ["haze_light", "haze_dense"], split="val",
@@ -190,11 +197,16 @@ def _heldout(results: Results) -> str:
     return "\n".join(lines)
 
 
-def _lomiri(models: dict[str, torch.nn.Module], short_side: int = 400, cap: float = 50.0) -> str:
-    images = []
+def _lomiri_images(short_side: int) -> dict[str, torch.Tensor]:
+    images = {}
     for example in get_source("lomiri_photos").load():
         scale = short_side / min(example.image.shape[-2:])
-        images.append(imresize(example.image[None], scale)[0].clamp(0, 1))
+        images[example.name] = imresize(example.image[None], scale)[0].clamp(0, 1)
+    return images
+
+
+def _lomiri(models: dict[str, torch.nn.Module], short_side: int = 400, cap: float = 50.0) -> str:
+    images = list(_lomiri_images(short_side).values())
     names = ["input", *models]
     score = {(name, lv): [] for name in names for lv in LEVELS}
     cast = {name: [] for name in names}
@@ -219,6 +231,30 @@ def _lomiri(models: dict[str, torch.nn.Module], short_side: int = 400, cap: floa
         cells = [f"{mean(score[name, lv]):.2f}" for lv in LEVELS]
         cells.append(f"{mean(cast[name]):.3f}")
         lines.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _clear(models: dict[str, torch.nn.Module], short_side: int = 400) -> str:
+    lines = [
+        f"Each network on the lomiri photos without haze (whole, {short_side} pixels on the "
+        f"short side), models in {resolve(quiet=True).describe()}: PSNR against the photo "
+        "itself; shift: the output's mean minus the photo's, per channel (R, G, B); "
+        "unshifted: the PSNR once each channel's shift is subtracted (output clipped to [0, 1]).",
+        "",
+        "| method | photo | photo mean | PSNR | shift R, G, B | unshifted |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, model in models.items():
+        for photo, image in _lomiri_images(short_side).items():
+            x = image[None]
+            out = restore_tensor(model, x)
+            shift = (out - x).mean(dim=(2, 3))
+            unshifted = (out - shift[..., None, None]).clamp(0, 1)
+            lines.append(
+                f"| {name} | {photo} | {x.mean():.3f} | {float(psnr(out, x)):.2f} | "
+                + ", ".join(f"{v:+.3f}" for v in shift[0].tolist())
+                + f" | {float(psnr(unshifted, x)):.2f} |"
+            )
     return "\n".join(lines)
 
 

@@ -244,8 +244,9 @@ def _clear(models: dict[str, torch.nn.Module], short_side: int = 400) -> str:
         "| method | photo | photo mean | PSNR | shift R, G, B | unshifted |",
         "|---|---|---|---|---|---|",
     ]
+    images = _lomiri_images(short_side)
     for name, model in models.items():
-        for photo, image in _lomiri_images(short_side).items():
+        for photo, image in images.items():
             x = image[None]
             out = restore_tensor(model, x)
             shift = (out - x).mean(dim=(2, 3))

@@ -10,7 +10,10 @@ All losses take ``(pred, target)`` (B, C, H, W) tensors and return a scalar tens
   so a lightly degraded image counts as much in dB as a heavily degraded one (as mean PSNR
   scores them; Chen et al. 2021, HINet, and NAFNet train with it); :func:`masked_psnr_loss`,
   the masked loss in those units: per image, 10 log10 of the MSE outside the mask +
-  lambda x 10 log10 of the MSE inside it, as the in-mask PSNR columns score it.
+  lambda x 10 log10 of the MSE inside it, as the in-mask PSNR columns score it;
+  :func:`mean_colour_loss`, the L1 between each image's mean colour and the ground
+  truth's, a term beside a pixel loss for a network whose errors are global shifts (a
+  dehazer that darkens a clear photo, or leaves a cast).
 * Perceptual: :class:`PerceptualLoss` sums, over chosen layers of a frozen feature
   network, the mean squared difference of the features of ``pred`` and ``target``
   (Johnson et al. 2016). The network is passed in (losses never import models): use
@@ -55,6 +58,7 @@ __all__ = [
     "l2_loss",
     "masked_mse",
     "masked_psnr_loss",
+    "mean_colour_loss",
     "psnr_loss",
     "register_loss",
     "unweighted_pixel_loss",
@@ -153,6 +157,22 @@ def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
     _check_eps(eps, "psnr")
     mse = (pred.float() - target.float()).square().flatten(1).mean(1)
     return (10 * torch.log10(mse + eps)).mean()
+
+
+def mean_colour_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean over images and channels of |mean(pred) - mean(target)|, each mean over the
+    image's pixels: the error of its mean colour, blind to anything that averages out.
+
+    A per-pixel L1 charges a global shift of 0.1 as much as noise of amplitude 0.1; as an
+    added term this one charges the shift again. Computed in float32 under autocast.
+
+    >>> pred = torch.tensor([[[[0.0, 1.0]], [[0.5, 0.5]]]])  # channel means 0.5 and 0.5
+    >>> round(mean_colour_loss(pred, torch.full_like(pred, 0.4)).item(), 4)  # (0.1 + 0.1) / 2
+    0.1
+    """
+    _check_pair(pred, target)
+    shift = pred.float().flatten(2).mean(2) - target.float().flatten(2).mean(2)
+    return shift.abs().mean()
 
 
 def dilate_mask(mask: Tensor, pixels: int) -> Tensor:
@@ -424,6 +444,13 @@ def _masked_psnr_term(
                description="mean over images of 10 log10(MSE + eps): minus mean PSNR")  # fmt: skip
 def _psnr_term(x: LossInputs, *, eps: float = 1e-4) -> Tensor:
     return psnr_loss(x.pred, x.gt, eps=eps)
+
+
+@register_loss("mean_colour", kind="pixel",
+               description="L1 between each image's mean colour and the ground truth's, per "
+               "channel")  # fmt: skip
+def _mean_colour_term(x: LossInputs) -> Tensor:
+    return mean_colour_loss(x.pred, x.gt)
 
 
 @register_loss("perceptual", kind="perceptual", description="frozen VGG feature distance")

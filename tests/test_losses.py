@@ -21,6 +21,7 @@ from restorekit.losses import (
     l2_loss,
     masked_mse,
     masked_psnr_loss,
+    mean_colour_loss,
     psnr_loss,
 )
 
@@ -86,6 +87,26 @@ def test_psnr_loss_weighs_each_image_by_its_inverse_error() -> None:
     assert (g[0] / g[1]).item() == pytest.approx(10.0, rel=1e-4)
     term = LOSSES.get("psnr")
     assert term(LossInputs(pred=pred, gt=gt, lq=gt), eps=0.0).item() == pytest.approx(-30.0)
+
+
+def test_mean_colour_loss_sees_a_shift_and_not_what_averages_out(
+    pair: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    pred, gt = pair
+    ref = np.abs(pred.numpy().mean(axis=(2, 3)) - gt.numpy().mean(axis=(2, 3))).mean()
+    assert mean_colour_loss(pred, gt).item() == pytest.approx(float(ref), rel=1e-5)
+    # Noise that sums to zero in each channel costs nothing; a shift of one channel costs
+    # its size over the channel count.
+    flip = torch.tensor([1.0, -1.0]).repeat(gt[..., :6].numel() // 2).view_as(gt[..., :6])
+    noisy = gt.clone()
+    noisy[..., :6] += 0.05 * flip
+    assert mean_colour_loss(noisy, gt).item() == pytest.approx(0.0, abs=1e-6)
+    shifted = gt.clone()
+    shifted[:, 1] -= 0.12
+    assert mean_colour_loss(shifted, gt).item() == pytest.approx(0.04, rel=1e-5)
+    term = LOSSES.get("mean_colour")
+    assert term(LossInputs(pred=shifted, gt=gt, lq=gt)).item() == pytest.approx(0.04, rel=1e-5)
+    assert LOSSES.entry("mean_colour").kind == "pixel"
 
 
 def test_masked_mse_matches_its_definition(pair: tuple[torch.Tensor, torch.Tensor]) -> None:

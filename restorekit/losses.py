@@ -164,7 +164,9 @@ def mean_colour_loss(pred: Tensor, target: Tensor) -> Tensor:
     image's pixels: the error of its mean colour, blind to anything that averages out.
 
     A per-pixel L1 charges a global shift of 0.1 as much as noise of amplitude 0.1; as an
-    added term this one charges the shift again. Computed in float32 under autocast.
+    added term this one charges the shift again. It pulls both ways: on ffa_light, whose
+    samples were mostly hazy (a too-bright mean there is left-over haze), it darkened
+    clear photos further (its card, stop 50). Computed in float32 under autocast.
 
     >>> pred = torch.tensor([[[[0.0, 1.0]], [[0.5, 0.5]]]])  # channel means 0.5 and 0.5
     >>> round(mean_colour_loss(pred, torch.full_like(pred, 0.4)).item(), 4)  # (0.1 + 0.1) / 2

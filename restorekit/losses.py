@@ -162,6 +162,7 @@ def psnr_loss(pred: Tensor, target: Tensor, *, eps: float = 1e-4) -> Tensor:
 def mean_colour_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Mean over images and channels of |mean(pred) - mean(target)|, each mean over the
     image's pixels: the error of its mean colour, blind to anything that averages out.
+    ``pred`` and ``target`` are (B, C, H, W) in the same units; returns a scalar in them.
 
     A per-pixel L1 charges a global shift of 0.1 as much as noise of amplitude 0.1; as an
     added term this one charges the shift again. It pulls both ways: on ffa_light, whose

@@ -1,10 +1,12 @@
 """Training step time in fp32 against bf16 autocast, side by side in one run.
 
 ``--precision auto`` picks bf16 autocast where the processor has native bf16 (AMX or
-AVX512-BF16) and fp32 elsewhere. This checks that choice on the machine at hand: for each
-recipe it builds the trainer twice (``train.amp=fp32`` and ``train.amp=bf16``, each with
-the memory format ``auto`` gives it) and times the step alone on one fixed batch, in
-interleaved rounds, keeping each one's fastest. A ratio above 1 means bf16 is faster.
+AVX512-BF16) and a one-convolution probe (``restorekit.hardware.bf16_speedup``, printed
+first) measures it faster, fp32 elsewhere. This checks that choice on whole training
+steps on the machine at hand: for each recipe it builds the trainer twice
+(``train.amp=fp32`` and ``train.amp=bf16``, each with the memory format ``auto`` gives
+it) and times the step alone on one fixed batch, in interleaved rounds, keeping each
+one's fastest. A ratio above 1 means bf16 is faster.
 
     python benchmarks/bench_precision.py                          # three recipes, 1 thread
     python benchmarks/bench_precision.py --recipe sr_edsr --threads 2 --steps 5
@@ -20,7 +22,7 @@ import tempfile
 
 import torch
 
-from restorekit.hardware import machine_summary, resolve
+from restorekit.hardware import bf16_speedup, machine_summary, native_bf16, resolve
 from restorekit.train.recipe import build_trainer, find_recipe, load_recipe
 
 RECIPES = ("sr_casr", "ffa_light_ea", "defect_denoise")
@@ -57,7 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {machine_summary()}")
-    print(f"precision auto: {resolve(quiet=True).describe()}")
+    auto = resolve(quiet=True)
+    probe = f"; bf16 probe {bf16_speedup():.2f}x fp32" if native_bf16() else ""
+    print(f"precision auto: {auto.describe()} ({auto.why}{probe})")
     print("training step alone on one fixed batch, the fastest of the interleaved rounds")
     print(f"{'recipe':16s} {'fp32 s/step':>12s} {'bf16 s/step':>12s} {'fp32/bf16':>10s}  protocol")
     for recipe in args.recipe or RECIPES:

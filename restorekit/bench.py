@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from restorekit.api import list_weights, load_model
-from restorekit.hardware import cpu_info, native_bf16, resolve
+from restorekit.hardware import bf16_speedup, cpu_info, native_bf16, resolve
 from restorekit.inference import restore_tensor
 from restorekit.models.summary import count_macs
 
@@ -215,13 +215,15 @@ def run_bench(
     info = cpu_info()
     auto = resolve(quiet=True)
     peaks = {"fp32": matmul_peak(torch.float32, min_time=min_time)}
+    speedup = None
     if native_bf16():
         peaks["bf16"] = matmul_peak(torch.bfloat16, min_time=min_time)
+        speedup = bf16_speedup()
     names = list(models) if models is not None else list_weights()
     chosen = list(recipes) if recipes is not None else list_recipes()
     compile_recipes = [r for r in COMPILE_RECIPES if r in chosen] if compile else []
     return {
-        "machine": {**info, "auto": auto.describe(), "auto_why": auto.why},
+        "machine": {**info, "auto": auto.describe(), "auto_why": auto.why, "bf16_speedup": speedup},
         "matmul_gflops": peaks,
         "inference": inference_rows(
             names, sizes, peaks=peaks, min_time=min_time, onnx=onnx, rounds=rounds
@@ -240,7 +242,8 @@ def format_bench(result: dict[str, Any]) -> str:
     lines = [
         f"machine: {m['cpu']}; {m['capability']} ({', '.join(flags) or 'no AVX2'}); "
         f"{m['threads']} threads of {m['cores']} cores; torch {m['torch']}",
-        f"precision auto: {m['auto']} ({m['auto_why']})",
+        f"precision auto: {m['auto']} ({m['auto_why']})"
+        + ("" if m.get("bf16_speedup") is None else f"; bf16 probe {m['bf16_speedup']:.2f}x fp32"),
         "matmul 2048^3 peak: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()),
         "",
         "inference, batch 1 (ms; GFLOP/s; % of the same dtype's matmul peak)",

@@ -3,9 +3,15 @@
 ``precision="auto"`` (the default everywhere: training, restore, eval, the demo, the
 benchmarks) picks bfloat16 autocast only where the hardware computes in bf16 natively:
 
-- CPU: AMX tiles or AVX512-BF16 (Intel Sapphire Rapids and later, AMD Zen 4 and later).
-  Elsewhere PyTorch emulates bf16 and it runs 4-6x *slower* than fp32 (measured on an
-  AVX2-only AMD EPYC), so ``auto`` is fp32 there;
+- CPU: AMX tiles or AVX512-BF16 (Intel Sapphire Rapids and later, AMD Zen 4 and later),
+  and there only where bf16 autocast also *measures* faster than fp32: the flags do not
+  say how fast a CPU is. A probe (:func:`bf16_speedup`, one 3x3 convolution's forward and
+  backward, about 0.1 s once per process) must find bf16 at least ``BF16_MIN_SPEEDUP``
+  times faster. Measured with ``benchmarks/bench_precision.py``: on an AMD EPYC with
+  AVX512-BF16 training steps ran 1.4-3.1x faster in bf16, on an Intel Xeon with
+  AVX512-BF16 and no AMX 0.69-0.95x (slower), and the probe read 0.54x there. Without
+  native bf16, PyTorch emulates it and it runs 4-6x *slower* than fp32 (measured on an
+  AVX2-only AMD EPYC), so ``auto`` is fp32 there without probing;
 - CUDA: where ``torch.cuda.is_bf16_supported()`` (Ampere and later);
 - anything else: fp32.
 
@@ -30,8 +36,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import platform
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,9 +47,11 @@ import torch
 from torch import nn
 
 __all__ = [
+    "BF16_MIN_SPEEDUP",
     "MEMORY_FORMATS",
     "PRECISIONS",
     "Numerics",
+    "bf16_speedup",
     "check_device",
     "cpu_info",
     "machine_summary",
@@ -55,6 +65,10 @@ Precision = Literal["auto", "fp32", "bf16"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")
+
+BF16_MIN_SPEEDUP = 1.1
+"""``auto`` takes bf16 autocast on a CPU only where :func:`bf16_speedup` reads at least this:
+bf16 rounds, so it has to buy a clear gain, not a tie the probe's noise could flip."""
 
 _logged: set[tuple[str, str, str]] = set()
 
@@ -109,6 +123,45 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
     return False
 
 
+def bf16_speedup(threads: int | None = None) -> float:
+    """How many times faster bf16 autocast runs than fp32 on this CPU: one 3x3
+    convolution (64 channels, 64x64, channels_last, batch 1), forward and backward, the
+    fastest of five interleaved rounds of each. Above 1: bf16 is faster. About 0.1 s,
+    measured once per process and thread count (``threads``, default torch's current).
+    """
+    return _bf16_speedup(torch.get_num_threads() if threads is None else threads)
+
+
+@functools.cache
+def _bf16_speedup(threads: int) -> float:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        # Its own generator: the probe must not move the global random stream a run seeds.
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(1, 64, 64, 64, generator=gen).to(memory_format=torch.channels_last)
+        w = (torch.randn(64, 64, 3, 3, generator=gen) / 24).to(memory_format=torch.channels_last)
+        x.requires_grad_()
+        w.requires_grad_()
+
+        def seconds(bf16: bool) -> float:
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                y = torch.nn.functional.conv2d(x, w, padding=1)
+            torch.autograd.grad(y.float().sum(), (x, w))
+            return time.perf_counter() - start
+
+        for bf16 in (False, True):  # a first run of each path, not counted
+            seconds(bf16)
+        best = {False: math.inf, True: math.inf}
+        for _ in range(5):
+            for bf16 in best:
+                best[bf16] = min(best[bf16], seconds(bf16))
+        return best[False] / best[True]
+    finally:
+        torch.set_num_threads(previous)
+
+
 @dataclass(frozen=True)
 class Numerics:
     """The resolved precision and memory format of a run.
@@ -147,6 +200,20 @@ class Numerics:
         """``"bf16 autocast, channels_last"``: the words every protocol line carries."""
         words = "bf16 autocast" if self.precision == "bf16" else "fp32"
         return f"{words}, {'channels_last' if self.channels_last else 'NCHW'}"
+
+
+def _auto_precision(device: torch.device) -> tuple[Literal["fp32", "bf16"], str]:
+    """``auto``'s precision for a model without a preference, and why (module docstring)."""
+    native = native_bf16(device)
+    chosen: Literal["fp32", "bf16"] = "bf16" if native else "fp32"
+    if device.type != "cpu":
+        return chosen, f"auto: {device.type} {'supports' if native else 'lacks'} bf16"
+    if not native:
+        return "fp32", f"auto: {cpu_name()} has no native bf16 (emulated bf16 is slower)"
+    has = f"{cpu_name()} has {'AMX' if torch.cpu._is_amx_tile_supported() else 'AVX512-BF16'}"
+    if bf16_speedup() >= BF16_MIN_SPEEDUP:
+        return "bf16", f"auto: {has}"
+    return "fp32", f"auto: {has}, but bf16 did not measure faster than fp32 here"
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -214,18 +281,7 @@ def resolve(
     elif precision == "auto" and getattr(model, "auto_precision", None) == "fp32":
         chosen, why = "fp32", "auto: these weights lose accuracy under bf16 (measured when shipped)"
     elif precision == "auto":
-        native = native_bf16(device)
-        chosen = "bf16" if native else "fp32"
-        if device.type == "cpu":
-            info = cpu_info()
-            why = (
-                f"auto: {info['cpu']} has "
-                + ("AMX" if info["amx"] else "AVX512-BF16" if info["avx512_bf16"] else "")
-                if native
-                else f"auto: {cpu_name()} has no native bf16 (emulated bf16 is slower)"
-            )
-        else:
-            why = f"auto: {device.type} {'supports' if native else 'lacks'} bf16"
+        chosen, why = _auto_precision(device)
     else:
         chosen, why = precision, "set explicitly"  # type: ignore[assignment]
     if memory_format == "auto":

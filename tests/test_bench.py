@@ -31,6 +31,8 @@ def test_bench_prints_a_table_and_writes_json(
     )
     assert result["matmul_gflops"]["fp32"] > 0
     assert ("bf16" in result["matmul_gflops"]) == (machine["amx"] or machine["avx512_bf16"])
+    # Where bf16 is native, the probe that decides auto is reported beside it.
+    assert (machine["bf16_speedup"] is not None) == ("bf16" in result["matmul_gflops"])
     paths = [r["path"] for r in result["inference"]]
     assert paths[0] == "fp32 NCHW eager" and paths[1].startswith("default (")
     assert paths[2] == "onnxruntime fp32"

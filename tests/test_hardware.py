@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,13 @@ from restorekit.hardware import Numerics, cpu_info, native_bf16, resolve
 from restorekit.models import create_model
 
 
-def _cpu(monkeypatch: pytest.MonkeyPatch, *, amx: bool, avx512_bf16: bool) -> None:
+def _cpu(
+    monkeypatch: pytest.MonkeyPatch, *, amx: bool, avx512_bf16: bool, speedup: float = 2.0
+) -> None:
+    """Pretend to be a CPU with these flags on which bf16 measures ``speedup`` x fp32."""
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(hardware, "bf16_speedup", lambda threads=None: speedup)
 
 
 @pytest.mark.parametrize(
@@ -34,6 +39,43 @@ def test_auto_is_bf16_only_with_native_bf16(
     # Explicit choices override whatever the hardware has.
     assert resolve("fp32", quiet=True).precision == "fp32"
     assert resolve("bf16", quiet=True).precision == "bf16"
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_needs_bf16_to_measure_faster_than_fp32(
+    monkeypatch: pytest.MonkeyPatch, amx: bool
+) -> None:
+    # The flags alone do not decide: an Intel Xeon with AVX512-BF16 and no AMX ran bf16
+    # 0.54x fp32 in the probe (0.69-0.95x in training steps). Below the margin: fp32.
+    for speedup, want in [(0.54, "fp32"), (1.05, "fp32"), (hardware.BF16_MIN_SPEEDUP, "bf16")]:
+        _cpu(monkeypatch, amx=amx, avx512_bf16=not amx, speedup=speedup)
+        chosen = resolve("auto", device="cpu", quiet=True)
+        assert chosen.precision == want, speedup
+        assert ("did not measure faster than fp32" in chosen.why) is (want == "fp32")
+        assert ("AMX" in chosen.why) is amx
+        assert resolve("bf16", quiet=True).precision == "bf16"  # explicit still wins
+
+
+def test_no_probe_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    _cpu(monkeypatch, amx=False, avx512_bf16=False)
+
+    def probe(threads: int | None = None) -> float:
+        raise AssertionError("emulated bf16 needs no measuring")
+
+    monkeypatch.setattr(hardware, "bf16_speedup", probe)
+    assert resolve("auto", quiet=True).precision == "fp32"
+
+
+def test_the_bf16_probe_measures_once_and_leaves_the_random_stream() -> None:
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    threads = torch.get_num_threads()
+    speedup = hardware.bf16_speedup(1)
+    assert math.isfinite(speedup) and speedup > 0
+    assert torch.equal(torch.rand(3), expected)  # a seeded run draws what it would have
+    assert torch.get_num_threads() == threads  # the probe's thread count is put back
+    assert hardware.bf16_speedup(1) == speedup  # cached: measured once per thread count
 
 
 def test_memory_format_follows_the_model_and_baselines_stay_fp32_nchw(

@@ -9,7 +9,7 @@ benchmarks) picks bfloat16 autocast only where the hardware computes in bf16 nat
   backward, about 0.1 s once per process) must find bf16 at least ``BF16_MIN_SPEEDUP``
   times faster. Measured with ``benchmarks/bench_precision.py``: on an AMD EPYC with
   AVX512-BF16 training steps ran 1.4-3.1x faster in bf16, on an Intel Xeon with
-  AVX512-BF16 and no AMX 0.69-0.95x (slower), and the probe read 0.54x there. Without
+  AVX512-BF16 and no AMX 0.67-0.73x (slower), and the probe read 0.53x there. Without
   native bf16, PyTorch emulates it and it runs 4-6x *slower* than fp32 (measured on an
   AVX2-only AMD EPYC), so ``auto`` is fp32 there without probing;
 - CUDA: where ``torch.cuda.is_bf16_supported()`` (Ampere and later);

@@ -68,7 +68,7 @@ MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")
 
 BF16_MIN_SPEEDUP = 1.1
 """``auto`` takes bf16 autocast on a CPU only where :func:`bf16_speedup` reads at least this:
-bf16 rounds, so it has to buy a clear gain, not a tie the probe's noise could flip."""
+bf16 costs precision, so it has to buy a clear gain, not a tie the probe's noise could flip."""
 
 _logged: set[tuple[str, str, str]] = set()
 
@@ -147,7 +147,7 @@ def _bf16_speedup(threads: int) -> float:
         def seconds(bf16: bool) -> float:
             start = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                y = torch.nn.functional.conv2d(x, w, padding=1)
+                y = nn.functional.conv2d(x, w, padding=1)
             torch.autograd.grad(y.float().sum(), (x, w))
             return time.perf_counter() - start
 

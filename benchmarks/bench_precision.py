@@ -1,12 +1,12 @@
 """Training step time in fp32 against bf16 autocast, side by side in one run.
 
 ``--precision auto`` picks bf16 autocast where the processor has native bf16 (AMX or
-AVX512-BF16) and a one-convolution probe (``restorekit.hardware.bf16_speedup``, printed
-first) measures it faster, fp32 elsewhere. This checks that choice on whole training
-steps on the machine at hand: for each recipe it builds the trainer twice
-(``train.amp=fp32`` and ``train.amp=bf16``, each with the memory format ``auto`` gives
-it) and times the step alone on one fixed batch, in interleaved rounds, keeping each
-one's fastest. A ratio above 1 means bf16 is faster.
+AVX512-BF16) and a one-convolution probe (``restorekit.hardware.bf16_speedup``, its
+reading printed on the ``precision auto`` line) measures it faster, fp32 elsewhere. This
+checks that choice on whole training steps on the machine at hand: for each recipe it
+builds the trainer twice (``train.amp=fp32`` and ``train.amp=bf16``, each with the
+memory format ``auto`` gives it) and times the step alone on one fixed batch, in
+interleaved rounds, keeping each one's fastest. A ratio above 1 means bf16 is faster.
 
     python benchmarks/bench_precision.py                          # three recipes, 1 thread
     python benchmarks/bench_precision.py --recipe sr_edsr --threads 2 --steps 5

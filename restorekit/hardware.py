@@ -205,9 +205,9 @@ class Numerics:
 def _auto_precision(device: torch.device) -> tuple[Literal["fp32", "bf16"], str]:
     """``auto``'s precision for a model without a preference, and why (module docstring)."""
     native = native_bf16(device)
-    chosen: Literal["fp32", "bf16"] = "bf16" if native else "fp32"
     if device.type != "cpu":
-        return chosen, f"auto: {device.type} {'supports' if native else 'lacks'} bf16"
+        words = f"auto: {device.type} {'supports' if native else 'lacks'} bf16"
+        return ("bf16" if native else "fp32"), words
     if not native:
         return "fp32", f"auto: {cpu_name()} has no native bf16 (emulated bf16 is slower)"
     has = f"{cpu_name()} has {'AMX' if torch.cpu._is_amx_tile_supported() else 'AVX512-BF16'}"
